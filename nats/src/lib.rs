@@ -1,0 +1,39 @@
+//! StatusHawk's use of NATS JetStream, in one place.
+//!
+//! - [`Topology`]: every stream, durable consumer and KV bucket of the
+//!   design, declared as data and applied idempotently ([`Topology::ensure`]).
+//! - [`Lease`]: leader election and partition ownership on the `leases` KV
+//!   bucket, with a signal the holder watches for loss.
+//! - [`Delivery`]: a received message with its decoded payload, which must be
+//!   acked explicitly after its side effects.
+//! - [`Publisher`]: JSON publishing with a deterministic `Nats-Msg-Id`.
+//!
+//! Every name goes through a [`Topology`], which can put a prefix in front of
+//! streams, subjects and buckets, so that several deployments (or parallel
+//! tests) can share one NATS account.
+
+mod delivery;
+mod lease;
+mod publish;
+mod topology;
+
+pub use delivery::{Delivery, DeliveryError};
+pub use lease::{Lease, LeaseError, Leases};
+pub use publish::{PublishFailed, Publisher};
+pub use topology::{
+    evaluator_consumer, evaluator_heartbeats_consumer, prober_consumer, prober_urgent_consumer, Action,
+    ItemReport, Topology, TopologyError, CHECKS_DUE, CHECK_RESULTS, CONFIG, EVENTS, HEARTBEATS, LEASES_BUCKET,
+    NOTIFIER_CONSUMER,
+};
+
+pub use async_nats;
+
+/// Connects to NATS with StatusHawk's client settings: a client name that
+/// shows in the server's connection list, and reconnects forever.
+pub async fn connect(url: &str, client_name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .name(client_name)
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+}
