@@ -29,11 +29,12 @@ pub use topology::{
 pub use async_nats;
 
 /// Connects to NATS with StatusHawk's client settings: a client name that
-/// shows in the server's connection list, and reconnects forever.
+/// shows in the server's connection list. An unreachable server is an error
+/// at once; once connected, the client reconnects by itself.
 pub async fn connect(url: &str, client_name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
     async_nats::ConnectOptions::new()
         .name(client_name)
-        .retry_on_initial_connect()
+        .connection_timeout(std::time::Duration::from_secs(5))
         .connect(url)
         .await
 }

@@ -295,6 +295,18 @@ fn is_stream_not_found(err: &jetstream::context::GetStreamError) -> bool {
         if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
+impl ItemReport {
+    /// The report of a [`Topology::verify`] run: what differs, in the
+    /// present tense.
+    pub fn planned(&self) -> String {
+        match &self.action {
+            Action::Created => format!("{} {}: missing", self.kind, self.name),
+            Action::Updated(fields) => format!("{} {}: differs in {}", self.kind, self.name, fields.join(", ")),
+            Action::Unchanged => format!("{} {}: as declared", self.kind, self.name),
+        }
+    }
+}
+
 fn server_error(what: &'static str, name: &str, source: impl Into<async_nats::Error>) -> TopologyError {
     TopologyError::Server { what, name: name.to_owned(), source: source.into() }
 }

@@ -99,6 +99,14 @@ fn start_private() -> anyhow::Result<Services> {
     })
 }
 
+/// The `nats-server` binary the project's scripts use (at least 2.10).
+pub fn nats_server_binary() -> PathBuf {
+    let script = repo_root().join("scripts/services");
+    let output = Command::new(&script).args(["which", "nats-server"]).output().expect("running scripts/services which");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
 /// One test's private slice of the services.
 pub struct TestEnv {
     /// The shared servers.

@@ -1,0 +1,407 @@
+//! Configuration: one TOML file plus `STATUSHAWK_*` environment variables.
+//!
+//! Every setting has a default that works on one machine. A variable names
+//! its section and key: `STATUSHAWK_<SECTION>_<KEY>`, e.g.
+//! `STATUSHAWK_NATS_URL`, `STATUSHAWK_DATABASE_URL`,
+//! `STATUSHAWK_CLICKHOUSE_DATABASE`, `STATUSHAWK_CLUSTER_REGIONS=eu-west,us-east`.
+//! Variables override the file; unknown keys are errors, so a typo is caught.
+//! `STATUSHAWK_TEST_*` belongs to the test harness and is ignored here.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use statushawk_nats::Topology;
+use statushawk_schemas::Region;
+
+/// The whole configuration of a StatusHawk process.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// NATS connection and JetStream layout.
+    pub nats: NatsConfig,
+    /// Postgres (configuration and incidents).
+    pub database: DatabaseConfig,
+    /// ClickHouse (results and analytics).
+    pub clickhouse: ClickHouseConfig,
+    /// Regions and partitions of this deployment.
+    pub cluster: ClusterConfig,
+    /// The Prometheus `/metrics` endpoint.
+    pub metrics: MetricsConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// NATS connection and JetStream layout.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Server URL(s), comma separated.
+    pub url: String,
+    /// Prefix for every stream, subject and bucket, so deployments can share
+    /// one NATS account (empty: none).
+    pub prefix: String,
+    /// Stream replicas: 1 on a single node, 3 in a cluster.
+    pub replicas: usize,
+    /// Lease time-to-live in seconds: how long a dead scheduler or evaluator
+    /// holds its work before another instance takes over.
+    pub lease_ttl_secs: u64,
+    /// Duplicate window of the due-check stream in seconds; keep it longer
+    /// than the lease TTL plus margin.
+    pub due_duplicate_window_secs: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            prefix: String::new(),
+            replicas: 1,
+            lease_ttl_secs: 10,
+            due_duplicate_window_secs: 30,
+        }
+    }
+}
+
+/// Postgres connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://` URL; may hold a password, so it is never printed.
+    pub url: SecretString,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "postgres://postgres@127.0.0.1:5432/statushawk".into(), max_connections: 10 }
+    }
+}
+
+/// ClickHouse connection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL.
+    pub url: String,
+    /// Database holding StatusHawk's tables.
+    pub database: String,
+    /// User name.
+    pub user: String,
+    /// Password (never printed).
+    pub password: SecretString,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "statushawk".into(),
+            user: "default".into(),
+            password: SecretString::default(),
+        }
+    }
+}
+
+/// Regions and partitions of this deployment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Regions that run probers: a list, or a comma-separated string in the
+    /// environment (`STATUSHAWK_CLUSTER_REGIONS=eu-west,us-east`).
+    #[serde(deserialize_with = "regions")]
+    pub regions: Vec<Region>,
+    /// Evaluator partitions. Changing it moves monitors between partitions:
+    /// set it once per deployment.
+    pub partitions: u16,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            regions: Region::new("local").into_iter().collect(),
+            partitions: statushawk_schemas::DEFAULT_PARTITIONS,
+        }
+    }
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of `/metrics` for this process.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Output format.
+    pub format: LogFormat,
+    /// `tracing` filter, e.g. `info,statushawk_nats=debug`; `RUST_LOG` wins.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, filter: "info,async_nats=warn,sqlx=warn".into() }
+    }
+}
+
+fn regions<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Region>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Regions {
+        List(Vec<String>),
+        Text(String),
+    }
+    let names = match Regions::deserialize(deserializer)? {
+        Regions::List(names) => names,
+        Regions::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+    };
+    names.into_iter().map(|name| Region::new(name).map_err(serde::de::Error::custom)).collect()
+}
+
+/// A configuration that could not be loaded, naming the offending setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or a variable did not parse, or named an unknown setting.
+    #[error("configuration: {0}")]
+    Load(Box<figment::Error>),
+    /// A value parsed but is not acceptable.
+    #[error("configuration: {field}: {reason}")]
+    Invalid {
+        /// The setting, e.g. `cluster.regions`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then the
+    /// `STATUSHAWK_*` environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let env = Env::prefixed("STATUSHAWK_")
+            .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_"))
+            .map(|key| key.as_str().replacen('_', ".", 1).into());
+        let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.to_owned() });
+        if self.cluster.regions.is_empty() {
+            return invalid("cluster.regions", "at least one region is needed");
+        }
+        if !(1..=1024).contains(&self.cluster.partitions) {
+            return invalid("cluster.partitions", "must be between 1 and 1024");
+        }
+        if self.nats.lease_ttl_secs < 2 {
+            return invalid("nats.lease_ttl_secs", "must be at least 2 seconds");
+        }
+        if self.nats.due_duplicate_window_secs <= self.nats.lease_ttl_secs {
+            return invalid("nats.due_duplicate_window_secs", "must be longer than nats.lease_ttl_secs");
+        }
+        if !(1..=5).contains(&self.nats.replicas) {
+            return invalid("nats.replicas", "must be between 1 and 5");
+        }
+        if !crate::db::is_identifier(&self.clickhouse.database) {
+            return invalid("clickhouse.database", "use letters, digits and '_', not starting with a digit");
+        }
+        if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
+            return invalid("clickhouse.url", "must be an http:// or https:// URL of ClickHouse's HTTP interface");
+        }
+        self.topology()?;
+        Ok(())
+    }
+
+    /// The JetStream layout this configuration describes.
+    pub fn topology(&self) -> Result<Topology, ConfigError> {
+        let mut topology = Topology::new(&self.nats.prefix)
+            .map_err(|e| ConfigError::Invalid { field: "nats.prefix", reason: e.to_string() })?;
+        topology.partitions = self.cluster.partitions;
+        topology.regions = self.cluster.regions.clone();
+        topology.replicas = self.nats.replicas;
+        topology.lease_ttl = Duration::from_secs(self.nats.lease_ttl_secs);
+        topology.due_duplicate_window = Duration::from_secs(self.nats.due_duplicate_window_secs);
+        Ok(topology)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_one_machine() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+            assert_eq!(config.database.url.expose_secret(), "postgres://postgres@127.0.0.1:5432/statushawk");
+            assert_eq!(config.clickhouse.url, "http://127.0.0.1:8123");
+            assert_eq!(config.clickhouse.database, "statushawk");
+            assert_eq!(config.cluster.regions, [Region::new("local").unwrap()]);
+            assert_eq!(config.cluster.partitions, 16);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_documented_variables_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "statushawk.toml",
+                r#"
+                [nats]
+                url = "nats://file:4222"
+                prefix = "staging"
+                [cluster]
+                regions = ["eu-west", "us-east"]
+                [clickhouse]
+                database = "from_file"
+                "#,
+            )?;
+            jail.set_env("STATUSHAWK_NATS_URL", "nats://env:4222");
+            jail.set_env("STATUSHAWK_DATABASE_URL", "postgres://u:secret@db:5432/sh");
+            jail.set_env("STATUSHAWK_CLICKHOUSE_URL", "http://ch:8123");
+            jail.set_env("STATUSHAWK_CLICKHOUSE_DATABASE", "analytics");
+            jail.set_env("STATUSHAWK_CLUSTER_PARTITIONS", "32");
+            jail.set_env("STATUSHAWK_LOG_FORMAT", "json");
+            jail.set_env("STATUSHAWK_TEST_NATS_URL", "ignored: the harness's");
+            let config = Config::load(Some(Path::new("statushawk.toml"))).unwrap();
+            assert_eq!(config.nats.url, "nats://env:4222");
+            assert_eq!(config.nats.prefix, "staging");
+            assert_eq!(config.database.url.expose_secret(), "postgres://u:secret@db:5432/sh");
+            assert_eq!(config.clickhouse.url, "http://ch:8123");
+            assert_eq!(config.clickhouse.database, "analytics");
+            assert_eq!(config.cluster.partitions, 32);
+            assert_eq!(config.cluster.regions.len(), 2);
+            assert_eq!(config.log.format, LogFormat::Json);
+            let topology = config.topology().unwrap();
+            assert_eq!(topology.stream("EVENTS"), "staging_EVENTS");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn regions_come_comma_separated_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("STATUSHAWK_CLUSTER_REGIONS", "eu-west, us-east,ap-south");
+            let config = Config::load(None).unwrap();
+            let names: Vec<&str> = config.cluster.regions.iter().map(Region::as_str).collect();
+            assert_eq!(names, ["eu-west", "us-east", "ap-south"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let cases: [(&str, &str, &str); 5] = [
+            ("STATUSHAWK_NATS_URLL", "nats://x", "urll"),
+            ("STATUSHAWK_CLUSTER_REGIONS", "EU.WEST", "invalid region"),
+            ("STATUSHAWK_CLUSTER_PARTITIONS", "0", "cluster.partitions"),
+            ("STATUSHAWK_CLICKHOUSE_DATABASE", "drop table;", "clickhouse.database"),
+            ("STATUSHAWK_NATS_PREFIX", "a.b", "nats.prefix"),
+        ];
+        for (var, value, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(var, value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(expected), "{var}={value}: {err}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let err = Config::load(Some(Path::new("nope.toml"))).unwrap_err().to_string();
+            assert!(err.contains("nope.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("STATUSHAWK_DATABASE_URL", "postgres://u:hunter2@db/sh");
+            jail.set_env("STATUSHAWK_CLICKHOUSE_PASSWORD", "hunter3");
+            let printed = format!("{:?}", Config::load(None).unwrap());
+            assert!(!printed.contains("hunter2") && !printed.contains("hunter3"), "{printed}");
+            Ok(())
+        });
+    }
+
+    /// `STATUSHAWK_*` settings a deployment file passes: `NAME: value` (compose)
+    /// or `NAME=value` (Dockerfile `ENV`), with `${VAR:-default}` taken as the
+    /// default.
+    fn deployment_variables(file: &str) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file)).unwrap();
+        text.lines()
+            .map(|line| line.trim().trim_start_matches("ENV ").trim_end_matches('\\').trim())
+            .filter(|line| line.starts_with("STATUSHAWK_") && !line.starts_with("STATUSHAWK_PUBLISH_ADDR"))
+            .filter_map(|line| line.split_once(": ").or_else(|| line.split_once('=')))
+            .map(|(name, value)| {
+                let value = match value.split_once(":-") {
+                    Some((_, default)) => default.trim_end_matches('}'),
+                    None => value,
+                };
+                (name.to_owned(), value.trim_matches('"').to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_deployment_files_pass_only_settings_that_exist() {
+        for file in ["docker-compose.yml", "Dockerfile"] {
+            let variables = deployment_variables(file);
+            assert!(variables.len() >= 2, "{file}: {variables:?}");
+            figment::Jail::expect_with(|jail| {
+                jail.clear_env();
+                for (name, value) in &variables {
+                    jail.set_env(name, value);
+                }
+                Config::load(None).unwrap_or_else(|e| panic!("{file}: {e}"));
+                Ok(())
+            });
+        }
+    }
+}

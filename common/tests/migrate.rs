@@ -1,0 +1,202 @@
+//! `statushawk migrate` against real Postgres and ClickHouse.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use statushawk_common::config::{ClickHouseConfig, DatabaseConfig};
+use statushawk_common::migrate;
+use statushawk_testkit::TestEnv;
+use uuid::Uuid;
+
+fn configs(env: &TestEnv) -> (DatabaseConfig, ClickHouseConfig) {
+    (
+        DatabaseConfig { url: SecretString::from(env.database_url.clone()), max_connections: 2 },
+        ClickHouseConfig {
+            url: env.services.clickhouse_url.clone(),
+            database: env.clickhouse_database.clone(),
+            ..ClickHouseConfig::default()
+        },
+    )
+}
+
+const POSTGRES_TABLES: [&str; 17] = [
+    "teams",
+    "users",
+    "memberships",
+    "api_tokens",
+    "monitors",
+    "channels",
+    "monitor_channels",
+    "maintenance_windows",
+    "status_pages",
+    "status_page_sections",
+    "status_page_monitors",
+    "incidents",
+    "incident_updates",
+    "region_outages",
+    "notification_deliveries",
+    "notification_attempts",
+    "_sqlx_migrations",
+];
+
+const CLICKHOUSE_TABLES: [&str; 6] =
+    ["check_results", "check_results_1h", "check_results_1h_mv", "check_results_1m", "check_results_1m_mv", "schema_migrations"];
+
+#[tokio::test]
+async fn migrate_twice_creates_every_table_then_does_nothing() {
+    let env = TestEnv::new().await;
+    let (pg, ch) = configs(&env);
+
+    let first = migrate::postgres(&pg).await.unwrap();
+    assert_eq!(first.applied.len(), first.total);
+    assert!(first.total >= 1);
+    let first_ch = migrate::clickhouse(&ch).await.unwrap();
+    assert_eq!(first_ch.applied, ["0001_check_results", "0002_rollups"]);
+
+    let second = migrate::postgres(&pg).await.unwrap();
+    assert!(second.applied.is_empty());
+    assert!(second.to_string().starts_with("postgres: up to date ("), "{second}");
+    assert!(second.to_string().ends_with("nothing to do"), "{second}");
+    let second_ch = migrate::clickhouse(&ch).await.unwrap();
+    assert!(second_ch.applied.is_empty());
+    assert_eq!(second_ch.to_string(), "clickhouse: up to date (2 migrations), nothing to do");
+
+    let pool = env.pg().await;
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for table in POSTGRES_TABLES {
+        assert!(tables.iter().any(|t| t == table), "Postgres lacks {table}: {tables:?}");
+    }
+
+    let ch_tables: Vec<String> = env
+        .clickhouse()
+        .query("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(ch_tables, CLICKHOUSE_TABLES);
+}
+
+#[tokio::test]
+async fn migrate_creates_missing_databases() {
+    let env = TestEnv::new().await;
+    let (mut pg, mut ch) = configs(&env);
+    let fresh = format!("{}_new", env.clickhouse_database);
+    pg.url = SecretString::from(env.database_url.replace(&env.clickhouse_database, &fresh));
+    ch.database = fresh.clone();
+    assert!(!migrate::postgres(&pg).await.unwrap().applied.is_empty());
+    assert!(!migrate::clickhouse(&ch).await.unwrap().applied.is_empty());
+    // Clean up what TestEnv does not know of.
+    env.clickhouse().query(&format!("DROP DATABASE {fresh}")).execute().await.unwrap();
+}
+
+/// A row of `check_results`, as the evaluator will write it.
+#[derive(clickhouse::Row, Serialize)]
+struct ResultRow {
+    ts: u32,
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    team_id: Uuid,
+    region: String,
+    slot_ms: i64,
+    attempt: u8,
+    prober_id: String,
+    status: i8,
+    error_kind: String,
+    message: String,
+    dns_ms: Option<u32>,
+    connect_ms: Option<u32>,
+    tls_ms: Option<u32>,
+    ttfb_ms: Option<u32>,
+    total_ms: u32,
+    http_status: u16,
+    body_bytes: u32,
+    cert_expires_at: Option<u32>,
+}
+
+#[derive(clickhouse::Row, Deserialize, Debug, PartialEq)]
+struct Rollup {
+    checks: u64,
+    up: u64,
+    degraded: u64,
+    latency_avg: f64,
+    latency_quantiles: Vec<f64>,
+}
+
+#[tokio::test]
+async fn results_fill_the_minute_and_hour_rollups() {
+    let env = TestEnv::new().await;
+    let (_, ch) = configs(&env);
+    migrate::clickhouse(&ch).await.unwrap();
+    let client = env.clickhouse();
+
+    let monitor = Uuid::now_v7();
+    let hour = 1_700_000_000 / 3600 * 3600;
+    // status: 1 up, 2 down, 3 degraded, 4 skipped
+    let results = [(0, 1, 100), (10, 1, 200), (20, 3, 900), (70, 2, 10_000), (80, 4, 0), (3000, 1, 300)];
+    let mut insert = client.insert::<ResultRow>("check_results").await.unwrap();
+    for (offset, status, total_ms) in results {
+        insert
+            .write(&ResultRow {
+                ts: hour + offset,
+                monitor_id: monitor,
+                team_id: Uuid::nil(),
+                region: "eu-west".into(),
+                slot_ms: i64::from(hour + offset) * 1000,
+                attempt: 0,
+                prober_id: "p1".into(),
+                status,
+                error_kind: if status == 2 { "timeout".into() } else { String::new() },
+                message: String::new(),
+                dns_ms: Some(1),
+                connect_ms: None,
+                tls_ms: None,
+                ttfb_ms: None,
+                total_ms,
+                http_status: 200,
+                body_bytes: 12,
+                cert_expires_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    insert.end().await.unwrap();
+
+    let read = |table: &str, bucket: u32| {
+        format!(
+            "SELECT countIfMerge(checks) AS checks, countIfMerge(up) AS up, countIfMerge(degraded) AS degraded, \
+             avgIfMerge(latency_avg) AS latency_avg, arrayMap(x -> toFloat64(x), quantilesIfMerge(0.5, 0.95, 0.99)(latency_quantiles)) AS latency_quantiles \
+             FROM {table} WHERE monitor_id = toUUID('{monitor}') AND bucket = toDateTime({bucket}) GROUP BY monitor_id"
+        )
+    };
+    let first_minute: Rollup = client.query(&read("check_results_1m", hour)).fetch_one().await.unwrap();
+    assert_eq!((first_minute.checks, first_minute.up, first_minute.degraded), (3, 2, 1));
+    assert!((first_minute.latency_avg - 400.0).abs() < 0.01, "{first_minute:?}");
+    let second_minute: Rollup = client.query(&read("check_results_1m", hour + 60)).fetch_one().await.unwrap();
+    // The skipped check is not a measurement; the down one counts but has no latency.
+    assert_eq!((second_minute.checks, second_minute.up, second_minute.degraded), (1, 0, 0));
+
+    let whole_hour: Rollup = client.query(&read("check_results_1h", hour)).fetch_one().await.unwrap();
+    assert_eq!((whole_hour.checks, whole_hour.up, whole_hour.degraded), (5, 3, 1));
+    assert!((whole_hour.latency_avg - 375.0).abs() < 0.01, "{whole_hour:?}");
+    assert_eq!(whole_hour.latency_quantiles.len(), 3);
+    assert!(whole_hour.latency_quantiles[0] >= 100.0 && whole_hour.latency_quantiles[2] <= 900.0, "{whole_hour:?}");
+}
+
+#[tokio::test]
+async fn an_edited_clickhouse_migration_is_refused() {
+    let env = TestEnv::new().await;
+    let (_, ch) = configs(&env);
+    migrate::clickhouse(&ch).await.unwrap();
+    env.clickhouse()
+        .query("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, '0001_check_results', 'tampered')")
+        .execute()
+        .await
+        .unwrap();
+    // Version 1 now has a record whose checksum is not the file's: caught.
+    let err = migrate::clickhouse(&ch).await.unwrap_err().to_string();
+    assert!(err.contains("0001_check_results was changed"), "{err}");
+}

@@ -1,0 +1,33 @@
+//! The `/metrics` endpoint serves what the `metrics` macros record.
+
+use std::net::SocketAddr;
+
+use statushawk_common::telemetry::{install_metrics, MetricsServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+async fn get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text_format() {
+    let handle = install_metrics().unwrap();
+    metrics::counter!("statushawk_test_things_total", "kind" => "demo").increment(3);
+    let server = MetricsServer::bind("127.0.0.1:0".parse().unwrap(), handle).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let serving = tokio::spawn(server.serve(shutdown.clone()));
+
+    let response = get(addr, "/metrics").await;
+    assert!(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("statushawk_test_things_total{kind=\"demo\"} 3"), "{response}");
+    assert!(get(addr, "/healthz").await.ends_with("ok"));
+
+    shutdown.cancel();
+    serving.await.unwrap().unwrap();
+}
