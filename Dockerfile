@@ -4,10 +4,12 @@
 #
 #   docker build -t statushawk:local .
 #   docker run --rm statushawk:local version
-#   docker run --rm statushawk:local prober --region eu-west
+#   docker run --rm statushawk:local migrate
 #
-# The default command is `all` (every service in one process). docker-compose.yml
-# builds this image once and runs `migrate`, `topology` and `all` from it.
+# docker-compose.yml builds this image once and runs `migrate`, `topology`
+# and (with `--profile app`) `all` from it. The default command prints the
+# help until `statushawk all` (every service in one process) lands; then it
+# becomes `all`.
 #
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 
@@ -87,4 +89,4 @@ ENV STATUSHAWK_METRICS_LISTEN=0.0.0.0:9464 \
 EXPOSE 8080 9464
 
 ENTRYPOINT ["statushawk"]
-CMD ["all"]
+CMD ["--help"]

@@ -89,10 +89,11 @@ async fn a_cut_off_holder_is_told_before_the_ttl_and_the_other_takes_over_within
     let told_at = Instant::now();
     assert!(!held.is_held());
 
-    // The other contender takes it within the TTL (plus its polling step).
-    let (lease, taken_at) = tokio::time::timeout(TTL * 2, taker).await.expect("taken over in time").unwrap();
+    // The other contender takes it within the TTL of the last renewal, which
+    // came before the cut; allow its polling step and scheduling slack.
+    let (lease, taken_at) = tokio::time::timeout(TTL * 3, taker).await.expect("taken over in time").unwrap();
     let lease = lease.expect("acquired");
-    assert!(taken_at - cut_at <= TTL + TTL / 10 + Duration::from_millis(500), "took {:?}", taken_at - cut_at);
+    assert!(taken_at - cut_at <= TTL + Duration::from_secs(1), "took {:?}", taken_at - cut_at);
     // Never two holders: the old one stopped before the new one started.
     assert!(told_at <= taken_at, "old holder told at {told_at:?}, new one took over at {taken_at:?}");
     assert_eq!(b.holder("scheduler").await.unwrap().as_deref(), Some("b"));
