@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use statushawk_common::{migrate, telemetry, Config};
-use statushawk_nats::async_nats::jetstream;
+use statushawk_common::{Config, migrate, telemetry};
 use statushawk_nats::Action;
+use statushawk_nats::async_nats::jetstream;
 
 /// Hosted-scale uptime monitoring over NATS JetStream.
 #[derive(Parser)]

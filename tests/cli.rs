@@ -1,4 +1,5 @@
 //! The `statushawk` binary as an operator runs it, against real services.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::process::{Command, Output};
 
@@ -55,7 +56,9 @@ async fn topology_is_idempotent_and_verify_reports_drift() {
     let prefix = &env.nats_prefix;
     assert_eq!(
         String::from_utf8_lossy(&drift.stdout),
-        format!("consumer {prefix}_CHECKS_DUE/prober-ap-south: missing\nconsumer {prefix}_CHECKS_DUE/prober-urgent-ap-south: missing\n")
+        format!(
+            "consumer {prefix}_CHECKS_DUE/prober-ap-south: missing\nconsumer {prefix}_CHECKS_DUE/prober-urgent-ap-south: missing\n"
+        )
     );
     assert!(String::from_utf8_lossy(&drift.stderr).contains("2 of 17 items differ"));
 }
@@ -72,5 +75,8 @@ async fn bad_configuration_is_refused_with_the_setting_named() {
 #[test]
 fn version_names_the_schema() {
     let output = Command::new(env!("CARGO_BIN_EXE_statushawk")).arg("version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("statushawk {} (message schema 1)\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("statushawk {} (message schema 1)\n", env!("CARGO_PKG_VERSION"))
+    );
 }

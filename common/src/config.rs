@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 use statushawk_nats::Topology;
@@ -123,10 +123,7 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self {
-            regions: Region::new("local").into_iter().collect(),
-            partitions: statushawk_schemas::DEFAULT_PARTITIONS,
-        }
+        Self { regions: Region::new("local").into_iter().collect(), partitions: statushawk_schemas::DEFAULT_PARTITIONS }
     }
 }
 
@@ -258,6 +255,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use secrecy::ExposeSecret;
 

@@ -2,8 +2,8 @@
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::{ClickHouseConfig, DatabaseConfig};
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use secrecy::ExposeSecret;
 use sqlx::migrate::{MigrateDatabase as _, Migrator};
 use sqlx::{Connection as _, PgConnection, Postgres};
@@ -82,9 +82,8 @@ pub async fn postgres(config: &DatabaseConfig) -> anyhow::Result<Outcome> {
 }
 
 async fn applied_postgres_versions(conn: &mut PgConnection) -> anyhow::Result<Vec<i64>> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&mut *conn).await?;
     if !exists {
         return Ok(Vec::new());
     }
@@ -158,7 +157,10 @@ pub async fn clickhouse(config: &ClickHouseConfig) -> anyhow::Result<Outcome> {
         let mut records = recorded.iter().filter(|r| r.version == migration.version).peekable();
         if records.peek().is_some() {
             if records.any(|r| r.checksum != sum) {
-                bail!("ClickHouse migration {} was changed after it was applied; add a new migration instead", migration.name);
+                bail!(
+                    "ClickHouse migration {} was changed after it was applied; add a new migration instead",
+                    migration.name
+                );
             }
             continue;
         }
@@ -200,8 +202,12 @@ mod tests {
 
     #[test]
     fn statements_split_at_line_ending_semicolons() {
-        let sql = "-- a comment\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\nCREATE VIEW b AS SELECT 1;\n-- trailing\n";
-        assert_eq!(statements(sql), ["-- a comment\nCREATE TABLE a (x UInt8)\nENGINE = Memory", "CREATE VIEW b AS SELECT 1"]);
+        let sql =
+            "-- a comment\nCREATE TABLE a (x UInt8)\nENGINE = Memory;\n\nCREATE VIEW b AS SELECT 1;\n-- trailing\n";
+        assert_eq!(
+            statements(sql),
+            ["-- a comment\nCREATE TABLE a (x UInt8)\nENGINE = Memory", "CREATE VIEW b AS SELECT 1"]
+        );
         assert!(statements("-- only a comment\n").is_empty());
     }
 }

@@ -1,4 +1,5 @@
 //! `statushawk migrate` against real Postgres and ClickHouse.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -38,8 +39,14 @@ const POSTGRES_TABLES: [&str; 17] = [
     "_sqlx_migrations",
 ];
 
-const CLICKHOUSE_TABLES: [&str; 6] =
-    ["check_results", "check_results_1h", "check_results_1h_mv", "check_results_1m", "check_results_1m_mv", "schema_migrations"];
+const CLICKHOUSE_TABLES: [&str; 6] = [
+    "check_results",
+    "check_results_1h",
+    "check_results_1h_mv",
+    "check_results_1m",
+    "check_results_1m_mv",
+    "schema_migrations",
+];
 
 #[tokio::test]
 async fn migrate_twice_creates_every_table_then_does_nothing() {

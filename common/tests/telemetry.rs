@@ -1,8 +1,9 @@
 //! The `/metrics` endpoint serves what the `metrics` macros record.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::net::SocketAddr;
 
-use statushawk_common::telemetry::{install_metrics, MetricsServer};
+use statushawk_common::telemetry::{MetricsServer, install_metrics};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 

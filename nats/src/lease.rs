@@ -10,8 +10,8 @@
 //! is told through [`Lease::lost`] *before* its TTL ends, measured from the
 //! start of its last successful renewal, so two holders never work at once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::{Topology, LEASES_BUCKET};
+use crate::{LEASES_BUCKET, Topology};
 
 /// Why a lease operation failed (not: someone else holds it).
 #[derive(Debug, thiserror::Error)]

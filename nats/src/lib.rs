@@ -21,9 +21,9 @@ pub use delivery::{Delivery, DeliveryError};
 pub use lease::{Lease, LeaseError, Leases};
 pub use publish::{PublishFailed, Publisher};
 pub use topology::{
-    evaluator_consumer, evaluator_heartbeats_consumer, prober_consumer, prober_urgent_consumer, Action,
-    ItemReport, Topology, TopologyError, CHECKS_DUE, CHECK_RESULTS, CONFIG, EVENTS, HEARTBEATS, LEASES_BUCKET,
-    NOTIFIER_CONSUMER,
+    Action, CHECK_RESULTS, CHECKS_DUE, CONFIG, EVENTS, HEARTBEATS, ItemReport, LEASES_BUCKET, NOTIFIER_CONSUMER,
+    Topology, TopologyError, evaluator_consumer, evaluator_heartbeats_consumer, prober_consumer,
+    prober_urgent_consumer,
 };
 
 pub use async_nats;

@@ -30,7 +30,12 @@ impl Publisher {
     /// Sends `message` as JSON to `subject` (unprefixed, from
     /// `statushawk_schemas::subject`) with `Nats-Msg-Id: msg_id`, and returns
     /// the future of the server's ack, so many publishes can be in flight.
-    pub async fn send<T: Serialize>(&self, subject: &str, msg_id: &str, message: &T) -> Result<PublishAckFuture, PublishFailed> {
+    pub async fn send<T: Serialize>(
+        &self,
+        subject: &str,
+        msg_id: &str,
+        message: &T,
+    ) -> Result<PublishAckFuture, PublishFailed> {
         let subject = self.topology.subject(subject);
         let fail = |source: async_nats::Error| PublishFailed { subject: subject.clone(), source };
         let payload = serde_json::to_vec(message).map_err(|e| fail(e.into()))?;

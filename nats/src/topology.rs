@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, kv, stream};
-use statushawk_schemas::{subject, Region};
+use statushawk_schemas::{Region, subject};
 
 /// Stream of due checks (work queue).
 pub const CHECKS_DUE: &str = "CHECKS_DUE";
@@ -144,7 +144,12 @@ impl Topology {
                 description: Some("Due checks per region; a work queue drained by the probers.".into()),
                 retention: stream::RetentionPolicy::WorkQueue,
                 // A check nobody ran within an hour is past its deadline anyway.
-                ..limits(CHECKS_DUE, &[subject::CHECKS_DUE_ALL, subject::CHECKS_URGENT_ALL], HOUR, self.due_duplicate_window)
+                ..limits(
+                    CHECKS_DUE,
+                    &[subject::CHECKS_DUE_ALL, subject::CHECKS_URGENT_ALL],
+                    HOUR,
+                    self.due_duplicate_window,
+                )
             },
             stream::Config {
                 description: Some("Check results; the evaluators' input and the live feed (24 h replay).".into()),
@@ -161,7 +166,9 @@ impl Topology {
                 ..limits(HEARTBEATS, &[subject::HEARTBEATS_ALL], 24 * HOUR, Duration::from_secs(120))
             },
             stream::Config {
-                description: Some("Configuration changes; the last message of each subject is the current state.".into()),
+                description: Some(
+                    "Configuration changes; the last message of each subject is the current state.".into(),
+                ),
                 max_messages_per_subject: 1,
                 ..limits(CONFIG, &[subject::CONFIG_ALL], Duration::ZERO, Duration::from_secs(120))
             },
@@ -191,31 +198,56 @@ impl Topology {
         for region in &self.regions {
             consumers.push((
                 self.stream(CHECKS_DUE),
-                pull(prober_consumer(region), subject::checks_due(region), check_ack_wait, 10_000,
-                    format!("Scheduled checks run by the probers of {region}.")),
+                pull(
+                    prober_consumer(region),
+                    subject::checks_due(region),
+                    check_ack_wait,
+                    10_000,
+                    format!("Scheduled checks run by the probers of {region}."),
+                ),
             ));
             consumers.push((
                 self.stream(CHECKS_DUE),
-                pull(prober_urgent_consumer(region), subject::checks_urgent(region), check_ack_wait, 10_000,
-                    format!("Confirmation re-checks run by the probers of {region}, drained first.")),
+                pull(
+                    prober_urgent_consumer(region),
+                    subject::checks_urgent(region),
+                    check_ack_wait,
+                    10_000,
+                    format!("Confirmation re-checks run by the probers of {region}, drained first."),
+                ),
             ));
         }
         for partition in 0..self.partitions {
             consumers.push((
                 self.stream(CHECK_RESULTS),
-                pull(evaluator_consumer(partition), subject::check_results_of_partition(partition),
-                    Duration::from_secs(60), 20_000, format!("Results of partition {partition}, for its evaluator.")),
+                pull(
+                    evaluator_consumer(partition),
+                    subject::check_results_of_partition(partition),
+                    Duration::from_secs(60),
+                    20_000,
+                    format!("Results of partition {partition}, for its evaluator."),
+                ),
             ));
             consumers.push((
                 self.stream(HEARTBEATS),
-                pull(evaluator_heartbeats_consumer(partition), subject::heartbeats_of_partition(partition),
-                    Duration::from_secs(60), 20_000, format!("Heartbeat pings of partition {partition}, for its evaluator.")),
+                pull(
+                    evaluator_heartbeats_consumer(partition),
+                    subject::heartbeats_of_partition(partition),
+                    Duration::from_secs(60),
+                    20_000,
+                    format!("Heartbeat pings of partition {partition}, for its evaluator."),
+                ),
             ));
         }
         consumers.push((
             self.stream(EVENTS),
-            pull(NOTIFIER_CONSUMER.to_owned(), subject::INCIDENT_EVENTS_ALL.to_owned(), Duration::from_secs(120), 1_000,
-                "Incident events for the notifier.".to_owned()),
+            pull(
+                NOTIFIER_CONSUMER.to_owned(),
+                subject::INCIDENT_EVENTS_ALL.to_owned(),
+                Duration::from_secs(120),
+                1_000,
+                "Incident events for the notifier.".to_owned(),
+            ),
         ));
         consumers
     }
@@ -343,7 +375,11 @@ fn stream_differences(want: &stream::Config, have: &stream::Config) -> Vec<&'sta
     fields
 }
 
-async fn ensure_stream(js: &jetstream::Context, want: stream::Config, change: bool) -> Result<ItemReport, TopologyError> {
+async fn ensure_stream(
+    js: &jetstream::Context,
+    want: stream::Config,
+    change: bool,
+) -> Result<ItemReport, TopologyError> {
     let name = want.name.clone();
     let action = match js.get_stream(&name).await {
         Ok(mut stream) => {
@@ -358,8 +394,7 @@ async fn ensure_stream(js: &jetstream::Context, want: stream::Config, change: bo
                 Action::Updated(fields)
             }
         }
-        Err(err) if is_stream_not_found(&err) =>
-        {
+        Err(err) if is_stream_not_found(&err) => {
             if change {
                 js.create_stream(want).await.map_err(|e| server_error("creating stream", &name, e))?;
             }
@@ -395,8 +430,7 @@ async fn ensure_bucket(js: &jetstream::Context, want: kv::Config, change: bool) 
                 Action::Updated(fields)
             }
         }
-        Err(err) if is_stream_not_found(&err) =>
-        {
+        Err(err) if is_stream_not_found(&err) => {
             if change {
                 js.create_key_value(want).await.map_err(|e| server_error("creating bucket", &name, e))?;
             }
@@ -439,7 +473,8 @@ async fn ensure_consumer(
 ) -> Result<ItemReport, TopologyError> {
     let durable = want.durable_name.clone().unwrap_or_default();
     let name = format!("{stream_name}/{durable}");
-    let stream = js.get_stream_no_info(stream_name).await.map_err(|e| server_error("reading stream", stream_name, e))?;
+    let stream =
+        js.get_stream_no_info(stream_name).await.map_err(|e| server_error("reading stream", stream_name, e))?;
     let action = match stream.consumer_info(&durable).await {
         Ok(info) => {
             let fields = consumer_differences(&want, &info.config);

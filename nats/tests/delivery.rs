@@ -1,12 +1,13 @@
 //! Typed deliveries against a real NATS server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use futures::StreamExt;
-use statushawk_nats::{evaluator_consumer, Delivery, Publisher, Topology, CHECK_RESULTS};
+use statushawk_nats::{CHECK_RESULTS, Delivery, Publisher, Topology, evaluator_consumer};
 use statushawk_schemas::{
-    partition_of, subject, CheckResult, CheckStatus, MonitorId, Region, TeamId, Timings, SCHEMA_VERSION,
+    CheckResult, CheckStatus, MonitorId, Region, SCHEMA_VERSION, TeamId, Timings, partition_of, subject,
 };
 use statushawk_testkit::TestEnv;
 

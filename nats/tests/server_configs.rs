@@ -1,5 +1,6 @@
 //! Every server configuration under `nats/conf` is one the real
 //! `nats-server` accepts (`nats-server -t`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

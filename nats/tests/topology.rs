@@ -1,10 +1,11 @@
 //! Topology against a real NATS server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::time::Duration;
 
 use async_nats::jetstream;
-use statushawk_nats::{Action, Publisher, Topology, CHECKS_DUE};
-use statushawk_schemas::{msg_id, subject, CheckSpec, DueCheck, MonitorId, Region, TcpSpec, TeamId, SCHEMA_VERSION};
+use statushawk_nats::{Action, CHECKS_DUE, Publisher, Topology};
+use statushawk_schemas::{CheckSpec, DueCheck, MonitorId, Region, SCHEMA_VERSION, TcpSpec, TeamId, msg_id, subject};
 use statushawk_testkit::TestEnv;
 
 fn topology(env: &TestEnv) -> Topology {
@@ -52,7 +53,8 @@ async fn ensure_updates_what_changed_and_verify_reports_without_changing() {
     topology.regions.push(Region::new("ap-south").unwrap());
 
     let planned = topology.verify(&js).await.unwrap();
-    let changed: Vec<String> = planned.iter().filter(|i| i.action != Action::Unchanged).map(|i| i.to_string()).collect();
+    let changed: Vec<String> =
+        planned.iter().filter(|i| i.action != Action::Unchanged).map(|i| i.to_string()).collect();
     let prefix = &env.nats_prefix;
     assert_eq!(
         changed,

@@ -5,8 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    msg_id, ChannelId, CheckSpec, DnsSpec, HttpSpec, IcmpSpec, MonitorId, Region, TcpSpec, TeamId,
-    TlsSpec, UnixMs,
+    ChannelId, CheckSpec, DnsSpec, HttpSpec, IcmpSpec, MonitorId, Region, TcpSpec, TeamId, TlsSpec, UnixMs, msg_id,
 };
 
 /// What a monitor watches, tagged by `kind`: a probed check, or a heartbeat.
@@ -93,7 +92,7 @@ pub enum ConfigOp {
     /// A monitor was created or changed (paused and resumed included).
     MonitorUpserted {
         /// Its whole new configuration.
-        monitor: MonitorConfig,
+        monitor: Box<MonitorConfig>,
     },
     /// A monitor was deleted.
     MonitorDeleted {

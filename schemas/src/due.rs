@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{msg_id, CheckSpec, MonitorId, Region, TeamId, UnixMs};
+use crate::{CheckSpec, MonitorId, Region, TeamId, UnixMs, msg_id};
 
 /// One check of one monitor in one region for one slot, on
 /// `checks.due.<region>` (scheduled) or `checks.urgent.<region>`

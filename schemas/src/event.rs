@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{msg_id, CheckStatus, ErrorKind, IncidentId, MonitorId, Region, TeamId, UnixMs};
+use crate::{CheckStatus, ErrorKind, IncidentId, MonitorId, Region, TeamId, UnixMs, msg_id};
 
 /// Overall state of a monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

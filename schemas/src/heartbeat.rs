@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{msg_id, MonitorId, TeamId, UnixMs};
+use crate::{MonitorId, TeamId, UnixMs, msg_id};
 
 /// What a ping says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

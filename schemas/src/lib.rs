@@ -23,15 +23,15 @@ mod result;
 pub mod subject;
 
 pub use check::{
-    Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod,
-    HttpSpec, IcmpSpec, StatusRange, TcpSpec, TlsSpec,
+    Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod, HttpSpec, IcmpSpec,
+    StatusRange, TcpSpec, TlsSpec,
 };
 pub use config::{ConfigChange, ConfigOp, HeartbeatSchedule, MonitorConfig, MonitorSpec};
 pub use due::DueCheck;
 pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence, RegionState, StatusEvent};
 pub use heartbeat::{HeartbeatPing, PingKind};
 pub use ids::{ChannelId, IdError, IncidentId, MonitorId, Region, RegionError, TeamId};
-pub use partition::{fnv1a64, partition_of, DEFAULT_PARTITIONS};
+pub use partition::{DEFAULT_PARTITIONS, fnv1a64, partition_of};
 pub use result::{AssertionResult, CheckResult, CheckStatus, ErrorKind, Timings};
 
 /// Version of the message formats in this crate, carried by every message in

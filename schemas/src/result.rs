@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{msg_id, Assertion, MonitorId, Region, TeamId, UnixMs};
+use crate::{Assertion, MonitorId, Region, TeamId, UnixMs, msg_id};
 
 /// Outcome of a check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

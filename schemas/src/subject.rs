@@ -16,7 +16,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{partition_of, ChannelId, IncidentEventKind, MonitorId, Region};
+use crate::{ChannelId, IncidentEventKind, MonitorId, Region, partition_of};
 
 /// Every due check of every region.
 pub const CHECKS_DUE_ALL: &str = "checks.due.>";

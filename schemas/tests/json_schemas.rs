@@ -3,13 +3,14 @@
 //! sample of every message round-trips through JSON and validates against its
 //! committed schema. Regenerate with `STATUSHAWK_BLESS=1 cargo nextest run -p
 //! statushawk-schemas` after changing a message type.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::fmt::Debug;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use statushawk_schemas::*;
 use uuid::Uuid;
 
@@ -102,7 +103,12 @@ fn http_spec() -> HttpSpec {
 fn every_check_spec() -> Vec<CheckSpec> {
     vec![
         CheckSpec::Http(http_spec()),
-        CheckSpec::Tcp(TcpSpec { host: "db.example.com".into(), port: 5432, send: Some("PING\r\n".into()), expect: Some("PONG".into()) }),
+        CheckSpec::Tcp(TcpSpec {
+            host: "db.example.com".into(),
+            port: 5432,
+            send: Some("PING\r\n".into()),
+            expect: Some("PONG".into()),
+        }),
         CheckSpec::Icmp(IcmpSpec { host: "192.0.2.1".into(), count: 5, max_loss_percent: 20 }),
         CheckSpec::Dns(DnsSpec {
             name: "example.com".into(),
@@ -288,7 +294,7 @@ fn config_changes_round_trip_and_validate() {
             schema_version: SCHEMA_VERSION,
             at_ms: 1_700_000_000_000,
             op: ConfigOp::MonitorUpserted {
-                monitor: MonitorConfig {
+                monitor: Box::new(MonitorConfig {
                     id: monitor_id,
                     team_id,
                     name: "Checkout API".into(),
@@ -301,7 +307,7 @@ fn config_changes_round_trip_and_validate() {
                     paused: false,
                     spec,
                     updated_at_ms: 1_700_000_000_000,
-                },
+                }),
             },
         };
         check("config_change", &change);

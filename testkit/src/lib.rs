@@ -19,7 +19,7 @@ mod proxy;
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use tokio::sync::OnceCell;
 
 pub use proxy::TcpProxy;
@@ -77,12 +77,7 @@ fn start_private() -> anyhow::Result<Services> {
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !output.status.success() {
-        bail!(
-            "{} start failed ({}):\n{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("{} start failed ({}):\n{}", script.display(), output.status, String::from_utf8_lossy(&output.stderr));
     }
     let env = std::fs::read_to_string(dir.join("env")).context("reading the services' env file")?;
     let value = |name: &str| -> anyhow::Result<String> {
@@ -180,7 +175,9 @@ impl TestEnv {
         use futures_lite::StreamExt as _;
         use sqlx::Connection as _;
         let mut admin = sqlx::PgConnection::connect(&services.postgres_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))).execute(&mut admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")))
+            .execute(&mut admin)
+            .await?;
         clickhouse::Client::default()
             .with_url(&services.clickhouse_url)
             .query(&format!("DROP DATABASE IF EXISTS {database}"))
