@@ -3,10 +3,12 @@
 //! This file only parses the command line and calls into the crates.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use statushawk_common::{Config, migrate, telemetry};
+use statushawk_common::telemetry::MetricsServer;
+use statushawk_common::{Config, db, migrate, telemetry};
 use statushawk_nats::Action;
 use statushawk_nats::async_nats::jetstream;
 
@@ -32,8 +34,35 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Run the scheduler: one instance of any number leads and publishes due
+    /// checks; the others stand by.
+    Scheduler,
+    /// Measure a service at scale against the configured NATS; prints JSON.
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
     /// Print the version and the message schema version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// The scheduler's loop and publisher: publish lag and memory.
+    Scheduler {
+        /// Monitors in the index.
+        #[arg(long, default_value_t = 1_000_000)]
+        monitors: usize,
+        /// Their check interval (e.g. `60s`).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// How long to publish; default one interval (each monitor fires once).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+        /// Regions per monitor.
+        #[arg(long, default_value_t = 1)]
+        regions: usize,
+    },
 }
 
 #[tokio::main]
@@ -66,6 +95,37 @@ async fn main() -> anyhow::Result<()> {
                 (false, n) => println!("topology: {n} of {} items created or updated", reports.len()),
                 (true, n) => anyhow::bail!("topology: {n} of {} items differ from the declaration", reports.len()),
             }
+        }
+        Command::Scheduler => {
+            let shutdown = telemetry::shutdown_on_signal();
+            let metrics = MetricsServer::bind(config.metrics.listen, telemetry::install_metrics()?).await?;
+            let serving = tokio::spawn(metrics.serve(shutdown.clone()));
+            let instance = telemetry::instance_name("scheduler");
+            let client = statushawk_nats::connect(&config.nats.url, &instance)
+                .await
+                .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
+            let deps = statushawk_scheduler::Deps {
+                js: jetstream::new(client),
+                topology: config.topology()?,
+                pg: db::pg_pool(&config.database).await?,
+            };
+            let settings = statushawk_scheduler::Settings {
+                instance,
+                reconcile_every: Duration::from_secs(config.scheduler.reconcile_secs),
+                max_backlog: config.scheduler.max_backlog,
+            };
+            let result = statushawk_scheduler::run(settings, deps, shutdown.clone()).await;
+            shutdown.cancel();
+            serving.await??;
+            result?;
+        }
+        Command::Bench { what: Bench::Scheduler { monitors, interval, duration, regions } } => {
+            let client = statushawk_nats::connect(&config.nats.url, "statushawk-bench")
+                .await
+                .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
+            let settings = statushawk_scheduler::bench::BenchSettings { monitors, interval, duration, regions };
+            let report = statushawk_scheduler::bench::run(client, settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Version => {}
     }

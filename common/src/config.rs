@@ -30,6 +30,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// Regions and partitions of this deployment.
     pub cluster: ClusterConfig,
+    /// The scheduler.
+    pub scheduler: SchedulerConfig,
     /// The Prometheus `/metrics` endpoint.
     pub metrics: MetricsConfig,
     /// Logging.
@@ -124,6 +126,24 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self { regions: Region::new("local").into_iter().collect(), partitions: statushawk_schemas::DEFAULT_PARTITIONS }
+    }
+}
+
+/// The scheduler.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Seconds between reconciles of the monitor index against Postgres,
+    /// which heal any configuration message that was missed.
+    pub reconcile_secs: u64,
+    /// Due checks the publisher may be behind (NATS slow or down) before new
+    /// ones are dropped and counted.
+    pub max_backlog: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { reconcile_secs: 60, max_backlog: 200_000 }
     }
 }
 
@@ -227,6 +247,9 @@ impl Config {
         }
         if self.nats.due_duplicate_window_secs <= self.nats.lease_ttl_secs {
             return invalid("nats.due_duplicate_window_secs", "must be longer than nats.lease_ttl_secs");
+        }
+        if self.scheduler.reconcile_secs == 0 {
+            return invalid("scheduler.reconcile_secs", "must be at least 1");
         }
         if !(1..=5).contains(&self.nats.replicas) {
             return invalid("nats.replicas", "must be between 1 and 5");

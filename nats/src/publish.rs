@@ -36,13 +36,23 @@ impl Publisher {
         msg_id: &str,
         message: &T,
     ) -> Result<PublishAckFuture, PublishFailed> {
+        let payload = serde_json::to_vec(message)
+            .map_err(|e| PublishFailed { subject: self.topology.subject(subject), source: e.into() })?;
+        self.send_bytes(subject, msg_id, Bytes::from(payload)).await
+    }
+
+    /// Sends an already-serialized payload; otherwise as [`Publisher::send`].
+    pub async fn send_bytes(
+        &self,
+        subject: &str,
+        msg_id: &str,
+        payload: Bytes,
+    ) -> Result<PublishAckFuture, PublishFailed> {
         let subject = self.topology.subject(subject);
-        let fail = |source: async_nats::Error| PublishFailed { subject: subject.clone(), source };
-        let payload = serde_json::to_vec(message).map_err(|e| fail(e.into()))?;
         self.js
-            .send_publish(subject.clone(), PublishMessage::build().payload(Bytes::from(payload)).message_id(msg_id))
+            .send_publish(subject.clone(), PublishMessage::build().payload(payload).message_id(msg_id))
             .await
-            .map_err(|e| fail(e.into()))
+            .map_err(|e| PublishFailed { subject, source: e.into() })
     }
 
     /// Sends and waits for the server's ack. Returns whether the server

@@ -97,7 +97,7 @@ pub struct HttpSpec {
     /// Absolute `http://` or `https://` URL.
     pub url: String,
     /// Request method.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub method: HttpMethod,
     /// Extra request headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -106,10 +106,10 @@ pub struct HttpSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Redirects to follow, 0 to 3; each hop passes the SSRF guard again.
-    #[serde(default = "default_redirects")]
+    #[serde(default = "default_redirects", skip_serializing_if = "is_default_redirects")]
     pub follow_redirects: u8,
     /// Verify the server certificate (on by default).
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub verify_tls: bool,
     /// Accepted status codes; empty means 200–399.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -190,10 +190,10 @@ pub struct IcmpSpec {
     /// Host name or IP address.
     pub host: String,
     /// Echo requests to send.
-    #[serde(default = "default_icmp_count")]
+    #[serde(default = "default_icmp_count", skip_serializing_if = "is_default_icmp_count")]
     pub count: u8,
     /// Fail when more than this percentage of echoes is lost.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub max_loss_percent: u8,
 }
 
@@ -257,18 +257,38 @@ pub struct TlsSpec {
     /// Host name (also the SNI name) or IP address.
     pub host: String,
     /// Port.
-    #[serde(default = "default_tls_port")]
+    #[serde(default = "default_tls_port", skip_serializing_if = "is_default_tls_port")]
     pub port: u16,
     /// Fail when the certificate expires within this many days.
-    #[serde(default = "default_expiry_days")]
+    #[serde(default = "default_expiry_days", skip_serializing_if = "is_default_expiry_days")]
     pub expiry_days: u32,
     /// Verify that the certificate matches the host name.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub verify_hostname: bool,
 }
 
+// Settings at their default are left out of the JSON: every reader applies
+// the same defaults, and the scheduler keeps a million specs in memory.
 fn default_true() -> bool {
     true
+}
+fn is_true(value: &bool) -> bool {
+    *value
+}
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+fn is_default_redirects(value: &u8) -> bool {
+    *value == default_redirects()
+}
+fn is_default_icmp_count(value: &u8) -> bool {
+    *value == default_icmp_count()
+}
+fn is_default_tls_port(value: &u16) -> bool {
+    *value == default_tls_port()
+}
+fn is_default_expiry_days(value: &u32) -> bool {
+    *value == default_expiry_days()
 }
 fn default_redirects() -> u8 {
     3

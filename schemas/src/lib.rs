@@ -27,7 +27,7 @@ pub use check::{
     StatusRange, TcpSpec, TlsSpec,
 };
 pub use config::{ConfigChange, ConfigOp, HeartbeatSchedule, MonitorConfig, MonitorSpec};
-pub use due::DueCheck;
+pub use due::{DueCheck, DueCheckRaw};
 pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence, RegionState, StatusEvent};
 pub use heartbeat::{HeartbeatPing, PingKind};
 pub use ids::{ChannelId, IdError, IncidentId, MonitorId, Region, RegionError, TeamId};

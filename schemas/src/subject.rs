@@ -32,6 +32,8 @@ pub const INCIDENT_EVENTS_ALL: &str = "events.incident.>";
 pub const HEARTBEATS_ALL: &str = "heartbeats.>";
 /// Every configuration change.
 pub const CONFIG_ALL: &str = "config.>";
+/// Every monitor's configuration change.
+pub const CONFIG_MONITORS_ALL: &str = "config.monitors.>";
 
 /// A concrete subject, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,163 @@
+//! Where monitors come from: Postgres (the truth, read at start and at every
+//! reconcile) and the `CONFIG` stream (changes as they happen).
+
+use futures::StreamExt;
+use serde_json::value::RawValue;
+use sqlx::PgPool;
+use statushawk_nats::async_nats::jetstream::{self, consumer};
+use statushawk_nats::{CONFIG, Topology};
+use statushawk_schemas::{CheckSpec, ConfigChange, ConfigOp, MonitorId, Region, TeamId, UnixMs, subject};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::index::Monitor;
+
+/// What the scheduling loop hears from its sources.
+#[derive(Debug)]
+pub enum Update {
+    /// A reconcile pass starts; monitors follow.
+    ReconcileStart,
+    /// A monitor as Postgres has it.
+    Row(Monitor),
+    /// The pass read every row: anything not seen since `ReconcileStart` is
+    /// gone from Postgres.
+    ReconcileDone,
+    /// The pass failed part-way: nothing may be removed on its account.
+    ReconcileFailed,
+    /// A monitor to schedule, from a configuration message.
+    Upsert(Monitor),
+    /// A monitor to stop scheduling (deleted, paused, now a heartbeat).
+    Remove {
+        /// The monitor.
+        id: MonitorId,
+        /// Version of the change (Unix ms).
+        version_ms: UnixMs,
+    },
+}
+
+#[derive(sqlx::FromRow)]
+struct MonitorRow {
+    id: uuid::Uuid,
+    team_id: uuid::Uuid,
+    kind: String,
+    spec: serde_json::Value,
+    interval_ms: i32,
+    timeout_ms: i32,
+    regions: Vec<String>,
+    version_ms: i64,
+}
+
+const ACTIVE_MONITORS: &str = "SELECT id, team_id, kind::text AS kind, spec, interval_ms, timeout_ms, regions, \
+     (extract(epoch FROM updated_at) * 1000)::bigint AS version_ms \
+     FROM monitors WHERE NOT paused AND kind <> 'heartbeat'";
+
+/// A stored monitor that cannot be scheduled.
+#[derive(Debug, thiserror::Error)]
+#[error("monitor {id}: {reason}")]
+pub struct InvalidMonitor {
+    id: uuid::Uuid,
+    reason: String,
+}
+
+impl MonitorRow {
+    /// The row as the scheduler sees it; the spec is validated by parsing it
+    /// as the wire's `CheckSpec` (`monitors.spec` holds the kind-specific
+    /// settings, `monitors.kind` the tag).
+    fn into_monitor(self) -> Result<Monitor, InvalidMonitor> {
+        let invalid = |reason: String| InvalidMonitor { id: self.id, reason };
+        let serde_json::Value::Object(mut settings) = self.spec.clone() else {
+            return Err(invalid("spec is not a JSON object".into()));
+        };
+        settings.insert("kind".into(), serde_json::Value::String(self.kind.clone()));
+        let spec: CheckSpec =
+            serde_json::from_value(serde_json::Value::Object(settings)).map_err(|e| invalid(format!("spec: {e}")))?;
+        let spec: Box<RawValue> = serde_json::value::to_raw_value(&spec).map_err(|e| invalid(e.to_string()))?;
+        let regions = self
+            .regions
+            .iter()
+            .map(|r| Region::new(r.as_str()).map_err(|e| invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let positive = |v: i32, what: &str| u32::try_from(v).map_err(|_| invalid(format!("{what} {v}")));
+        Ok(Monitor {
+            id: MonitorId(self.id),
+            team_id: TeamId(self.team_id),
+            interval_ms: positive(self.interval_ms, "interval_ms")?,
+            timeout_ms: positive(self.timeout_ms, "timeout_ms")?,
+            regions,
+            spec,
+            version_ms: self.version_ms,
+        })
+    }
+}
+
+/// Streams every schedulable monitor from Postgres into `updates`, framed by
+/// `ReconcileStart` and `ReconcileDone` (or `ReconcileFailed`).
+pub async fn reconcile(pool: PgPool, updates: mpsc::Sender<Update>) {
+    if updates.send(Update::ReconcileStart).await.is_err() {
+        return;
+    }
+    let mut rows = sqlx::query_as::<_, MonitorRow>(ACTIVE_MONITORS).fetch(&pool);
+    let mut end = Update::ReconcileDone;
+    while let Some(row) = rows.next().await {
+        match row {
+            Ok(row) => match row.into_monitor() {
+                Ok(monitor) => {
+                    if updates.send(Update::Row(monitor)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    warn!(error = %err, "Monitor not schedulable; skipped.");
+                    metrics::counter!("statushawk_scheduler_invalid_monitors_total").increment(1);
+                }
+            },
+            Err(err) => {
+                warn!(error = %err, "Reading monitors from Postgres failed; reconcile abandoned.");
+                end = Update::ReconcileFailed;
+                break;
+            }
+        }
+    }
+    let _ = updates.send(end).await;
+}
+
+/// Follows monitor changes on the `CONFIG` stream from now on, until the
+/// receiver goes away or the subscription fails.
+pub async fn watch_config(
+    js: jetstream::Context,
+    topology: Topology,
+    updates: mpsc::Sender<Update>,
+) -> anyhow::Result<()> {
+    let stream = js.get_stream_no_info(topology.stream(CONFIG)).await?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: topology.subject(subject::CONFIG_MONITORS_ALL),
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let change: ConfigChange = match serde_json::from_slice(&message.payload) {
+            Ok(change) => change,
+            Err(err) => {
+                warn!(subject = %message.subject, error = %err, "Undecodable configuration message ignored.");
+                metrics::counter!("statushawk_nats_poison_messages_total", "stream" => topology.stream(CONFIG), "consumer" => "scheduler").increment(1);
+                continue;
+            }
+        };
+        let update = match change.op {
+            ConfigOp::MonitorUpserted { monitor } => match Monitor::from_config(&monitor) {
+                Some(scheduled) => Update::Upsert(scheduled),
+                None => Update::Remove { id: monitor.id, version_ms: monitor.updated_at_ms },
+            },
+            ConfigOp::MonitorDeleted { monitor_id, .. } => Update::Remove { id: monitor_id, version_ms: change.at_ms },
+            ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => continue,
+        };
+        if updates.send(update).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
