@@ -80,3 +80,74 @@ fn version_names_the_schema() {
         format!("statushawk {} (message schema 1)\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[tokio::test]
+async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
+    use futures::StreamExt;
+    use statushawk_nats::async_nats::jetstream;
+
+    let env = TestEnv::new().await;
+    let regions = [("STATUSHAWK_CLUSTER_REGIONS", "eu-west")];
+    stdout(&statushawk(&env, &["migrate"], &[]));
+    stdout(&statushawk(&env, &["topology"], &regions));
+    let pg = env.pg().await;
+    let team: uuid::Uuid = sqlx::query_scalar("INSERT INTO teams (name, slug) VALUES ('Acme', 'acme') RETURNING id")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, regions) \
+         VALUES ($1, 'site', 'http', '{\"url\": \"https://example.com\"}', 10000, '{eu-west}')",
+    )
+    .bind(team)
+    .execute(&pg)
+    .await
+    .unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_statushawk"));
+    command
+        .arg("scheduler")
+        .env_clear()
+        .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+        .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+        .env("STATUSHAWK_DATABASE_URL", &env.database_url)
+        .env("STATUSHAWK_CLUSTER_REGIONS", "eu-west")
+        .env("STATUSHAWK_METRICS_LISTEN", &listen);
+    let mut child = command.spawn().unwrap();
+
+    // Its due check arrives within one interval.
+    let js = jetstream::new(env.nats().await);
+    let stream = js.get_stream(format!("{}_CHECKS_DUE", env.nats_prefix)).await.unwrap();
+    let consumer: jetstream::consumer::PullConsumer = stream.get_consumer("prober-eu-west").await.unwrap();
+    let mut messages =
+        consumer.fetch().max_messages(1).expires(std::time::Duration::from_secs(12)).messages().await.unwrap();
+    let message = messages.next().await.expect("a due check within the interval").unwrap();
+    let due: statushawk_schemas::DueCheck = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(due.region.as_str(), "eu-west");
+    assert_eq!(due.team_id.0, team);
+
+    let metrics = reqwest_free_get(&listen, "/metrics").await;
+    assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
+    assert!(metrics.contains("statushawk_scheduler_monitors 1"), "{metrics}");
+    assert!(metrics.contains("statushawk_scheduler_publish_lag_seconds_bucket"), "{metrics}");
+
+    // SIGTERM: a clean exit that gives the lease up.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let kv = js.get_key_value(format!("{}_leases", env.nats_prefix)).await.unwrap();
+    assert!(kv.get("scheduler").await.unwrap().is_none(), "the lease was released");
+}
+
+/// A plain HTTP/1.0 GET, enough for `/metrics`.
+async fn reqwest_free_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
