@@ -37,6 +37,15 @@ enum Command {
     /// Run the scheduler: one instance of any number leads and publishes due
     /// checks; the others stand by.
     Scheduler,
+    /// Run a prober for one region: pulls its due checks, publishes results.
+    Prober {
+        /// The region whose checks to run.
+        #[arg(long)]
+        region: statushawk_schemas::Region,
+        /// Checks in flight at most (default: prober.concurrency).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Measure a service at scale against the configured NATS; prints JSON.
     Bench {
         #[command(subcommand)]
@@ -48,6 +57,27 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// HTTP checks through the prober (JetStream in, fresh connection, result
+    /// out) against a local target: sustained checks/s.
+    Prober {
+        /// Due checks to run.
+        #[arg(long, default_value_t = 50_000)]
+        checks: usize,
+        /// Checks in flight at most.
+        #[arg(long, default_value_t = 512)]
+        concurrency: usize,
+        /// Probe this URL instead of starting a local target (it must be on
+        /// 127.0.0.1).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Serve the benchmark's HTTP target (`ok`) until interrupted, e.g. for
+    /// blackbox_exporter to probe the same thing.
+    Target {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18080")]
+        listen: std::net::SocketAddr,
+    },
     /// The scheduler's loop and publisher: publish lag and memory.
     Scheduler {
         /// Monitors in the index.
@@ -118,6 +148,45 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancel();
             serving.await??;
             result?;
+        }
+        Command::Prober { region, concurrency } => {
+            if !config.cluster.regions.contains(&region) {
+                anyhow::bail!("region {region} is not in cluster.regions ({:?})", config.cluster.regions);
+            }
+            let shutdown = telemetry::shutdown_on_signal();
+            let metrics = MetricsServer::bind(config.metrics.listen, telemetry::install_metrics()?).await?;
+            let serving = tokio::spawn(metrics.serve(shutdown.clone()));
+            let instance = telemetry::instance_name(&format!("prober-{region}"));
+            let client = statushawk_nats::connect(&config.nats.url, &instance)
+                .await
+                .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
+            let deps = statushawk_prober::worker::Deps {
+                js: jetstream::new(client),
+                topology: config.topology()?,
+                checks: statushawk_prober::context(config.prober.allow_private_targets, config.prober.max_body_bytes)?,
+            };
+            let settings = statushawk_prober::worker::Settings {
+                region,
+                prober_id: instance,
+                concurrency: concurrency.unwrap_or(config.prober.concurrency),
+            };
+            let result = statushawk_prober::worker::run(settings, deps, shutdown.clone()).await;
+            shutdown.cancel();
+            serving.await??;
+            result?;
+        }
+        Command::Bench { what: Bench::Prober { checks, concurrency, target } } => {
+            let client = statushawk_nats::connect(&config.nats.url, "statushawk-bench")
+                .await
+                .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
+            let settings = statushawk_prober::bench::BenchSettings { checks, concurrency, target };
+            let report = statushawk_prober::bench::run(client, settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Bench { what: Bench::Target { listen } } => {
+            let addr = statushawk_prober::bench::serve_target(listen).await?;
+            println!("serving http://{addr}/ until Ctrl-C");
+            tokio::signal::ctrl_c().await?;
         }
         Command::Bench { what: Bench::Scheduler { monitors, interval, duration, regions } } => {
             let client = statushawk_nats::connect(&config.nats.url, "statushawk-bench")

@@ -32,6 +32,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// The scheduler.
     pub scheduler: SchedulerConfig,
+    /// The probers.
+    pub prober: ProberConfig,
     /// The Prometheus `/metrics` endpoint.
     pub metrics: MetricsConfig,
     /// Logging.
@@ -147,6 +149,25 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// The probers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProberConfig {
+    /// Checks in flight per prober process at most.
+    pub concurrency: usize,
+    /// HTTP response body bytes read at most (assertions see only these).
+    pub max_body_bytes: usize,
+    /// Let checks reach loopback and private addresses. Only for tests and
+    /// local demos: it turns the SSRF guard off.
+    pub allow_private_targets: bool,
+}
+
+impl Default for ProberConfig {
+    fn default() -> Self {
+        Self { concurrency: 1024, max_body_bytes: 10 * 1024, allow_private_targets: false }
+    }
+}
+
 /// The Prometheus endpoint.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -247,6 +268,12 @@ impl Config {
         }
         if self.nats.due_duplicate_window_secs <= self.nats.lease_ttl_secs {
             return invalid("nats.due_duplicate_window_secs", "must be longer than nats.lease_ttl_secs");
+        }
+        if !(1..=100_000).contains(&self.prober.concurrency) {
+            return invalid("prober.concurrency", "must be between 1 and 100000");
+        }
+        if !(1..=1 << 20).contains(&self.prober.max_body_bytes) {
+            return invalid("prober.max_body_bytes", "must be between 1 and 1048576");
         }
         if self.scheduler.reconcile_secs == 0 {
             return invalid("scheduler.reconcile_secs", "must be at least 1");

@@ -76,6 +76,9 @@ pub struct Topology {
     /// Duplicate window of the due-check stream: longer than a lease TTL plus
     /// margin, so a second scheduler leader's copies are dropped.
     pub due_duplicate_window: Duration,
+    /// How long a prober may hold a due check before it is redelivered to
+    /// another (a check runs at most 60 s; probers send progress acks).
+    pub check_ack_wait: Duration,
 }
 
 impl Topology {
@@ -94,6 +97,7 @@ impl Topology {
             replicas: 1,
             lease_ttl: Duration::from_secs(10),
             due_duplicate_window: Duration::from_secs(30),
+            check_ack_wait: Duration::from_secs(90),
         })
     }
 
@@ -193,8 +197,7 @@ impl Topology {
             }
         };
         let mut consumers = Vec::new();
-        // A check runs for at most 60 s, then its result is published.
-        let check_ack_wait = Duration::from_secs(90);
+        let check_ack_wait = self.check_ack_wait;
         for region in &self.regions {
             consumers.push((
                 self.stream(CHECKS_DUE),

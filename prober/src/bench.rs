@@ -1,0 +1,173 @@
+//! `statushawk bench prober`: HTTP checks through the whole prober path
+//! (due check from JetStream, fresh connection, result published and acked)
+//! against a local target, measuring sustained checks per second.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use statushawk_nats::async_nats::{self, jetstream};
+use statushawk_nats::{CHECK_RESULTS, Publisher, Topology};
+use statushawk_schemas::{
+    CheckResult, CheckSpec, CheckStatus, DueCheck, HttpMethod, HttpSpec, MonitorId, Region, SCHEMA_VERSION, TeamId,
+    subject,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::worker::{self, Deps, Settings, now_ms};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchSettings {
+    /// Due checks to run.
+    pub checks: usize,
+    /// Checks in flight at most.
+    pub concurrency: usize,
+    /// An existing target URL; by default a local server is started.
+    pub target: Option<String>,
+}
+
+/// The result, printed as one JSON object.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    /// Checks run (results received).
+    pub checks: usize,
+    /// Results that were not `up`.
+    pub errors: usize,
+    /// Checks per second, from the first pull to the last result.
+    pub checks_per_sec: f64,
+    /// Median check duration (the result's `total_ms`).
+    pub p50_ms: u32,
+    /// 99th percentile check duration.
+    pub p99_ms: u32,
+    /// Concurrency used.
+    pub concurrency: usize,
+    /// The target probed.
+    pub target: String,
+}
+
+/// Serves `ok` over HTTP/1.1 on `listen` until the process ends: the target
+/// of both this benchmark and the blackbox_exporter comparison.
+pub async fn serve_target(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+/// Runs the benchmark against the NATS server of `client`, in streams of its
+/// own (prefix `benchp<pid>`), removed afterwards.
+pub async fn run(client: async_nats::Client, settings: BenchSettings) -> anyhow::Result<BenchReport> {
+    let js = jetstream::new(client);
+    let mut topology = Topology::new(&format!("benchp{}", std::process::id()))?;
+    topology.partitions = 16;
+    topology.regions = vec![Region::new("bench")?];
+    topology.ensure(&js).await?;
+    let result = measure(&js, &topology, &settings).await;
+    for stream in topology.streams() {
+        let _ = js.delete_stream(&stream.name).await;
+    }
+    let _ = js.delete_key_value(topology.bucket(statushawk_nats::LEASES_BUCKET)).await;
+    result
+}
+
+async fn measure(
+    js: &jetstream::Context,
+    topology: &Topology,
+    settings: &BenchSettings,
+) -> anyhow::Result<BenchReport> {
+    let target = match &settings.target {
+        Some(url) => url.clone(),
+        None => format!("http://{}/", serve_target(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?),
+    };
+    let region = Region::new("bench")?;
+    let publisher = Publisher::new(js.clone(), topology.clone());
+    let team = TeamId::new();
+    let slot_ms = now_ms();
+    let mut acks = Vec::with_capacity(1000);
+    for _ in 0..settings.checks {
+        let due = DueCheck {
+            schema_version: SCHEMA_VERSION,
+            monitor_id: MonitorId::new(),
+            team_id: team,
+            region: region.clone(),
+            slot_ms,
+            attempt: 0,
+            deadline_ms: slot_ms + 3_600_000,
+            timeout_ms: 10_000,
+            spec: CheckSpec::Http(HttpSpec {
+                url: target.clone(),
+                method: HttpMethod::Get,
+                headers: vec![],
+                body: None,
+                follow_redirects: 0,
+                verify_tls: true,
+                expected_status: vec![],
+                assertions: vec![],
+                cert_expiry_days: None,
+                max_body_bytes: None,
+            }),
+        };
+        acks.push(publisher.send(&subject::checks_due(&region), &due.msg_id(), &due).await?);
+        // The client holds a permit per unawaited ack: settle them in rounds.
+        if acks.len() == 1000 {
+            for ack in acks.drain(..) {
+                ack.await?;
+            }
+        }
+    }
+    for ack in acks {
+        ack.await?;
+    }
+
+    let results = js
+        .get_stream(topology.stream(CHECK_RESULTS))
+        .await?
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: topology.subject(subject::CHECK_RESULTS_ALL),
+            ..Default::default()
+        })
+        .await?;
+    let mut results = results.messages().await?;
+
+    // The target is on this machine: allow exactly its address.
+    let mut checks = crate::context(false, 10 * 1024)?;
+    checks.guard = checks.guard.with_exceptions(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let worker = tokio::spawn(worker::run(
+        Settings { region, prober_id: "bench".into(), concurrency: settings.concurrency },
+        Deps { js: js.clone(), topology: topology.clone(), checks },
+        stop.clone(),
+    ));
+    let mut durations = Vec::with_capacity(settings.checks);
+    let mut errors = 0;
+    while durations.len() < settings.checks {
+        let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(30), results.next()).await else {
+            anyhow::bail!("no result for 30 s after {} of {}", durations.len(), settings.checks);
+        };
+        let result: CheckResult = serde_json::from_slice(&message?.payload)?;
+        if result.status != CheckStatus::Up {
+            errors += 1;
+        }
+        durations.push(result.timings.total_ms);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.cancel();
+    worker.await??;
+    durations.sort_unstable();
+    let percentile = |p: f64| durations[((p / 100.0) * (durations.len() - 1) as f64).round() as usize];
+    Ok(BenchReport {
+        checks: durations.len(),
+        errors,
+        checks_per_sec: durations.len() as f64 / elapsed,
+        p50_ms: percentile(50.0),
+        p99_ms: percentile(99.0),
+        concurrency: settings.concurrency,
+        target,
+    })
+}

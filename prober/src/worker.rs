@@ -1,0 +1,248 @@
+//! The region worker: pulls due checks for one region (urgent re-checks
+//! first), runs them under a concurrency bound, publishes each result with
+//! its deterministic id, waits for the publish ack, and only then acks the
+//! due check. A check past its deadline is reported `skipped`, not run late.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use statushawk_nats::async_nats::jetstream::{self, consumer::PullConsumer};
+use statushawk_nats::{CHECKS_DUE, Delivery, Publisher, Topology, prober_consumer, prober_urgent_consumer};
+use statushawk_schemas::{
+    CheckKind, CheckResult, CheckStatus, DueCheck, ErrorKind, Region, SCHEMA_VERSION, UnixMs, subject,
+};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::checks::{self, Context, Outcome};
+
+/// Hard cap of any check's time limit.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Worker settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The region whose checks this worker runs.
+    pub region: Region,
+    /// This prober's id, reported in every result.
+    pub prober_id: String,
+    /// Checks in flight at most.
+    pub concurrency: usize,
+}
+
+/// What the worker works with.
+#[derive(Clone)]
+pub struct Deps {
+    /// JetStream.
+    pub js: jetstream::Context,
+    /// The deployment's layout (prefix, partitions).
+    pub topology: Topology,
+    /// What the checks need (guard, roots, body limit).
+    pub checks: Context,
+}
+
+/// Runs until `shutdown`, then waits for the checks in flight.
+pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let stream = deps.js.get_stream_no_info(deps.topology.stream(CHECKS_DUE)).await?;
+    let consumer = |name: String| {
+        let stream = stream.clone();
+        async move {
+            stream
+                .get_consumer::<jetstream::consumer::pull::Config>(&name)
+                .await
+                .map_err(|e| anyhow::anyhow!("consumer {name} (run `statushawk topology`): {e}"))
+        }
+    };
+    let urgent: PullConsumer = consumer(prober_urgent_consumer(&settings.region)).await?;
+    let scheduled: PullConsumer = consumer(prober_consumer(&settings.region)).await?;
+    let publisher = Publisher::new(deps.js.clone(), deps.topology.clone());
+    let limit = settings.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(limit));
+    let worker = Arc::new(Worker { settings, deps, publisher });
+    info!(region = %worker.settings.region, prober = %worker.settings.prober_id, "Probing.");
+
+    while !shutdown.is_cancelled() {
+        // Wait for room, then take as many as there is room for.
+        let first = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = slots.clone().acquire_owned() => permit?,
+        };
+        let room = slots.available_permits() + 1;
+        let want = room.min(512);
+        let mut messages = Vec::with_capacity(want);
+        // Urgent re-checks first, without waiting; then scheduled ones,
+        // waiting a little for them to arrive.
+        pull(&urgent, want, None, &mut messages).await;
+        if messages.len() < want {
+            let wait = if messages.is_empty() { Some(Duration::from_millis(500)) } else { None };
+            pull(&scheduled, want - messages.len(), wait, &mut messages).await;
+        }
+        let mut first = Some(first);
+        for message in messages {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => slots.clone().acquire_owned().await?,
+            };
+            let worker = worker.clone();
+            tokio::spawn(async move {
+                worker.handle(message).await;
+                drop(permit);
+            });
+        }
+    }
+    // Drain: every permit back means every check finished.
+    let drained = tokio::time::timeout(MAX_TIMEOUT + Duration::from_secs(5), slots.acquire_many(limit as u32)).await;
+    if drained.is_err() {
+        warn!("Checks still running at shutdown; they will be redelivered.");
+    }
+    Ok(())
+}
+
+/// Pulls up to `max` messages; `wait` long-polls when nothing is there.
+async fn pull(consumer: &PullConsumer, max: usize, wait: Option<Duration>, into: &mut Vec<jetstream::Message>) {
+    let request = consumer.batch().max_messages(max);
+    let request = match wait {
+        Some(wait) => request.expires(wait),
+        None => request.expires(Duration::from_millis(10)),
+    };
+    match request.messages().await {
+        Ok(mut batch) => {
+            while let Some(message) = batch.next().await {
+                match message {
+                    Ok(message) => into.push(message),
+                    Err(err) => {
+                        warn!(error = %err, "Pulling due checks failed.");
+                        break;
+                    }
+                }
+            }
+        }
+        Err(err) => {
+            warn!(error = %err, "Pulling due checks failed.");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+struct Worker {
+    settings: Settings,
+    deps: Deps,
+    publisher: Publisher,
+}
+
+impl Worker {
+    async fn handle(&self, message: jetstream::Message) {
+        let Some(delivery) = Delivery::<DueCheck>::decode(message).await else { return };
+        metrics::gauge!("statushawk_prober_in_flight").increment(1.0);
+        let due = delivery.payload().clone();
+        let started_at_ms = now_ms();
+        let outcome = if started_at_ms > due.deadline_ms {
+            metrics::counter!("statushawk_prober_skipped_total").increment(1);
+            Outcome {
+                status: CheckStatus::Skipped,
+                ..Outcome::down(
+                    ErrorKind::Deadline,
+                    format!("due check seen {} ms after its deadline", started_at_ms - due.deadline_ms),
+                )
+            }
+        } else {
+            self.check(&delivery, &due).await
+        };
+        metrics::gauge!("statushawk_prober_in_flight").decrement(1.0);
+        let kind = kind_label(due.spec.kind());
+        let status = status_label(outcome.status);
+        metrics::counter!("statushawk_prober_checks_total", "kind" => kind, "status" => status).increment(1);
+        if outcome.error == Some(ErrorKind::Blocked) {
+            metrics::counter!("statushawk_prober_blocked_total").increment(1);
+        }
+        metrics::histogram!("statushawk_prober_check_duration_seconds", "kind" => kind)
+            .record(f64::from(outcome.timings.total_ms) / 1000.0);
+
+        let result = self.result(&due, started_at_ms, outcome);
+        let subject = subject::check_result(due.monitor_id, &due.region, self.deps.topology.partitions);
+        match self.publisher.publish(&subject, &result.msg_id(), &result).await {
+            Ok(_) => {
+                if let Err(err) = delivery.ack().await {
+                    // The result is stored; a redelivered check yields the
+                    // same message id, which the stream drops.
+                    warn!(error = %err, "Acking a due check failed.");
+                }
+            }
+            Err(err) => {
+                warn!(error = %err, monitor_id = %due.monitor_id, "Publishing a result failed; the check comes back.");
+                let _ = delivery.nak(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Runs the check, telling the server now and then that it is still
+    /// being worked on.
+    async fn check(&self, delivery: &Delivery<DueCheck>, due: &DueCheck) -> Outcome {
+        let mut ctx = self.deps.checks.clone();
+        ctx.timeout = Duration::from_millis(u64::from(due.timeout_ms)).min(MAX_TIMEOUT);
+        let run = checks::run(&due.spec, &ctx);
+        tokio::pin!(run);
+        let mut progress = tokio::time::interval(Duration::from_secs(15));
+        progress.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut run => return outcome,
+                _ = progress.tick() => {
+                    let _ = delivery.in_progress().await;
+                }
+            }
+        }
+    }
+
+    fn result(&self, due: &DueCheck, started_at_ms: UnixMs, outcome: Outcome) -> CheckResult {
+        CheckResult {
+            schema_version: SCHEMA_VERSION,
+            monitor_id: due.monitor_id,
+            team_id: due.team_id,
+            region: due.region.clone(),
+            slot_ms: due.slot_ms,
+            attempt: due.attempt,
+            prober_id: self.settings.prober_id.clone(),
+            started_at_ms,
+            status: outcome.status,
+            error: outcome.error,
+            message: outcome.message,
+            timings: outcome.timings,
+            ip: outcome.ip,
+            http_status: outcome.http_status,
+            body_bytes: outcome.body_bytes,
+            cert_expires_at_ms: outcome.cert_expires_at_ms,
+            cert_issuer: outcome.cert_issuer,
+            assertions: outcome.assertions,
+        }
+    }
+}
+
+fn kind_label(kind: CheckKind) -> &'static str {
+    match kind {
+        CheckKind::Http => "http",
+        CheckKind::Tcp => "tcp",
+        CheckKind::Icmp => "icmp",
+        CheckKind::Dns => "dns",
+        CheckKind::Tls => "tls",
+    }
+}
+
+fn status_label(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Up => "up",
+        CheckStatus::Down => "down",
+        CheckStatus::Degraded => "degraded",
+        CheckStatus::Skipped => "skipped",
+    }
+}
+
+/// Wall-clock now, in Unix ms.
+pub fn now_ms() -> UnixMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
