@@ -151,3 +151,84 @@ async fn reqwest_free_get(addr: &str, path: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+#[tokio::test]
+async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
+    use futures::StreamExt;
+    use statushawk_nats::async_nats::jetstream;
+    use statushawk_schemas::{CheckResult, CheckSpec, CheckStatus, DueCheck, MonitorId, Region, TcpSpec, TeamId};
+    use tokio::io::AsyncWriteExt;
+
+    let env = TestEnv::new().await;
+    let regions = [("STATUSHAWK_CLUSTER_REGIONS", "eu-west")];
+    stdout(&statushawk(&env, &["topology"], &regions));
+
+    // A TCP target that greets, on loopback: reachable only because this
+    // prober runs with the demo setting that allows private targets.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = target.accept().await {
+            let _ = socket.write_all(b"220 ready\r\n").await;
+        }
+    });
+
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
+        .args(["prober", "--region", "eu-west"])
+        .env_clear()
+        .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+        .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+        .env("STATUSHAWK_CLUSTER_REGIONS", "eu-west")
+        .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
+        .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+        .spawn()
+        .unwrap();
+
+    let js = jetstream::new(env.nats().await);
+    let results = js
+        .get_stream(format!("{}_CHECK_RESULTS", env.nats_prefix))
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: format!("{}.checks.result.>", env.nats_prefix),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut results = results.messages().await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let due = DueCheck {
+        schema_version: 1,
+        monitor_id: MonitorId::new(),
+        team_id: TeamId::new(),
+        region: Region::new("eu-west").unwrap(),
+        slot_ms: now,
+        attempt: 0,
+        deadline_ms: now + 60_000,
+        timeout_ms: 5_000,
+        spec: CheckSpec::Tcp(TcpSpec { host: "127.0.0.1".into(), port, send: None, expect: Some("ready".into()) }),
+    };
+    let mut topology = statushawk_nats::Topology::new(&env.nats_prefix).unwrap();
+    topology.regions = vec![due.region.clone()];
+    statushawk_nats::Publisher::new(js.clone(), topology)
+        .publish(&statushawk_schemas::subject::checks_due(&due.region), &due.msg_id(), &due)
+        .await
+        .unwrap();
+
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), results.next())
+        .await
+        .expect("a result within 10 s")
+        .unwrap()
+        .unwrap();
+    let result: CheckResult = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(result.monitor_id, due.monitor_id);
+    assert_eq!(result.status, CheckStatus::Up, "{result:?}");
+    assert!(result.prober_id.starts_with("prober-eu-west-"), "{}", result.prober_id);
+    let metrics = reqwest_free_get(&format!("127.0.0.1:{metrics_port}"), "/metrics").await;
+    assert!(metrics.contains("statushawk_prober_checks_total{kind=\"tcp\",status=\"up\"} 1"), "{metrics}");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+}

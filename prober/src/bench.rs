@@ -43,7 +43,7 @@ pub struct BenchReport {
     pub p99_ms: u32,
     /// Concurrency used.
     pub concurrency: usize,
-    /// The target probed.
+    /// The targets probed (space separated).
     pub target: String,
 }
 
@@ -75,21 +75,35 @@ pub async fn run(client: async_nats::Client, settings: BenchSettings) -> anyhow:
     result
 }
 
+/// Loopback addresses the local target listens on: a prober talks to many
+/// hosts, and one (source, destination) address pair would run out of
+/// ports at these rates (every check is a fresh connection).
+const TARGET_HOSTS: u8 = 8;
+
 async fn measure(
     js: &jetstream::Context,
     topology: &Topology,
     settings: &BenchSettings,
 ) -> anyhow::Result<BenchReport> {
-    let target = match &settings.target {
-        Some(url) => url.clone(),
-        None => format!("http://{}/", serve_target(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?),
+    let targets: Vec<String> = match &settings.target {
+        Some(url) => vec![url.clone()],
+        None => {
+            let first = serve_target(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+            let mut urls = vec![format!("http://{first}/")];
+            for host in 2..=TARGET_HOSTS {
+                let addr = serve_target(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), first.port()))).await?;
+                urls.push(format!("http://{addr}/"));
+            }
+            urls
+        }
     };
+    let target = targets.join(" ");
     let region = Region::new("bench")?;
     let publisher = Publisher::new(js.clone(), topology.clone());
     let team = TeamId::new();
     let slot_ms = now_ms();
     let mut acks = Vec::with_capacity(1000);
-    for _ in 0..settings.checks {
+    for i in 0..settings.checks {
         let due = DueCheck {
             schema_version: SCHEMA_VERSION,
             monitor_id: MonitorId::new(),
@@ -100,7 +114,7 @@ async fn measure(
             deadline_ms: slot_ms + 3_600_000,
             timeout_ms: 10_000,
             spec: CheckSpec::Http(HttpSpec {
-                url: target.clone(),
+                url: targets[i % targets.len()].clone(),
                 method: HttpMethod::Get,
                 headers: vec![],
                 body: None,
@@ -134,9 +148,10 @@ async fn measure(
         .await?;
     let mut results = results.messages().await?;
 
-    // The target is on this machine: allow exactly its address.
+    // The targets are on this machine: allow exactly their addresses.
     let mut checks = crate::context(false, 10 * 1024)?;
-    checks.guard = checks.guard.with_exceptions(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    let hosts: Vec<IpAddr> = (1..=TARGET_HOSTS).map(|host| IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))).collect();
+    checks.guard = checks.guard.with_exceptions(&hosts);
     let stop = CancellationToken::new();
     let started = Instant::now();
     let worker = tokio::spawn(worker::run(

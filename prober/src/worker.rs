@@ -64,32 +64,31 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
     info!(region = %worker.settings.region, prober = %worker.settings.prober_id, "Probing.");
 
     while !shutdown.is_cancelled() {
-        // Wait for room, then take as many as there is room for.
+        // Wait for room, then ask for as many as there is room for.
         let first = tokio::select! {
             () = shutdown.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit?,
         };
-        let room = slots.available_permits() + 1;
-        let want = room.min(512);
-        let mut messages = Vec::with_capacity(want);
+        drop(first);
+        let want = slots.available_permits().clamp(1, 512);
         // Urgent re-checks first, without waiting; then scheduled ones,
-        // waiting a little for them to arrive.
-        pull(&urgent, want, None, &mut messages).await;
-        if messages.len() < want {
-            let wait = if messages.is_empty() { Some(Duration::from_millis(500)) } else { None };
-            pull(&scheduled, want - messages.len(), wait, &mut messages).await;
-        }
-        let mut first = Some(first);
-        for message in messages {
-            let permit = match first.take() {
-                Some(permit) => permit,
-                None => slots.clone().acquire_owned().await?,
-            };
+        // long-polling only when there was nothing urgent. Each message is
+        // started as soon as it arrives.
+        let start = |message: jetstream::Message| {
             let worker = worker.clone();
-            tokio::spawn(async move {
-                worker.handle(message).await;
-                drop(permit);
-            });
+            let slots = slots.clone();
+            async move {
+                let Ok(permit) = slots.acquire_owned().await else { return };
+                tokio::spawn(async move {
+                    worker.handle(message).await;
+                    drop(permit);
+                });
+            }
+        };
+        let urgent_taken = pull(&urgent, want, None, &start).await;
+        if urgent_taken < want {
+            let wait = (urgent_taken == 0).then_some(Duration::from_millis(500));
+            pull(&scheduled, want - urgent_taken, wait, &start).await;
         }
     }
     // Drain: every permit back means every check finished.
@@ -100,18 +99,27 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
     Ok(())
 }
 
-/// Pulls up to `max` messages; `wait` long-polls when nothing is there.
-async fn pull(consumer: &PullConsumer, max: usize, wait: Option<Duration>, into: &mut Vec<jetstream::Message>) {
-    let request = consumer.batch().max_messages(max);
-    let request = match wait {
-        Some(wait) => request.expires(wait),
-        None => request.expires(Duration::from_millis(10)),
+/// Pulls up to `max` messages, starting each with `start` as it arrives:
+/// what is there now, or with `wait`, waiting that long for more. Returns
+/// how many were taken.
+async fn pull<F, Fut>(consumer: &PullConsumer, max: usize, wait: Option<Duration>, start: &F) -> usize
+where
+    F: Fn(jetstream::Message) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let batch = match wait {
+        Some(wait) => consumer.batch().max_messages(max).expires(wait).messages().await,
+        None => consumer.fetch().max_messages(max).messages().await,
     };
-    match request.messages().await {
+    let mut taken = 0;
+    match batch {
         Ok(mut batch) => {
             while let Some(message) = batch.next().await {
                 match message {
-                    Ok(message) => into.push(message),
+                    Ok(message) => {
+                        taken += 1;
+                        start(message).await;
+                    }
                     Err(err) => {
                         warn!(error = %err, "Pulling due checks failed.");
                         break;
@@ -124,6 +132,7 @@ async fn pull(consumer: &PullConsumer, max: usize, wait: Option<Duration>, into:
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+    taken
 }
 
 struct Worker {
