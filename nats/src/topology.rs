@@ -269,6 +269,15 @@ impl Topology {
         }
     }
 
+    /// Deletes every stream and the bucket of this topology, with their
+    /// messages (benchmarks clean up with it). Missing ones are skipped.
+    pub async fn remove(&self, js: &jetstream::Context) {
+        for stream in self.streams() {
+            let _ = js.delete_stream(&stream.name).await;
+        }
+        let _ = js.delete_key_value(self.bucket(LEASES_BUCKET)).await;
+    }
+
     /// Creates what is missing and updates what differs; reports each item.
     pub async fn ensure(&self, js: &jetstream::Context) -> Result<Vec<ItemReport>, TopologyError> {
         self.apply(js, true).await

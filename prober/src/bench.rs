@@ -68,10 +68,7 @@ pub async fn run(client: async_nats::Client, settings: BenchSettings) -> anyhow:
     topology.regions = vec![Region::new("bench")?];
     topology.ensure(&js).await?;
     let result = measure(&js, &topology, &settings).await;
-    for stream in topology.streams() {
-        let _ = js.delete_stream(&stream.name).await;
-    }
-    let _ = js.delete_key_value(topology.bucket(statushawk_nats::LEASES_BUCKET)).await;
+    topology.remove(&js).await;
     result
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use crate::checks::tls::now_ms;
 use crate::checks::{self, Context, Outcome};
 
 /// Hard cap of any check's time limit.
@@ -246,12 +247,4 @@ fn status_label(status: CheckStatus) -> &'static str {
         CheckStatus::Degraded => "degraded",
         CheckStatus::Skipped => "skipped",
     }
-}
-
-/// Wall-clock now, in Unix ms.
-pub fn now_ms() -> UnixMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -84,10 +84,7 @@ pub async fn run(client: statushawk_nats::async_nats::Client, settings: BenchSet
         (0..settings.regions.max(1)).map(|i| Region::new(format!("region-{i}"))).collect::<Result<_, _>>()?;
     topology.ensure(&js).await?;
     let result = measure(&js, &topology, &settings).await;
-    for stream in topology.streams() {
-        let _ = js.delete_stream(&stream.name).await;
-    }
-    let _ = js.delete_key_value(topology.bucket(statushawk_nats::LEASES_BUCKET)).await;
+    topology.remove(&js).await;
     result
 }
 
