@@ -50,7 +50,12 @@ pub struct BenchReport {
 /// Serves `ok` over HTTP/1.1 on `listen` until the process ends: the target
 /// of both this benchmark and the blackbox_exporter comparison.
 pub async fn serve_target(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // A deep accept queue: at thousands of fresh connections per second a
+    // short one overflows, and the clients' SYNs wait a second to retry.
+    let socket = if listen.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    let listener = socket.listen(4096)?;
     let addr = listener.local_addr()?;
     let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
     tokio::spawn(async move {
