@@ -128,7 +128,7 @@ async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
     assert_eq!(due.region.as_str(), "eu-west");
     assert_eq!(due.team_id.0, team);
 
-    let metrics = reqwest_free_get(&listen, "/metrics").await;
+    let metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
     assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_monitors 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_publish_lag_seconds_bucket"), "{metrics}");
@@ -140,16 +140,6 @@ async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
     assert!(status.success(), "{status}");
     let kv = js.get_key_value(format!("{}_leases", env.nats_prefix)).await.unwrap();
     assert!(kv.get("scheduler").await.unwrap().is_none(), "the lease was released");
-}
-
-/// A plain HTTP/1.0 GET, enough for `/metrics`.
-async fn reqwest_free_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 #[tokio::test]
@@ -225,7 +215,7 @@ async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
     assert_eq!(result.monitor_id, due.monitor_id);
     assert_eq!(result.status, CheckStatus::Up, "{result:?}");
     assert!(result.prober_id.starts_with("prober-eu-west-"), "{}", result.prober_id);
-    let metrics = reqwest_free_get(&format!("127.0.0.1:{metrics_port}"), "/metrics").await;
+    let metrics = statushawk_testkit::http_get(&format!("127.0.0.1:{metrics_port}"), "/metrics").await;
     assert!(metrics.contains("statushawk_prober_checks_total{kind=\"tcp\",status=\"up\"} 1"), "{metrics}");
 
     let pid = child.id().to_string();

@@ -4,15 +4,10 @@
 use std::net::SocketAddr;
 
 use statushawk_common::telemetry::{MetricsServer, install_metrics};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 async fn get(addr: SocketAddr, path: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
+    statushawk_testkit::http_get(&addr.to_string(), path).await
 }
 
 #[tokio::test]

@@ -10,8 +10,7 @@ use serde::Serialize;
 use statushawk_nats::async_nats::{self, jetstream};
 use statushawk_nats::{CHECK_RESULTS, Publisher, Topology};
 use statushawk_schemas::{
-    CheckResult, CheckSpec, CheckStatus, DueCheck, HttpMethod, HttpSpec, MonitorId, Region, SCHEMA_VERSION, TeamId,
-    subject,
+    CheckResult, CheckSpec, CheckStatus, DueCheck, HttpSpec, MonitorId, Region, SCHEMA_VERSION, TeamId, subject,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -116,16 +115,8 @@ async fn measure(
             deadline_ms: slot_ms + 3_600_000,
             timeout_ms: 10_000,
             spec: CheckSpec::Http(HttpSpec {
-                url: targets[i % targets.len()].clone(),
-                method: HttpMethod::Get,
-                headers: vec![],
-                body: None,
                 follow_redirects: 0,
-                verify_tls: true,
-                expected_status: vec![],
-                assertions: vec![],
-                cert_expiry_days: None,
-                max_body_bytes: None,
+                ..HttpSpec::get(targets[i % targets.len()].clone())
             }),
         };
         acks.push(publisher.send(&subject::checks_due(&region), &due.msg_id(), &due).await?);

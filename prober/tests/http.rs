@@ -1,6 +1,8 @@
 //! HTTP(S) checks against real local servers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use statushawk_prober::checks::{self, Check, Context};
-use statushawk_prober::guard::Guard;
 use statushawk_schemas::{Assertion, CheckSpec, CheckStatus, ErrorKind, HttpMethod, HttpSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -19,27 +20,11 @@ const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// A context that may reach 127.0.0.1 (our servers) and nothing else private.
 fn context(timeout: Duration) -> Context {
-    Context {
-        guard: Guard::new(false).unwrap().with_exceptions(&[LOOPBACK]),
-        roots: Arc::new(statushawk_prober::certs::system_roots()),
-        max_body_bytes: 10 * 1024,
-        timeout,
-    }
+    support::loopback_ctx(timeout)
 }
 
 fn spec(url: String) -> HttpSpec {
-    HttpSpec {
-        url,
-        method: HttpMethod::Get,
-        headers: vec![],
-        body: None,
-        follow_redirects: 3,
-        verify_tls: true,
-        expected_status: vec![],
-        assertions: vec![],
-        cert_expiry_days: None,
-        max_body_bytes: None,
-    }
+    HttpSpec::get(url)
 }
 
 async fn run(spec: HttpSpec, ctx: &Context) -> checks::Outcome {

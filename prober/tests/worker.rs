@@ -1,8 +1,9 @@
 //! The region worker against real NATS and real local targets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -10,12 +11,10 @@ use axum::routing::get;
 use futures::StreamExt;
 use statushawk_nats::async_nats::{self, jetstream};
 use statushawk_nats::{CHECK_RESULTS, CHECKS_DUE, Publisher, Topology, prober_consumer};
-use statushawk_prober::checks::Context;
-use statushawk_prober::guard::Guard;
 use statushawk_prober::worker::{self, Deps, Settings, now_ms};
 use statushawk_schemas::{
-    CheckResult, CheckSpec, CheckStatus, DueCheck, ErrorKind, HttpMethod, HttpSpec, MonitorId, Region, SCHEMA_VERSION,
-    TeamId, msg_id, partition_of, subject,
+    CheckResult, CheckSpec, CheckStatus, DueCheck, ErrorKind, HttpSpec, MonitorId, Region, SCHEMA_VERSION, TeamId,
+    msg_id, partition_of, subject,
 };
 use statushawk_testkit::{TcpProxy, TestEnv};
 use tokio_util::sync::CancellationToken;
@@ -55,12 +54,7 @@ fn start(
     name: &str,
     concurrency: usize,
 ) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
-    let checks = Context {
-        guard: Guard::new(false).unwrap().with_exceptions(&[LOOPBACK]),
-        roots: Arc::new(statushawk_prober::certs::system_roots()),
-        max_body_bytes: 10 * 1024,
-        timeout: Duration::from_secs(10),
-    };
+    let checks = support::loopback_ctx(Duration::from_secs(10));
     let settings = Settings { region: region(), prober_id: name.into(), concurrency };
     let stop = CancellationToken::new();
     let task = tokio::spawn(worker::run(settings, Deps { js, topology: topology.clone(), checks }, stop.clone()));
@@ -78,18 +72,7 @@ fn due(url: String, attempt: u32, deadline_ms: i64) -> DueCheck {
         attempt,
         deadline_ms,
         timeout_ms: 5_000,
-        spec: CheckSpec::Http(HttpSpec {
-            url,
-            method: HttpMethod::Get,
-            headers: vec![],
-            body: None,
-            follow_redirects: 3,
-            verify_tls: true,
-            expected_status: vec![],
-            assertions: vec![],
-            cert_expiry_days: None,
-            max_body_bytes: None,
-        }),
+        spec: CheckSpec::Http(HttpSpec::get(url)),
     }
 }
 

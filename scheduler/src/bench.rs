@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{Publisher, Topology};
-use statushawk_schemas::{CheckSpec, HttpMethod, HttpSpec, MonitorId, Region, TeamId};
+use statushawk_schemas::{CheckSpec, HttpSpec, MonitorId, Region, TeamId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -99,18 +99,8 @@ async fn measure(
     let now = now_ms();
     let team = TeamId::new();
     for i in 0..settings.monitors {
-        let spec = CheckSpec::Http(HttpSpec {
-            url: format!("https://service-{i}.customer-{}.example.com/health", i % 997),
-            method: HttpMethod::Get,
-            headers: vec![],
-            body: None,
-            follow_redirects: 3,
-            verify_tls: true,
-            expected_status: vec![],
-            assertions: vec![],
-            cert_expiry_days: None,
-            max_body_bytes: None,
-        });
+        let spec =
+            CheckSpec::Http(HttpSpec::get(format!("https://service-{i}.customer-{}.example.com/health", i % 997)));
         index.upsert(
             Monitor {
                 id: MonitorId::new(),

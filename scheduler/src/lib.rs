@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{Lease, Leases, Publisher, Topology};
-use statushawk_schemas::{DueCheckRaw, Region, SCHEMA_VERSION, UnixMs, msg_id, subject};
+use statushawk_schemas::{DueCheckRaw, Region, SCHEMA_VERSION, msg_id, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -67,13 +67,7 @@ pub struct Deps {
     pub pg: PgPool,
 }
 
-/// Wall-clock now, in Unix ms.
-pub fn now_ms() -> UnixMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use statushawk_schemas::now_ms;
 
 /// Runs until `shutdown`: waits for leadership, leads until the lease is
 /// lost, and waits again.

@@ -141,6 +141,4 @@ pub async fn drain(js: &jetstream::Context, topology: &Topology) -> Vec<DueCheck
     all
 }
 
-pub fn now_ms() -> i64 {
-    statushawk_scheduler::now_ms()
-}
+pub use statushawk_schemas::now_ms;

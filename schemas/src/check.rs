@@ -125,6 +125,24 @@ pub struct HttpSpec {
     pub max_body_bytes: Option<u32>,
 }
 
+impl HttpSpec {
+    /// A GET of `url` with every other setting at its default.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            method: HttpMethod::Get,
+            headers: Vec::new(),
+            body: None,
+            follow_redirects: default_redirects(),
+            verify_tls: true,
+            expected_status: Vec::new(),
+            assertions: Vec::new(),
+            cert_expiry_days: None,
+            max_body_bytes: None,
+        }
+    }
+}
+
 /// A condition on an HTTP response. Conditions are data: the prober evaluates
 /// each one and reports it with its actual value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -41,6 +41,14 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// Milliseconds since the Unix epoch, the one timestamp unit on the wire.
 pub type UnixMs = i64;
 
+/// Wall-clock now, in [`UnixMs`].
+pub fn now_ms() -> UnixMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// A named JSON Schema for one message type.
 pub struct NamedSchema {
     /// File stem under `schemas/json/`, e.g. `check_result`.

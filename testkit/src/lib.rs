@@ -94,6 +94,17 @@ fn start_private() -> anyhow::Result<Services> {
     })
 }
 
+/// A plain HTTP/1.0 GET of `path` on `addr` (`host:port`): status line,
+/// headers and body as text. Enough for `/metrics` and `/healthz`.
+pub async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connecting");
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.expect("writing");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("reading");
+    response
+}
+
 /// The `nats-server` binary the project's scripts use (at least 2.10).
 pub fn nats_server_binary() -> PathBuf {
     let script = repo_root().join("scripts/services");

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -124,10 +124,7 @@ pub fn expiry_problem(expires_at_ms: UnixMs, within_days: u32, now_ms: UnixMs) -
     None
 }
 
-/// The current time, Unix ms.
-pub fn now_ms() -> UnixMs {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use statushawk_schemas::now_ms;
 
 /// `YYYY-MM-DD` (UTC) of a Unix ms time.
 fn utc_date(unix_ms: UnixMs) -> String {

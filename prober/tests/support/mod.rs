@@ -46,3 +46,16 @@ pub async fn run(spec: CheckSpec, ctx: &Context) -> Outcome {
 pub fn message(outcome: &Outcome) -> &str {
     outcome.message.as_deref().unwrap_or_default()
 }
+
+/// A context that may reach 127.0.0.1 (a test's own servers) and nothing else
+/// private, with the system's roots and the given timeout.
+pub fn loopback_ctx(timeout: Duration) -> Context {
+    Context {
+        guard: Guard::new(false)
+            .expect("guard")
+            .with_exceptions(&[std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)]),
+        roots: Arc::new(system_roots()),
+        max_body_bytes: 10 * 1024,
+        timeout,
+    }
+}
