@@ -46,6 +46,19 @@ enum Command {
         #[arg(long)]
         concurrency: Option<usize>,
     },
+    /// Run an evaluator: owns a share of the result partitions, confirms
+    /// failures, writes results to ClickHouse and incidents to Postgres.
+    Evaluator,
+    /// Run every service in one process (one node): applies the migrations
+    /// and the NATS topology, then runs the scheduler, a prober per
+    /// configured region and an evaluator.
+    All {
+        /// Also create a demo team with two monitors on this machine (one up,
+        /// one down), so the pipeline has something to show. Needs
+        /// `prober.allow_private_targets`.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Measure a service at scale against the configured NATS; prints JSON.
     Bench {
         #[command(subcommand)]
@@ -95,6 +108,139 @@ enum Bench {
     },
 }
 
+/// A long-running service of this binary.
+enum Service {
+    Scheduler,
+    Prober { region: statushawk_schemas::Region, concurrency: Option<usize> },
+    Evaluator,
+}
+
+async fn connect(config: &Config, name: &str) -> anyhow::Result<statushawk_nats::async_nats::Client> {
+    statushawk_nats::connect(&config.nats.url, name)
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.nats.url))
+}
+
+/// Runs `services` in this process, with one `/metrics` endpoint, until a
+/// signal or until one of them fails (which stops the others).
+async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
+    let shutdown = telemetry::shutdown_on_signal();
+    let metrics = MetricsServer::bind(config.metrics.listen, telemetry::install_metrics()?).await?;
+    let serving = tokio::spawn(metrics.serve(shutdown.clone()));
+    let topology = config.topology()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for service in services {
+        let shutdown = shutdown.clone();
+        match service {
+            Service::Scheduler => {
+                let instance = telemetry::instance_name("scheduler");
+                let deps = statushawk_scheduler::Deps {
+                    js: jetstream::new(connect(config, &instance).await?),
+                    topology: topology.clone(),
+                    pg: db::pg_pool(&config.database).await?,
+                };
+                let settings = statushawk_scheduler::Settings {
+                    instance,
+                    reconcile_every: Duration::from_secs(config.scheduler.reconcile_secs),
+                    max_backlog: config.scheduler.max_backlog,
+                };
+                tasks.spawn(async move { ("scheduler", statushawk_scheduler::run(settings, deps, shutdown).await) });
+            }
+            Service::Prober { region, concurrency } => {
+                let instance = telemetry::instance_name(&format!("prober-{region}"));
+                let deps = statushawk_prober::worker::Deps {
+                    js: jetstream::new(connect(config, &instance).await?),
+                    topology: topology.clone(),
+                    checks: statushawk_prober::context(
+                        config.prober.allow_private_targets,
+                        config.prober.max_body_bytes,
+                    )?,
+                };
+                let settings = statushawk_prober::worker::Settings {
+                    region,
+                    prober_id: instance,
+                    concurrency: concurrency.unwrap_or(config.prober.concurrency),
+                };
+                tasks.spawn(async move { ("prober", statushawk_prober::worker::run(settings, deps, shutdown).await) });
+            }
+            Service::Evaluator => {
+                let instance = telemetry::instance_name("evaluator");
+                let deps = statushawk_evaluator::Deps {
+                    js: jetstream::new(connect(config, &instance).await?),
+                    topology: topology.clone(),
+                    pg: db::pg_pool(&config.database).await?,
+                    clickhouse: db::clickhouse(&config.clickhouse),
+                };
+                let settings = statushawk_evaluator::Settings {
+                    instance,
+                    batch_max: config.evaluator.batch_size,
+                    sink: statushawk_evaluator::SinkSettings {
+                        max_rows: config.evaluator.insert_rows,
+                        max_wait: Duration::from_millis(config.evaluator.insert_wait_ms),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                tasks.spawn(async move { ("evaluator", statushawk_evaluator::run(settings, deps, shutdown).await) });
+            }
+        }
+    }
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((name, Err(err))) => {
+                tracing::error!(service = name, error = format!("{err:#}"), "Service failed; stopping the others.");
+                failure.get_or_insert(err.context(format!("{name} failed")));
+            }
+            Err(err) => {
+                failure.get_or_insert(anyhow::anyhow!("a service panicked: {err}"));
+            }
+        }
+        shutdown.cancel();
+    }
+    serving.await??;
+    failure.map_or(Ok(()), Err)
+}
+
+/// Creates the demo team and monitors if they are missing.
+async fn seed_demo(config: &Config) -> anyhow::Result<()> {
+    if !config.prober.allow_private_targets {
+        anyhow::bail!(
+            "--demo checks targets on this machine: set prober.allow_private_targets (STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS=true)"
+        );
+    }
+    let pg = db::pg_pool(&config.database).await?;
+    let team: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO teams (name, slug) VALUES ('Demo', 'demo') \
+         ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+    )
+    .fetch_one(&pg)
+    .await?;
+    let regions: Vec<String> = config.cluster.regions.iter().map(|r| r.to_string()).collect();
+    let metrics = config.metrics.listen;
+    let monitors = [
+        ("StatusHawk health (up)", "http", serde_json::json!({"url": format!("http://{metrics}/healthz")})),
+        ("Nothing listens here (down)", "tcp", serde_json::json!({"host": "127.0.0.1", "port": 9})),
+    ];
+    for (name, kind, spec) in monitors {
+        sqlx::query(
+            "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions) \
+             SELECT $1, $2, $3::monitor_kind, $4, 10000, 2000, $5 \
+             WHERE NOT EXISTS (SELECT 1 FROM monitors WHERE team_id = $1 AND name = $2)",
+        )
+        .bind(team)
+        .bind(name)
+        .bind(kind)
+        .bind(spec)
+        .bind(&regions)
+        .execute(&pg)
+        .await?;
+    }
+    println!("demo: team 'demo' with monitors checked every 10 s from {}: one up, one down", regions.join(", "));
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -126,54 +272,27 @@ async fn main() -> anyhow::Result<()> {
                 (true, n) => anyhow::bail!("topology: {n} of {} items differ from the declaration", reports.len()),
             }
         }
-        Command::Scheduler => {
-            let shutdown = telemetry::shutdown_on_signal();
-            let metrics = MetricsServer::bind(config.metrics.listen, telemetry::install_metrics()?).await?;
-            let serving = tokio::spawn(metrics.serve(shutdown.clone()));
-            let instance = telemetry::instance_name("scheduler");
-            let client = statushawk_nats::connect(&config.nats.url, &instance)
-                .await
-                .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
-            let deps = statushawk_scheduler::Deps {
-                js: jetstream::new(client),
-                topology: config.topology()?,
-                pg: db::pg_pool(&config.database).await?,
-            };
-            let settings = statushawk_scheduler::Settings {
-                instance,
-                reconcile_every: Duration::from_secs(config.scheduler.reconcile_secs),
-                max_backlog: config.scheduler.max_backlog,
-            };
-            let result = statushawk_scheduler::run(settings, deps, shutdown.clone()).await;
-            shutdown.cancel();
-            serving.await??;
-            result?;
-        }
+        Command::Scheduler => serve(&config, vec![Service::Scheduler]).await?,
         Command::Prober { region, concurrency } => {
             if !config.cluster.regions.contains(&region) {
                 anyhow::bail!("region {region} is not in cluster.regions ({:?})", config.cluster.regions);
             }
-            let shutdown = telemetry::shutdown_on_signal();
-            let metrics = MetricsServer::bind(config.metrics.listen, telemetry::install_metrics()?).await?;
-            let serving = tokio::spawn(metrics.serve(shutdown.clone()));
-            let instance = telemetry::instance_name(&format!("prober-{region}"));
-            let client = statushawk_nats::connect(&config.nats.url, &instance)
-                .await
-                .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
-            let deps = statushawk_prober::worker::Deps {
-                js: jetstream::new(client),
-                topology: config.topology()?,
-                checks: statushawk_prober::context(config.prober.allow_private_targets, config.prober.max_body_bytes)?,
-            };
-            let settings = statushawk_prober::worker::Settings {
-                region,
-                prober_id: instance,
-                concurrency: concurrency.unwrap_or(config.prober.concurrency),
-            };
-            let result = statushawk_prober::worker::run(settings, deps, shutdown.clone()).await;
-            shutdown.cancel();
-            serving.await??;
-            result?;
+            serve(&config, vec![Service::Prober { region, concurrency }]).await?;
+        }
+        Command::Evaluator => serve(&config, vec![Service::Evaluator]).await?,
+        Command::All { demo } => {
+            println!("{}", migrate::postgres(&config.database).await?);
+            println!("{}", migrate::clickhouse(&config.clickhouse).await?);
+            let client = connect(&config, "statushawk-topology").await?;
+            config.topology()?.ensure(&jetstream::new(client)).await?;
+            if demo {
+                seed_demo(&config).await?;
+            }
+            let mut services = vec![Service::Scheduler, Service::Evaluator];
+            services.extend(
+                config.cluster.regions.iter().map(|r| Service::Prober { region: r.clone(), concurrency: None }),
+            );
+            serve(&config, services).await?;
         }
         Command::Bench { what: Bench::Prober { checks, concurrency, target } } => {
             let client = statushawk_nats::connect(&config.nats.url, "statushawk-bench")

@@ -34,6 +34,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// The probers.
     pub prober: ProberConfig,
+    /// The evaluators.
+    pub evaluator: EvaluatorConfig,
     /// The Prometheus `/metrics` endpoint.
     pub metrics: MetricsConfig,
     /// Logging.
@@ -168,6 +170,27 @@ impl Default for ProberConfig {
     }
 }
 
+/// The evaluators.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluatorConfig {
+    /// Results fetched at once per partition.
+    pub batch_size: usize,
+    /// Rows per ClickHouse insert at most.
+    pub insert_rows: usize,
+    /// Milliseconds a ClickHouse batch may wait to fill up.
+    pub insert_wait_ms: u64,
+    /// Seconds an unacked result is held before it is redelivered (also how
+    /// late a dead evaluator's last batch reaches the next owner).
+    pub ack_wait_secs: u64,
+}
+
+impl Default for EvaluatorConfig {
+    fn default() -> Self {
+        Self { batch_size: 1_000, insert_rows: 10_000, insert_wait_ms: 500, ack_wait_secs: 30 }
+    }
+}
+
 /// The Prometheus endpoint.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -275,6 +298,15 @@ impl Config {
         if !(1..=1 << 20).contains(&self.prober.max_body_bytes) {
             return invalid("prober.max_body_bytes", "must be between 1 and 1048576");
         }
+        if !(1..=20_000).contains(&self.evaluator.batch_size) {
+            return invalid("evaluator.batch_size", "must be between 1 and 20000");
+        }
+        if !(1..=1_000_000).contains(&self.evaluator.insert_rows) {
+            return invalid("evaluator.insert_rows", "must be between 1 and 1000000");
+        }
+        if !(5..=600).contains(&self.evaluator.ack_wait_secs) {
+            return invalid("evaluator.ack_wait_secs", "must be between 5 and 600");
+        }
         if self.scheduler.reconcile_secs == 0 {
             return invalid("scheduler.reconcile_secs", "must be at least 1");
         }
@@ -300,6 +332,7 @@ impl Config {
         topology.replicas = self.nats.replicas;
         topology.lease_ttl = Duration::from_secs(self.nats.lease_ttl_secs);
         topology.due_duplicate_window = Duration::from_secs(self.nats.due_duplicate_window_secs);
+        topology.result_ack_wait = Duration::from_secs(self.evaluator.ack_wait_secs);
         Ok(topology)
     }
 }

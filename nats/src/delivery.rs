@@ -71,6 +71,11 @@ impl<T> Delivery<T> {
         self.message.info().map(|info| info.delivered).unwrap_or(1)
     }
 
+    /// Messages of its consumer still waiting behind it.
+    pub fn pending(&self) -> u64 {
+        self.message.info().map(|info| info.pending).unwrap_or(0)
+    }
+
     /// Acknowledges it after its side effects, and waits for the server to
     /// confirm, so a confirmed ack is never redelivered.
     pub async fn ack(mut self) -> Result<(), DeliveryError> {

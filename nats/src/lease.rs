@@ -75,6 +75,14 @@ impl Leases {
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// The keys currently held whose name starts with `prefix`.
+    pub async fn held_keys(&self, prefix: &str) -> Result<Vec<String>, LeaseError> {
+        use futures::TryStreamExt as _;
+        let keys = self.kv.keys().await.map_err(|e| request_error(prefix, e))?;
+        let keys: Vec<String> = keys.try_collect().await.map_err(|e| request_error(prefix, e))?;
+        Ok(keys.into_iter().filter(|k| k.starts_with(prefix)).collect())
+    }
+
     /// Takes `key` for `holder` if nobody holds it; `None` if someone does.
     pub async fn try_acquire(&self, key: &str, holder: &str) -> Result<Option<Lease>, LeaseError> {
         let started = Instant::now();

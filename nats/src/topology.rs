@@ -79,6 +79,10 @@ pub struct Topology {
     /// How long a prober may hold a due check before it is redelivered to
     /// another (a check runs at most 60 s; probers send progress acks).
     pub check_ack_wait: Duration,
+    /// How long an evaluator may hold a result before it is redelivered; a
+    /// dead evaluator's unacked results go to the partition's next owner
+    /// after this long (evaluators send progress acks while a store is down).
+    pub result_ack_wait: Duration,
 }
 
 impl Topology {
@@ -98,6 +102,7 @@ impl Topology {
             lease_ttl: Duration::from_secs(10),
             due_duplicate_window: Duration::from_secs(30),
             check_ack_wait: Duration::from_secs(90),
+            result_ack_wait: Duration::from_secs(30),
         })
     }
 
@@ -226,7 +231,7 @@ impl Topology {
                 pull(
                     evaluator_consumer(partition),
                     subject::check_results_of_partition(partition),
-                    Duration::from_secs(60),
+                    self.result_ack_wait,
                     20_000,
                     format!("Results of partition {partition}, for its evaluator."),
                 ),
@@ -236,7 +241,7 @@ impl Topology {
                 pull(
                     evaluator_heartbeats_consumer(partition),
                     subject::heartbeats_of_partition(partition),
-                    Duration::from_secs(60),
+                    self.result_ack_wait,
                     20_000,
                     format!("Heartbeat pings of partition {partition}, for its evaluator."),
                 ),

@@ -504,6 +504,7 @@ mod tests {
             recoveries: 1,
             quorum: 1,
             paused: false,
+            degraded_is_failure: false,
             spec: MonitorSpec::Tcp(TcpSpec { host: "db".into(), port: 5432, send: None, expect: None }),
             updated_at_ms: 7,
         };

@@ -91,6 +91,7 @@ pub async fn monitor_config(pool: &PgPool, id: MonitorId) -> MonitorConfig {
         recoveries: 1,
         quorum: 1,
         paused,
+        degraded_is_failure: false,
         spec: serde_json::from_value::<MonitorSpec>(spec).unwrap(),
         updated_at_ms: updated,
     }

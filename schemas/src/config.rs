@@ -79,6 +79,10 @@ pub struct MonitorConfig {
     pub quorum: u8,
     /// Paused monitors are not checked.
     pub paused: bool,
+    /// `degraded` results count as failures: they are confirmed and open
+    /// incidents like `down` ones (off by default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub degraded_is_failure: bool,
     /// What it watches.
     pub spec: MonitorSpec,
     /// Last change (Unix ms); a cache keeps the newest it has seen.

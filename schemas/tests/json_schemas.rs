@@ -305,6 +305,7 @@ fn config_changes_round_trip_and_validate() {
                     recoveries: 1,
                     quorum: 2,
                     paused: false,
+                    degraded_is_failure: false,
                     spec,
                     updated_at_ms: 1_700_000_000_000,
                 }),

@@ -1,0 +1,361 @@
+//! One owned partition: its results, in stream order, batch by batch.
+//!
+//! A batch goes through four steps, each retried with back-off until it
+//! succeeds or the lease is lost: rows into ClickHouse; monitors first met
+//! loaded from Postgres (configuration and remembered state); the state
+//! machine's changes committed to Postgres with their events in the outbox;
+//! re-checks and events published. Only then is the batch acked. While a
+//! step waits for a store, the batch's messages get progress acks, so they
+//! are not redelivered behind our back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
+use statushawk_nats::{Delivery, evaluator_consumer};
+use statushawk_schemas::{CheckResult, IncidentEventKind, MonitorId, now_ms, subject};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::Shared;
+use crate::sink::ResultRow;
+use crate::state::{self, Applied, Changes, Event, Monitor, MonitorState};
+use crate::store::{self, Pending};
+
+/// The lease was lost (or the owner must stop at once): the batch in hand
+/// is given back for redelivery.
+#[derive(Debug)]
+pub(crate) struct Abandoned;
+
+/// A monitor this partition has met.
+struct Entry {
+    /// Its configuration; `None` after a change, until reloaded.
+    monitor: Option<Monitor>,
+    state: MonitorState,
+}
+
+/// Works on `partition` until `stop` (finish the batch in hand, then return)
+/// or `lost` (return at once).
+pub(crate) async fn run(partition: u16, shared: Arc<Shared>, stop: CancellationToken, lost: CancellationToken) {
+    let (changed_tx, mut changed) = mpsc::unbounded_channel();
+    shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).insert(partition, changed_tx);
+    let _deregister = Deregister { shared: shared.clone(), partition };
+    let outcome = work(partition, &shared, &mut changed, &stop, &lost).await;
+    if outcome.is_err() {
+        debug!(partition, "Partition work abandoned.");
+    }
+}
+
+struct Deregister {
+    shared: Arc<Shared>,
+    partition: u16,
+}
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        self.shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.partition);
+    }
+}
+
+async fn work(
+    partition: u16,
+    shared: &Shared,
+    changed: &mut mpsc::UnboundedReceiver<MonitorId>,
+    stop: &CancellationToken,
+    lost: &CancellationToken,
+) -> Result<(), Abandoned> {
+    // Events a previous owner committed but did not get to publish.
+    let pg = &shared.pg;
+    let pending = retry(lost, "reading the event outbox", move || store::outbox(pg, partition)).await?;
+    if !pending.is_empty() {
+        info!(partition, events = pending.len(), "Publishing events left in the outbox.");
+        publish_events(shared, &pending, lost).await?;
+    }
+    let consumer: PullConsumer = retry(lost, "opening the partition's consumer", move || async move {
+        let stream = shared.js.get_stream_no_info(shared.topology.stream(statushawk_nats::CHECK_RESULTS)).await?;
+        stream.get_consumer(&evaluator_consumer(partition)).await
+    })
+    .await?;
+    let mut monitors: HashMap<MonitorId, Entry> = HashMap::new();
+    let label = partition.to_string();
+    while !stop.is_cancelled() {
+        while let Ok(id) = changed.try_recv() {
+            if let Some(entry) = monitors.get_mut(&id) {
+                entry.monitor = None;
+            }
+        }
+        let batch = tokio::select! {
+            () = lost.cancelled() => return Err(Abandoned),
+            () = stop.cancelled() => return Ok(()),
+            batch = fetch(&consumer, shared.settings.batch_max, shared.settings.batch_wait) => batch,
+        };
+        let deliveries = match batch {
+            Ok(deliveries) => deliveries,
+            Err(err) => {
+                warn!(partition, error = %err, "Fetching results failed; retrying.");
+                sleep_or(lost, Duration::from_secs(1)).await?;
+                continue;
+            }
+        };
+        let Some(last) = deliveries.last() else { continue };
+        metrics::gauge!("statushawk_evaluator_pending", "partition" => label.clone()).set(last.pending() as f64);
+        metrics::histogram!("statushawk_evaluator_batch_results").record(deliveries.len() as f64);
+        let every = shared.topology.result_ack_wait / 3;
+        let outcome =
+            keep_alive(&deliveries, every, process(partition, shared, &mut monitors, &deliveries, lost)).await;
+        match outcome {
+            Ok(()) => {
+                let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;
+                if let Some(Err(err)) = acks.into_iter().find(Result::is_err) {
+                    // Redelivered later; the state machine and the sink skip what they have seen.
+                    warn!(partition, error = %err, "Acking results failed.");
+                }
+            }
+            Err(Abandoned) => {
+                // Hand the batch straight to the next owner instead of waiting for the ack wait.
+                futures::future::join_all(deliveries.into_iter().map(|d| d.nak(Duration::ZERO))).await;
+                return Err(Abandoned);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fetch(
+    consumer: &PullConsumer,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<Delivery<CheckResult>>, statushawk_nats::async_nats::Error> {
+    let mut messages = consumer.batch().max_messages(max).expires(wait).messages().await?;
+    let mut deliveries = Vec::new();
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(message) => {
+                if let Some(delivery) = Delivery::decode(message).await {
+                    deliveries.push(delivery);
+                }
+            }
+            // Status messages (timeouts, no messages) end the batch.
+            Err(err) => {
+                debug!(error = %err, "Batch ended.");
+                break;
+            }
+        }
+    }
+    Ok(deliveries)
+}
+
+async fn process(
+    partition: u16,
+    shared: &Shared,
+    monitors: &mut HashMap<MonitorId, Entry>,
+    deliveries: &[Delivery<CheckResult>],
+    lost: &CancellationToken,
+) -> Result<(), Abandoned> {
+    let results: Vec<&CheckResult> = deliveries.iter().map(Delivery::payload).collect();
+    let now = now_ms();
+    for r in &results {
+        metrics::counter!("statushawk_evaluator_results_total", "status" => crate::wire_name(&r.status)).increment(1);
+        metrics::histogram!("statushawk_evaluator_lag_seconds").record((now - r.started_at_ms).max(0) as f64 / 1000.0);
+    }
+
+    // 1. Every result into ClickHouse.
+    let rows: Vec<ResultRow> = results.iter().map(|r| ResultRow::from(*r)).collect();
+    let maybe_stored = deliveries.iter().any(|d| d.delivered() > 1);
+    tokio::select! {
+        () = lost.cancelled() => return Err(Abandoned),
+        written = shared.sink.write(rows, maybe_stored) => written.map_err(|_| Abandoned)?,
+    }
+
+    // 2. Monitors met for the first time, or changed since.
+    let mut missing: Vec<MonitorId> = results
+        .iter()
+        .map(|r| r.monitor_id)
+        .filter(|id| monitors.get(id).is_none_or(|e| e.monitor.is_none()))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        let (pg, ids) = (&shared.pg, &missing);
+        let mut loaded = retry(lost, "loading monitors", move || store::load(pg, ids, true)).await?;
+        for id in missing {
+            match (loaded.remove(&id), monitors.get_mut(&id)) {
+                (Some(fresh), Some(entry)) => entry.monitor = Some(fresh.monitor),
+                (Some(fresh), None) => {
+                    monitors.insert(id, Entry { monitor: Some(fresh.monitor), state: fresh.state });
+                }
+                // Deleted: its results are stored, not evaluated.
+                (None, _) => {
+                    monitors.remove(&id);
+                }
+            }
+        }
+    }
+
+    // 3. The state machines.
+    let mut changes = Changes::default();
+    for r in &results {
+        let Some(Entry { monitor: Some(monitor), state }) = monitors.get_mut(&r.monitor_id) else { continue };
+        if state::apply(monitor, state, r, now, &mut changes) == Applied::Stale {
+            metrics::counter!("statushawk_evaluator_stale_results_total").increment(1);
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let pending = commit(partition, shared, &mut changes, monitors, lost).await?;
+
+    // 4. Re-checks and events out.
+    if !changes.rechecks.is_empty() {
+        let rechecks = &changes.rechecks;
+        retry(lost, "publishing re-checks", move || async move {
+            let mut acks = Vec::with_capacity(rechecks.len());
+            for recheck in rechecks {
+                let subject = subject::checks_urgent(&recheck.region);
+                acks.push(shared.publisher.send_bytes(&subject, &recheck.msg_id, recheck.payload.clone()).await?);
+            }
+            for ack in acks {
+                ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
+            }
+            Ok::<_, statushawk_nats::async_nats::Error>(())
+        })
+        .await?;
+        metrics::counter!("statushawk_evaluator_rechecks_total").increment(changes.rechecks.len() as u64);
+    }
+    publish_events(shared, &pending, lost).await?;
+    for event in &changes.events {
+        log_event(event);
+    }
+    Ok(())
+}
+
+/// Commits the batch's changes; when a monitor was deleted meanwhile, its
+/// changes are dropped and the rest committed.
+async fn commit(
+    partition: u16,
+    shared: &Shared,
+    changes: &mut Changes,
+    monitors: &mut HashMap<MonitorId, Entry>,
+    lost: &CancellationToken,
+) -> Result<Vec<Pending>, Abandoned> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match store::commit(&shared.pg, partition, &changes.writes, &changes.events).await {
+            Ok(pending) => return Ok(pending),
+            Err(err) if store::is_monitor_gone(&err) => {
+                let mut ids: Vec<MonitorId> = changes.writes.iter().filter_map(state::Write::monitor_id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let (pg, ids) = (&shared.pg, &ids);
+                let exist = retry(lost, "loading monitors", move || store::load(pg, ids, false)).await?;
+                let gone = |id: MonitorId| !exist.contains_key(&id);
+                changes.writes.retain(|w| w.monitor_id().is_none_or(|id| !gone(id)));
+                changes.events.retain(|e| !gone(e.monitor_id()));
+                changes.rechecks.retain(|r| !gone(r.monitor_id));
+                monitors.retain(|id, _| !gone(*id));
+                continue;
+            }
+            Err(err) => warn!(partition, error = %err, retry_in = ?backoff, "Committing to Postgres failed; retrying."),
+        }
+        sleep_or(lost, backoff).await?;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn publish_events(shared: &Shared, pending: &[Pending], lost: &CancellationToken) -> Result<(), Abandoned> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    retry(lost, "publishing events", move || async move {
+        let mut acks = Vec::with_capacity(pending.len());
+        for event in pending {
+            let payload = bytes::Bytes::from(event.payload.clone().into_bytes());
+            acks.push(shared.publisher.send_bytes(&event.subject, &event.msg_id, payload).await?);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
+        }
+        Ok::<_, statushawk_nats::async_nats::Error>(())
+    })
+    .await?;
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    // A failure here only means the events are published again later, under
+    // the same message ids.
+    if let Err(err) = store::published(&shared.pg, &ids).await {
+        warn!(error = %err, "Clearing published events from the outbox failed.");
+    }
+    Ok(())
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Incident(e) => {
+            let kind = e.kind.as_str();
+            metrics::counter!("statushawk_evaluator_incidents_total", "event" => kind).increment(1);
+            match e.kind {
+                IncidentEventKind::Opened => info!(
+                    monitor = %e.monitor_id, name = %e.monitor_name, incident = %e.incident_id,
+                    regions = ?e.affected_regions, cause = %e.cause, "Incident opened."
+                ),
+                IncidentEventKind::Updated => info!(
+                    monitor = %e.monitor_id, incident = %e.incident_id, regions = ?e.affected_regions, "Incident updated."
+                ),
+                IncidentEventKind::Resolved => info!(
+                    monitor = %e.monitor_id, name = %e.monitor_name, incident = %e.incident_id, "Incident resolved."
+                ),
+            }
+        }
+        Event::Status(e) => {
+            info!(monitor = %e.monitor_id, status = ?e.status, previous = ?e.previous, "Status changed.");
+        }
+    }
+}
+
+/// Runs `work`, sending progress acks for `deliveries` every `every` until it ends.
+async fn keep_alive<T>(deliveries: &[Delivery<CheckResult>], every: Duration, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
+    let every = every.max(Duration::from_millis(100));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                for delivery in deliveries {
+                    let _ = delivery.in_progress().await;
+                }
+            }
+        }
+    }
+}
+
+/// Retries `op` with back-off (0.2 s doubling to 5 s) until it succeeds or
+/// `lost` fires.
+async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    lost: &CancellationToken,
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> Result<T, Abandoned> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = tokio::select! {
+            () = lost.cancelled() => return Err(Abandoned),
+            attempt = op() => attempt,
+        };
+        match attempt {
+            Ok(value) => return Ok(value),
+            Err(err) => warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying."),
+        }
+        sleep_or(lost, backoff).await?;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn sleep_or(lost: &CancellationToken, duration: Duration) -> Result<(), Abandoned> {
+    tokio::select! {
+        () = lost.cancelled() => Err(Abandoned),
+        () = tokio::time::sleep(duration) => Ok(()),
+    }
+}
