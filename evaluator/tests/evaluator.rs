@@ -1,0 +1,301 @@
+//! The evaluator on real NATS, Postgres and ClickHouse: quorum, redelivery,
+//! store outages and partition takeover. Results come from a scripted
+//! responder that answers due checks and re-checks per region.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use statushawk_nats::async_nats::jetstream;
+use statushawk_nats::{CHECK_RESULTS, EVENTS, Leases, evaluator_consumer};
+use statushawk_schemas::CheckStatus::{Down, Up};
+use statushawk_schemas::{MonitorId, partition_of};
+use statushawk_testkit::TcpProxy;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until every result of partition consumers is acked.
+async fn settled(stack: &Stack) {
+    let stream = stack.js.get_stream(stack.topology.stream(CHECK_RESULTS)).await.unwrap();
+    eventually(WAIT, "every result acked", || {
+        let stream = stream.clone();
+        async move {
+            for p in 0..stack.topology.partitions {
+                let mut consumer: jetstream::consumer::PullConsumer =
+                    stream.get_consumer(&evaluator_consumer(p)).await.unwrap();
+                let info = consumer.info().await.unwrap();
+                if info.num_pending > 0 || info.num_ack_pending > 0 {
+                    return false;
+                }
+            }
+            true
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn three_regions_with_a_quorum_of_two() {
+    const ALL: &[&str] = &["a", "b", "c"];
+    let stack = Stack::new(ALL, 2).await;
+    let responder = Responder::start(&stack, ALL);
+    let m = stack.monitor("http://scripted.invalid/", ALL, 2).await;
+    let evaluator = stack.evaluator("only");
+
+    stack.due(m, ALL, slot(1)).await;
+    eventually(WAIT, "round 1 stored", || async { stack.stored(Some(m)).await == 3 }).await;
+
+    // One region down: confirmed by its re-check, an outage, no incident.
+    responder.set("a", Down);
+    stack.due(m, ALL, slot(2)).await;
+    eventually(WAIT, "region a's outage", || async { stack.open_outages(m).await == ["a"] }).await;
+    // Round 2 plus a's re-check.
+    eventually(WAIT, "round 2 stored", || async { stack.stored(Some(m)).await == 7 }).await;
+    settled(&stack).await;
+    assert!(stack.incidents(m).await.is_empty(), "one region of three is below the quorum");
+
+    // A second region down: the incident opens.
+    responder.set("b", Down);
+    stack.due(m, ALL, slot(3)).await;
+    eventually(WAIT, "the incident", || async { stack.incidents(m).await.len() == 1 }).await;
+    assert_eq!(stack.open_outages(m).await, ["a", "b"]);
+
+    // One of them recovers: below the quorum again, resolved.
+    responder.set("a", Up);
+    stack.due(m, ALL, slot(4)).await;
+    eventually(WAIT, "resolution", || async { stack.incidents(m).await.iter().all(|(_, resolved)| *resolved) }).await;
+    settled(&stack).await;
+    assert_eq!(stack.incidents(m).await.len(), 1);
+    assert_eq!(stack.open_outages(m).await, ["b"]);
+    assert_eq!(stack.incident_events(m).await, ["opened", "resolved"]);
+    // 3 + (3 + a's re-check) + (3 + b's re-check) + 3: a down region is not re-checked.
+    assert_eq!(stack.stored(Some(m)).await, 14);
+    let statuses: Vec<String> = stack
+        .events()
+        .await
+        .into_iter()
+        .filter(|(s, _)| s.starts_with("events.status."))
+        .map(|(_, e)| e["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses, ["degraded", "down", "degraded"]);
+
+    evaluator.stop().await;
+    responder.stop();
+}
+
+/// The evaluator dies after committing an incident but before publishing its
+/// event and acking the results; the next one publishes the event from the
+/// outbox and, fed the same results again, changes nothing twice.
+#[tokio::test]
+async fn redelivered_results_change_nothing_twice() {
+    let _ = statushawk_common::telemetry::init_tracing(&statushawk_common::config::LogConfig { filter: "info,statushawk_evaluator=debug".into(), ..Default::default() });
+    let stack = Stack::new(&["local"], 1).await;
+    let responder = Responder::start(&stack, &["local"]);
+    let m = stack.monitor("http://scripted.invalid/", &["local"], 1).await;
+    let first = stack.evaluator("first");
+    stack.due(m, &["local"], slot(1)).await;
+    eventually(WAIT, "round 1 stored", || async { stack.stored(Some(m)).await == 1 }).await;
+    settled(&stack).await;
+
+    // Without the EVENTS stream the evaluator commits the incident but cannot
+    // publish its events, so it acks nothing.
+    stack.js.delete_stream(stack.topology.stream(EVENTS)).await.unwrap();
+    responder.set("local", Down);
+    stack.due(m, &["local"], slot(2)).await;
+    eventually(WAIT, "the incident committed", || async { stack.incidents(m).await.len() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.kill().await;
+
+    stack.topology.ensure(&stack.js).await.unwrap();
+    let second = stack.evaluator("second");
+    eventually(WAIT, "the opened event, from the outbox", || async {
+        stack.incident_events(m).await == ["opened"]
+    })
+    .await;
+    // The first evaluator's unacked results come back to the second after the ack wait.
+    settled(&stack).await;
+    assert_eq!(stack.incidents(m).await.len(), 1);
+    assert_eq!(stack.incident_events(m).await, ["opened"]);
+    println!("ROWS {:?} published {}", stack.stored_rows(m).await, stack.published_results().await);
+    assert_eq!(stack.stored(Some(m)).await, stack.published_results().await, "every result stored once");
+
+    responder.set("local", Up);
+    stack.due(m, &["local"], slot(3)).await;
+    eventually(WAIT, "resolution", || async { stack.incidents(m).await.iter().all(|(_, r)| *r) }).await;
+    settled(&stack).await;
+    assert_eq!(stack.incidents(m).await.len(), 1);
+    assert_eq!(stack.incident_events(m).await, ["opened", "resolved"]);
+    assert_eq!(stack.stored(Some(m)).await, stack.published_results().await);
+    second.stop().await;
+    responder.stop();
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://").trim_start_matches("postgres://").trim_end_matches('/').to_owned()
+}
+
+#[tokio::test]
+async fn clickhouse_down_for_a_while_loses_nothing() {
+    let stack = Stack::new(&["local"], 2).await;
+    let responder = Responder::start(&stack, &["local"]);
+    let monitors = [
+        stack.monitor("http://scripted.invalid/1", &["local"], 1).await,
+        stack.monitor("http://scripted.invalid/2", &["local"], 1).await,
+    ];
+    let proxy = TcpProxy::start(&host_port(&stack.env.services.clickhouse_url)).await;
+    let deps = statushawk_evaluator::Deps {
+        clickhouse: stack.ch.clone().with_url(format!("http://{}", proxy.addr())),
+        ..stack.deps()
+    };
+    let evaluator = stack.evaluator_with("only", deps);
+    for m in monitors {
+        stack.due(m, &["local"], slot(1)).await;
+    }
+    eventually(WAIT, "round 1 stored", || async { stack.stored(None).await == 2 }).await;
+
+    proxy.cut();
+    responder.set("local", Down);
+    for k in 2..=4 {
+        for m in monitors {
+            stack.due(m, &["local"], slot(k)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Longer than the ack wait: progress acks keep the stuck batch ours.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert_eq!(stack.stored(None).await, 2);
+    assert!(stack.incidents(monitors[0]).await.is_empty(), "nothing is decided before the results are stored");
+
+    proxy.restore();
+    for m in monitors {
+        eventually(WAIT, "the incident", || async { stack.incidents(m).await.len() == 1 }).await;
+    }
+    settled(&stack).await;
+    assert_eq!(stack.stored(None).await, stack.published_results().await, "every published result stored once");
+    for m in monitors {
+        assert_eq!(stack.incidents(m).await.len(), 1);
+        assert_eq!(stack.incident_events(m).await, ["opened"]);
+    }
+    evaluator.stop().await;
+    responder.stop();
+}
+
+#[tokio::test]
+async fn postgres_down_for_a_while_loses_nothing() {
+    let stack = Stack::new(&["local"], 1).await;
+    let responder = Responder::start(&stack, &["local"]);
+    let m = stack.monitor("http://scripted.invalid/", &["local"], 1).await;
+    let pg_addr = stack.env.database_url.split('@').nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let proxy = TcpProxy::start(&pg_addr).await;
+    let url = stack.env.database_url.replace(&pg_addr, &proxy.addr().to_string());
+    let pg = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect(&url)
+        .await
+        .unwrap();
+    let evaluator = stack.evaluator_with("only", statushawk_evaluator::Deps { pg, ..stack.deps() });
+    stack.due(m, &["local"], slot(1)).await;
+    eventually(WAIT, "round 1 stored", || async { stack.stored(Some(m)).await == 1 }).await;
+    settled(&stack).await;
+
+    proxy.cut();
+    responder.set("local", Down);
+    stack.due(m, &["local"], slot(2)).await;
+    // The result is stored, but nothing can be decided without Postgres.
+    eventually(WAIT, "round 2 stored", || async { stack.stored(Some(m)).await == 2 }).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(stack.incidents(m).await.is_empty());
+
+    proxy.restore();
+    eventually(WAIT, "the incident", || async { stack.incidents(m).await.len() == 1 }).await;
+    settled(&stack).await;
+    assert_eq!(stack.incidents(m).await.len(), 1);
+    assert_eq!(stack.incident_events(m).await, ["opened"]);
+    assert_eq!(stack.stored(Some(m)).await, stack.published_results().await);
+
+    responder.set("local", Up);
+    stack.due(m, &["local"], slot(3)).await;
+    eventually(WAIT, "resolution", || async { stack.incidents(m).await.iter().all(|(_, r)| *r) }).await;
+    assert_eq!(stack.incident_events(m).await, ["opened", "resolved"]);
+    evaluator.stop().await;
+    responder.stop();
+}
+
+/// Partitions held by each instance.
+async fn owners(stack: &Stack) -> Vec<Option<String>> {
+    let leases = Leases::open(&stack.js, &stack.topology).await.unwrap();
+    let mut owners = Vec::new();
+    for p in 0..stack.topology.partitions {
+        owners.push(leases.holder(&statushawk_evaluator::partition_lease(p)).await.unwrap());
+    }
+    owners
+}
+
+#[tokio::test]
+async fn two_evaluators_split_the_partitions_and_one_takes_over_from_a_dead_one() {
+    const PARTITIONS: u16 = 4;
+    let stack = Stack::new(&["local"], PARTITIONS).await;
+    let responder = Responder::start(&stack, &["local"]);
+    let mut monitors: Vec<MonitorId> = Vec::new();
+    for i in 0..12 {
+        monitors.push(stack.monitor(&format!("http://scripted.invalid/{i}"), &["local"], 1).await);
+    }
+    let covered: std::collections::BTreeSet<u16> =
+        monitors.iter().map(|m| partition_of(*m, PARTITIONS)).collect();
+    assert!(covered.len() >= 3, "monitors spread over the partitions: {covered:?}");
+
+    // The doomed one talks to NATS through a proxy, so that when it dies it
+    // cannot give its leases back: they must expire.
+    let proxy = TcpProxy::start(&host_port(&stack.env.services.nats_url.replace("nats://", ""))).await;
+    let doomed_js = jetstream::new(statushawk_nats::async_nats::connect(proxy.addr().to_string()).await.unwrap());
+    let doomed = stack.evaluator_with("doomed", statushawk_evaluator::Deps { js: doomed_js, ..stack.deps() });
+    let survivor = stack.evaluator("survivor");
+    eventually(WAIT, "the partitions split 2 and 2", || async {
+        let owners = owners(&stack).await;
+        let count = |who: &str| owners.iter().filter(|o| o.as_deref() == Some(who)).count();
+        count("doomed") == 2 && count("survivor") == 2
+    })
+    .await;
+
+    responder.set("local", Down);
+    for m in &monitors {
+        stack.due(*m, &["local"], slot(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    doomed.kill().await;
+    let killed = Instant::now();
+    eventually(WAIT, "the survivor owns every partition", || async {
+        owners(&stack).await.iter().all(|o| o.as_deref() == Some("survivor"))
+    })
+    .await;
+    let takeover = killed.elapsed();
+    println!("partitions taken over {takeover:?} after the kill (lease TTL {TTL:?})");
+    assert!(takeover <= TTL + Duration::from_secs(2), "takeover took {takeover:?}");
+
+    for m in &monitors {
+        eventually(WAIT, "every monitor's incident", || async { stack.incidents(*m).await.len() == 1 }).await;
+    }
+    settled(&stack).await;
+    responder.set("local", Up);
+    for m in &monitors {
+        stack.due(*m, &["local"], slot(2)).await;
+    }
+    for m in &monitors {
+        eventually(WAIT, "every incident resolved", || async {
+            stack.incidents(*m).await.iter().all(|(_, r)| *r)
+        })
+        .await;
+    }
+    settled(&stack).await;
+    for m in &monitors {
+        assert_eq!(stack.incidents(*m).await.len(), 1, "monitor {m}");
+        assert_eq!(stack.incident_events(*m).await, ["opened", "resolved"], "monitor {m}");
+    }
+    assert_eq!(stack.stored(None).await, stack.published_results().await);
+    survivor.stop().await;
+    responder.stop();
+}
