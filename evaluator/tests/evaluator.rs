@@ -90,7 +90,10 @@ async fn three_regions_with_a_quorum_of_two() {
 /// outbox and, fed the same results again, changes nothing twice.
 #[tokio::test]
 async fn redelivered_results_change_nothing_twice() {
-    let _ = statushawk_common::telemetry::init_tracing(&statushawk_common::config::LogConfig { filter: "info,statushawk_evaluator=debug".into(), ..Default::default() });
+    let _ = statushawk_common::telemetry::init_tracing(&statushawk_common::config::LogConfig {
+        filter: "info,statushawk_evaluator=debug".into(),
+        ..Default::default()
+    });
     let stack = Stack::new(&["local"], 1).await;
     let responder = Responder::start(&stack, &["local"]);
     let m = stack.monitor("http://scripted.invalid/", &["local"], 1).await;
@@ -110,10 +113,8 @@ async fn redelivered_results_change_nothing_twice() {
 
     stack.topology.ensure(&stack.js).await.unwrap();
     let second = stack.evaluator("second");
-    eventually(WAIT, "the opened event, from the outbox", || async {
-        stack.incident_events(m).await == ["opened"]
-    })
-    .await;
+    eventually(WAIT, "the opened event, from the outbox", || async { stack.incident_events(m).await == ["opened"] })
+        .await;
     // The first evaluator's unacked results come back to the second after the ack wait.
     settled(&stack).await;
     assert_eq!(stack.incidents(m).await.len(), 1);
@@ -243,8 +244,7 @@ async fn two_evaluators_split_the_partitions_and_one_takes_over_from_a_dead_one(
     for i in 0..12 {
         monitors.push(stack.monitor(&format!("http://scripted.invalid/{i}"), &["local"], 1).await);
     }
-    let covered: std::collections::BTreeSet<u16> =
-        monitors.iter().map(|m| partition_of(*m, PARTITIONS)).collect();
+    let covered: std::collections::BTreeSet<u16> = monitors.iter().map(|m| partition_of(*m, PARTITIONS)).collect();
     assert!(covered.len() >= 3, "monitors spread over the partitions: {covered:?}");
 
     // The doomed one talks to NATS through a proxy, so that when it dies it
@@ -285,10 +285,8 @@ async fn two_evaluators_split_the_partitions_and_one_takes_over_from_a_dead_one(
         stack.due(*m, &["local"], slot(2)).await;
     }
     for m in &monitors {
-        eventually(WAIT, "every incident resolved", || async {
-            stack.incidents(*m).await.iter().all(|(_, r)| *r)
-        })
-        .await;
+        eventually(WAIT, "every incident resolved", || async { stack.incidents(*m).await.iter().all(|(_, r)| *r) })
+            .await;
     }
     settled(&stack).await;
     for m in &monitors {

@@ -14,7 +14,9 @@ use sqlx::PgPool;
 use statushawk_common::config::{ClickHouseConfig, DatabaseConfig};
 use statushawk_evaluator::{Deps, Settings, SinkSettings};
 use statushawk_nats::async_nats::jetstream::{self, consumer};
-use statushawk_nats::{CHECK_RESULTS, CHECKS_DUE, EVENTS, Publisher, Topology, prober_consumer, prober_urgent_consumer};
+use statushawk_nats::{
+    CHECK_RESULTS, CHECKS_DUE, EVENTS, Publisher, Topology, prober_consumer, prober_urgent_consumer,
+};
 use statushawk_schemas::{
     CheckResult, CheckSpec, CheckStatus, DueCheck, ErrorKind, HttpSpec, MonitorId, Region, SCHEMA_VERSION, TeamId,
     Timings, now_ms, subject,
@@ -104,8 +106,14 @@ impl Stack {
         Running { stop, task }
     }
 
-    /// Publishes the scheduled (attempt 0) due check of `slot_ms` in each region.
+    /// Publishes the scheduled (attempt 0) due check of `slot_ms` in each
+    /// region, as the scheduler would.
     pub async fn due(&self, monitor: MonitorId, regions: &[&str], slot_ms: i64) {
+        let url: String = sqlx::query_scalar("SELECT spec->>'url' FROM monitors WHERE id = $1")
+            .bind(monitor.0)
+            .fetch_one(&self.pg)
+            .await
+            .unwrap();
         let publisher = Publisher::new(self.js.clone(), self.topology.clone());
         for r in regions {
             let due = DueCheck {
@@ -117,7 +125,7 @@ impl Stack {
                 attempt: 0,
                 deadline_ms: now_ms() + 60_000,
                 timeout_ms: 2_000,
-                spec: CheckSpec::Http(HttpSpec::get("http://scripted.invalid/")),
+                spec: CheckSpec::Http(HttpSpec::get(url.clone())),
             };
             publisher.publish(&subject::checks_due(&due.region), &due.msg_id(), &due).await.unwrap();
         }
@@ -255,8 +263,7 @@ impl Responder {
         let consumer: consumer::PullConsumer = stream.get_consumer(&name).await.unwrap();
         let publisher = Publisher::new(js.clone(), topology.clone());
         while !self.stop.is_cancelled() {
-            let Ok(mut batch) =
-                consumer.batch().max_messages(100).expires(Duration::from_millis(200)).messages().await
+            let Ok(mut batch) = consumer.batch().max_messages(100).expires(Duration::from_millis(200)).messages().await
             else {
                 continue;
             };
