@@ -7,9 +7,8 @@
 #   docker run --rm statushawk:local migrate
 #
 # docker-compose.yml builds this image once and runs `migrate`, `topology`
-# and (with `--profile app`) `all` from it. The default command prints the
-# help until `statushawk all` (every service in one process) lands; then it
-# becomes `all`.
+# and `all` from it. The default command is `all`: every service in one
+# process (one node).
 #
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 
@@ -89,4 +88,4 @@ ENV STATUSHAWK_METRICS_LISTEN=0.0.0.0:9464 \
 EXPOSE 8080 9464
 
 ENTRYPOINT ["statushawk"]
-CMD ["--help"]
+CMD ["all"]

@@ -31,11 +31,14 @@ fn stdout(output: &Output) -> String {
 async fn migrate_twice_applies_then_says_nothing_to_do() {
     let env = TestEnv::new().await;
     let first = stdout(&statushawk(&env, &["migrate"], &[]));
-    assert_eq!(first, "postgres: applied 0001 init\nclickhouse: applied 0001_check_results, 0002_rollups\n");
+    assert_eq!(
+        first,
+        "postgres: applied 0001 init, 0002 evaluator\nclickhouse: applied 0001_check_results, 0002_rollups\n"
+    );
     let second = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         second,
-        "postgres: up to date (1 migration), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
+        "postgres: up to date (2 migrations), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
     );
 }
 
@@ -221,4 +224,54 @@ async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(child.wait().unwrap().success());
+}
+
+/// The README's run command: `statushawk all --demo` on a fresh database
+/// migrates, seeds the demo, and the demo's down monitor becomes an incident
+/// (scheduler → prober → evaluator), all in one process that stops cleanly.
+#[tokio::test]
+async fn all_with_the_demo_opens_the_demo_incident_and_stops_on_sigterm() {
+    let env = TestEnv::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
+        .args(["all", "--demo"])
+        .env_clear()
+        .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+        .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+        .env("STATUSHAWK_DATABASE_URL", &env.database_url)
+        .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
+        .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
+        .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
+        .env("STATUSHAWK_METRICS_LISTEN", &listen)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let incident = loop {
+        let pg = env.pg().await;
+        let incident: Option<String> = sqlx::query_scalar(
+            "SELECT m.name FROM incidents i JOIN monitors m ON m.id = i.monitor_id WHERE i.resolved_at IS NULL",
+        )
+        .fetch_optional(&pg)
+        .await
+        .unwrap_or(None);
+        pg.close().await;
+        if let Some(name) = incident {
+            break name;
+        }
+        assert!(std::time::Instant::now() < deadline, "no demo incident within 40 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(incident, "Nothing listens here (down)");
+    let metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
+    assert!(metrics.contains("statushawk_evaluator_incidents_total{event=\"opened\"} 1"), "{metrics}");
+    assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
 }
