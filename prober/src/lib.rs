@@ -8,7 +8,7 @@
 pub mod bench;
 pub mod certs;
 pub mod checks;
-pub mod guard;
+pub use statushawk_guard as guard;
 pub mod worker;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! The SSRF guard: a check may only ever connect to a public address.
+//! The SSRF guard: a check or an outgoing notification may only ever
+//! connect to a public address.
 //!
 //! Every kind that opens a connection resolves its target through
 //! [`Guard::resolve`] once, and connects only to an address it returned
