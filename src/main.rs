@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use statushawk_common::secrets::{SecretBox, SecretsError};
 use statushawk_common::telemetry::MetricsServer;
 use statushawk_common::{Config, db, migrate, telemetry};
 use statushawk_nats::Action;
@@ -49,9 +50,12 @@ enum Command {
     /// Run an evaluator: owns a share of the result partitions, confirms
     /// failures, writes results to ClickHouse and incidents to Postgres.
     Evaluator,
+    /// Run a notifier: delivers incident events to the monitors' channels
+    /// (e-mail, webhooks, chat, pagers), with retries and a delivery log.
+    Notifier,
     /// Run every service in one process (one node): applies the migrations
     /// and the NATS topology, then runs the scheduler, a prober per
-    /// configured region and an evaluator.
+    /// configured region, an evaluator and a notifier.
     All {
         /// Also create a demo team with two monitors on this machine (one up,
         /// one down), so the pipeline has something to show. Needs
@@ -113,6 +117,7 @@ enum Service {
     Scheduler,
     Prober { region: statushawk_schemas::Region, concurrency: Option<usize> },
     Evaluator,
+    Notifier,
 }
 
 async fn connect(config: &Config, name: &str) -> anyhow::Result<statushawk_nats::async_nats::Client> {
@@ -182,6 +187,36 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 tasks.spawn(async move { ("evaluator", statushawk_evaluator::run(settings, deps, shutdown).await) });
+            }
+            Service::Notifier => {
+                let instance = telemetry::instance_name("notifier");
+                let secrets = match SecretBox::from_base64(&config.secrets.key) {
+                    Ok(secrets) => Some(secrets),
+                    Err(SecretsError::NoKey) => {
+                        tracing::warn!("secrets.key is not set: channels with secrets (all but plain SMTP) will fail.");
+                        None
+                    }
+                    Err(err) => return Err(err.into()),
+                };
+                let n = &config.notifier;
+                let guard = statushawk_guard::Guard::new(n.allow_private_targets)?;
+                let deps = statushawk_notifier::Deps {
+                    js: jetstream::new(connect(config, &instance).await?),
+                    topology: topology.clone(),
+                    pg: db::pg_pool(&config.database).await?,
+                    secrets,
+                    sender: statushawk_notifier::send::Sender::new(guard, Duration::from_secs(n.send_timeout_secs))?,
+                };
+                let settings = statushawk_notifier::Settings {
+                    concurrency: n.concurrency,
+                    max_attempts: n.max_attempts,
+                    backoff: Duration::from_millis(n.backoff_ms),
+                    max_backoff: Duration::from_secs(n.max_backoff_secs),
+                    reminder_tick: Duration::from_secs(n.reminder_tick_secs),
+                    reconcile: Duration::from_secs(config.scheduler.reconcile_secs),
+                    ..Default::default()
+                };
+                tasks.spawn(async move { ("notifier", statushawk_notifier::run(settings, deps, shutdown).await) });
             }
         }
     }
@@ -280,6 +315,7 @@ async fn main() -> anyhow::Result<()> {
             serve(&config, vec![Service::Prober { region, concurrency }]).await?;
         }
         Command::Evaluator => serve(&config, vec![Service::Evaluator]).await?,
+        Command::Notifier => serve(&config, vec![Service::Notifier]).await?,
         Command::All { demo } => {
             println!("{}", migrate::postgres(&config.database).await?);
             println!("{}", migrate::clickhouse(&config.clickhouse).await?);
@@ -288,7 +324,7 @@ async fn main() -> anyhow::Result<()> {
             if demo {
                 seed_demo(&config).await?;
             }
-            let mut services = vec![Service::Scheduler, Service::Evaluator];
+            let mut services = vec![Service::Scheduler, Service::Evaluator, Service::Notifier];
             services.extend(
                 config.cluster.regions.iter().map(|r| Service::Prober { region: r.clone(), concurrency: None }),
             );

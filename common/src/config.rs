@@ -36,6 +36,10 @@ pub struct Config {
     pub prober: ProberConfig,
     /// The evaluators.
     pub evaluator: EvaluatorConfig,
+    /// The notifiers.
+    pub notifier: NotifierConfig,
+    /// The key that encrypts secrets at rest (channel tokens and URLs).
+    pub secrets: SecretsConfig,
     /// The Prometheus `/metrics` endpoint.
     pub metrics: MetricsConfig,
     /// Logging.
@@ -191,6 +195,55 @@ impl Default for EvaluatorConfig {
     }
 }
 
+/// The notifiers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifierConfig {
+    /// Deliveries sent at once per notifier process at most.
+    pub concurrency: usize,
+    /// Tries of one delivery before it is recorded as failed.
+    pub max_attempts: u32,
+    /// First back-off after a failed try, in milliseconds; it doubles each
+    /// try (with jitter) up to `max_backoff_secs`. A `Retry-After` from the
+    /// provider is honoured instead.
+    pub backoff_ms: u64,
+    /// Longest back-off (and longest `Retry-After` honoured), in seconds.
+    pub max_backoff_secs: u64,
+    /// Time limit of one HTTP request or SMTP session, in seconds.
+    pub send_timeout_secs: u64,
+    /// Seconds between checks for reminders due on open incidents.
+    pub reminder_tick_secs: u64,
+    /// Let webhooks and SMTP reach loopback and private addresses. Only for
+    /// tests and local set-ups: it turns the SSRF guard off for
+    /// notifications.
+    pub allow_private_targets: bool,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            max_attempts: 10,
+            backoff_ms: 2_000,
+            max_backoff_secs: 900,
+            send_timeout_secs: 15,
+            reminder_tick_secs: 30,
+            allow_private_targets: false,
+        }
+    }
+}
+
+/// Secrets at rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// 32 random bytes, base64 (e.g. `openssl rand -base64 32`): the
+    /// XChaCha20-Poly1305 key of channel secrets in Postgres. Every API and
+    /// notifier process of a deployment needs the same key. Empty: channels
+    /// with secrets cannot be used.
+    pub key: SecretString,
+}
+
 /// The Prometheus endpoint.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -306,6 +359,26 @@ impl Config {
         }
         if !(5..=600).contains(&self.evaluator.ack_wait_secs) {
             return invalid("evaluator.ack_wait_secs", "must be between 5 and 600");
+        }
+        if !(1..=1_000).contains(&self.notifier.concurrency) {
+            return invalid("notifier.concurrency", "must be between 1 and 1000");
+        }
+        if !(1..=100).contains(&self.notifier.max_attempts) {
+            return invalid("notifier.max_attempts", "must be between 1 and 100");
+        }
+        if !(1..=600).contains(&self.notifier.send_timeout_secs) {
+            return invalid("notifier.send_timeout_secs", "must be between 1 and 600");
+        }
+        if self.notifier.reminder_tick_secs == 0 || self.notifier.max_backoff_secs == 0 {
+            return invalid(
+                "notifier.reminder_tick_secs",
+                "reminder_tick_secs and max_backoff_secs must be at least 1",
+            );
+        }
+        if let Err(err) = crate::secrets::SecretBox::from_base64(&self.secrets.key)
+            && !matches!(err, crate::secrets::SecretsError::NoKey)
+        {
+            return invalid("secrets.key", &err.to_string());
         }
         if self.scheduler.reconcile_secs == 0 {
             return invalid("scheduler.reconcile_secs", "must be at least 1");

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod migrate;
+pub mod secrets;
 pub mod telemetry;
 
 pub use config::Config;

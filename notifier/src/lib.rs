@@ -1,1 +1,474 @@
+//! The notifier: incident events to e-mail, webhooks, chat and pagers.
+//!
+//! Three loops share one Postgres delivery log ([`store`]):
+//! - the **consumer** reads `events.incident.>` (durable consumer
+//!   `notifier`), and for each event and each channel linked to the monitor
+//!   claims one delivery row, `pending`, or `suppressed` while a
+//!   maintenance window covers the monitor; then it acks. Claiming is
+//!   idempotent, so a redelivered event adds nothing.
+//! - **delivery workers** take due rows (`FOR UPDATE SKIP LOCKED`, so any
+//!   number of notifiers share the work), render the notification for the
+//!   channel ([`channels`]), send it once ([`send`]) and record the try: 2xx
+//!   is delivered; 429, 5xx and transport errors come back after an
+//!   exponential back-off with jitter or the provider's `Retry-After`; other
+//!   4xx fail at once with the provider's message. A slow or failing channel
+//!   holds only its own rows.
+//! - **reminders** re-notify channels that ask for it while an incident
+//!   stays open, one reminder per period whoever computes it.
+//!
+//! Which channels a monitor has is cached, dropped on `CONFIG` changes and
+//! every reconcile period.
 
+pub mod channels;
+pub mod notification;
+pub mod send;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use rand::RngExt;
+use sqlx::PgPool;
+use statushawk_common::secrets::SecretBox;
+use statushawk_nats::async_nats::jetstream::{self, consumer};
+use statushawk_nats::{CONFIG, Delivery, EVENTS, NOTIFIER_CONSUMER, Topology};
+use statushawk_schemas::{ChannelId, ConfigChange, ConfigOp, IncidentEvent, IncidentEventKind, MonitorId, subject};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::channels::ChannelSettings;
+use crate::notification::Notification;
+use crate::send::{Attempt, Sender, Verdict};
+use crate::store::{Link, Next, Plan};
+
+/// Notifier settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Deliveries sent at once at most.
+    pub concurrency: usize,
+    /// Tries of one delivery before it fails.
+    pub max_attempts: u32,
+    /// First back-off; it doubles each try, with jitter.
+    pub backoff: Duration,
+    /// Longest back-off, and longest `Retry-After` honoured.
+    pub max_backoff: Duration,
+    /// How often idle workers look for due deliveries.
+    pub poll: Duration,
+    /// How long a `sending` delivery is left to its worker before another
+    /// takes it (a crashed worker's).
+    pub sending_lease: Duration,
+    /// How often reminders are looked for.
+    pub reminder_tick: Duration,
+    /// How often the channel cache is dropped.
+    pub reconcile: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            max_attempts: 10,
+            backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(900),
+            poll: Duration::from_millis(250),
+            sending_lease: Duration::from_secs(120),
+            reminder_tick: Duration::from_secs(30),
+            reconcile: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the notifier works with.
+#[derive(Clone)]
+pub struct Deps {
+    /// JetStream.
+    pub js: jetstream::Context,
+    /// The deployment's layout.
+    pub topology: Topology,
+    /// Postgres.
+    pub pg: PgPool,
+    /// Opens channel secrets (`None`: channels with secrets fail, saying so).
+    pub secrets: Option<SecretBox>,
+    /// Sends through the SSRF guard.
+    pub sender: Sender,
+}
+
+struct Shared {
+    settings: Settings,
+    deps: Deps,
+    links: Mutex<HashMap<MonitorId, Arc<Vec<Link>>>>,
+    wake: Notify,
+}
+
+/// Runs the notifier until `shutdown`; deliveries in flight finish first.
+pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared { settings, deps, links: Mutex::new(HashMap::new()), wake: Notify::new() });
+    info!(concurrency = shared.settings.concurrency, "Notifier started.");
+    let mut tasks = JoinSet::new();
+    tasks.spawn(consume(shared.clone(), shutdown.clone()));
+    tasks.spawn(deliver(shared.clone(), shutdown.clone()));
+    tasks.spawn(remind(shared.clone(), shutdown.clone()));
+    tasks.spawn(watch_config(shared.clone(), shutdown.clone()));
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(Err(err)) = joined {
+            result = Err(err);
+        }
+        // Any loop ending ends the notifier.
+        shutdown.cancel();
+    }
+    info!("Notifier stopped.");
+    result
+}
+
+/// Sends a test notification to a channel once, without retries or a log
+/// row: what the API's "test this channel" button calls.
+pub async fn send_test(sender: &Sender, channel: &ChannelSettings) -> Attempt {
+    let notification = test_notification();
+    match channel.channel().render(&notification) {
+        Some(outgoing) => sender.send(&outgoing).await,
+        None => Attempt {
+            verdict: Verdict::Failed,
+            http_status: None,
+            smtp_reply: None,
+            error: Some("this channel does not take test notifications".to_owned()),
+            retry_after: None,
+        },
+    }
+}
+
+/// The notification of [`send_test`]: an incident of a made-up monitor.
+pub fn test_notification() -> Notification {
+    let now = statushawk_schemas::now_ms();
+    let incident = statushawk_schemas::IncidentId::new();
+    let event = IncidentEvent {
+        schema_version: statushawk_schemas::SCHEMA_VERSION,
+        kind: IncidentEventKind::Opened,
+        incident_id: incident,
+        monitor_id: MonitorId::new(),
+        monitor_name: "StatusHawk test notification".to_owned(),
+        team_id: statushawk_schemas::TeamId::new(),
+        seq: 1,
+        at_ms: now,
+        started_at_ms: now - 60_000,
+        resolved_at_ms: None,
+        cause: "This is a test: the channel works.".to_owned(),
+        affected_regions: Vec::new(),
+        regions: Vec::new(),
+        message: None,
+    };
+    Notification { event_id: format!("test:{incident}"), event, reminder: false }
+}
+
+// ---------------------------------------------------------------------------
+// Consumer: events → delivery rows
+// ---------------------------------------------------------------------------
+
+async fn consume(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let stream = shared.deps.js.get_stream_no_info(shared.deps.topology.stream(EVENTS)).await?;
+    let consumer: consumer::PullConsumer =
+        stream.get_consumer(NOTIFIER_CONSUMER).await.map_err(|e| anyhow::anyhow!("notifier consumer: {e}"))?;
+    while !shutdown.is_cancelled() {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => break,
+            batch = consumer.batch().max_messages(100).expires(Duration::from_secs(1)).messages() => batch,
+        };
+        let mut messages = match batch {
+            Ok(messages) => messages,
+            Err(err) => {
+                warn!(error = %err, "Fetching incident events failed; retrying.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(message) = messages.next().await {
+            let Ok(message) = message else { break };
+            let Some(delivery) = Delivery::<IncidentEvent>::decode(message).await else { continue };
+            let event_id = delivery.payload().msg_id();
+            match plan_event(&shared, delivery.payload(), &event_id).await {
+                Ok(()) => {
+                    shared.wake.notify_one();
+                    if let Err(err) = delivery.ack().await {
+                        warn!(error = %err, "Acking an incident event failed; it will come again (harmless).");
+                    }
+                }
+                Err(err) => {
+                    warn!(event_id, error = %err, "Recording deliveries failed; the event comes back.");
+                    let _ = delivery.nak(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Claims a delivery of `event` for each channel of its monitor.
+async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str) -> sqlx::Result<()> {
+    let notification = Notification { event_id: event_id.to_owned(), event: event.clone(), reminder: false };
+    let links = channel_links(shared, event.monitor_id).await?;
+    if links.is_empty() {
+        debug!(monitor_id = %event.monitor_id, "No channel to notify.");
+        return Ok(());
+    }
+    metrics::counter!("statushawk_notifier_events_total", "kind" => event.kind.as_str()).increment(1);
+    let window = store::maintenance(&shared.deps.pg, event.team_id, event.monitor_id, event.at_ms).await?;
+    for link in links.iter().filter(|l| l.enabled) {
+        let plan = plan_for(&shared.deps.pg, &notification, link.channel_id, window.as_deref()).await?;
+        if store::claim(&shared.deps.pg, &notification, link.channel_id, &plan).await?
+            && let Plan::Suppress(reason) = &plan
+        {
+            info!(event_id, channel_id = %link.channel_id, reason, "Notification suppressed.");
+            metrics::counter!("statushawk_notifier_deliveries_total", "outcome" => "suppressed").increment(1);
+        }
+    }
+    Ok(())
+}
+
+async fn plan_for(pg: &PgPool, n: &Notification, channel: ChannelId, window: Option<&str>) -> sqlx::Result<Plan> {
+    if let Some(title) = window {
+        return Ok(Plan::Suppress(format!("maintenance window: {title}")));
+    }
+    let follows_opening = n.reminder || n.event.kind != IncidentEventKind::Opened;
+    if follows_opening && store::opening_suppressed(pg, n.event.incident_id, channel).await? {
+        return Ok(Plan::Suppress("the incident's opening was suppressed".to_owned()));
+    }
+    Ok(Plan::Send)
+}
+
+async fn channel_links(shared: &Shared, monitor: MonitorId) -> sqlx::Result<Arc<Vec<Link>>> {
+    if let Some(links) = shared.links.lock().unwrap_or_else(|e| e.into_inner()).get(&monitor) {
+        return Ok(links.clone());
+    }
+    let links = Arc::new(store::links(&shared.deps.pg, monitor).await?);
+    shared.links.lock().unwrap_or_else(|e| e.into_inner()).insert(monitor, links.clone());
+    Ok(links)
+}
+
+/// Drops cached links when monitors or channels change, and all of them
+/// every reconcile period (healing any change message that was missed).
+async fn watch_config(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut reconcile = tokio::time::interval(shared.settings.reconcile);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            result = follow_config(&shared) => {
+                if let Err(err) = result {
+                    warn!(error = %err, "Following configuration changes failed; retrying.");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ = reconcile.tick() => shared.links.lock().unwrap_or_else(|e| e.into_inner()).clear(),
+        }
+    }
+}
+
+async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
+    let stream = shared.deps.js.get_stream_no_info(shared.deps.topology.stream(CONFIG)).await?;
+    let consumer = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            filter_subject: shared.deps.topology.subject(subject::CONFIG_ALL),
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let Ok(change) = serde_json::from_slice::<ConfigChange>(&message.payload) else {
+            warn!(subject = %message.subject, "Undecodable configuration message ignored.");
+            continue;
+        };
+        let mut links = shared.links.lock().unwrap_or_else(|e| e.into_inner());
+        match change.op {
+            ConfigOp::MonitorUpserted { monitor } => drop(links.remove(&monitor.id)),
+            ConfigOp::MonitorDeleted { monitor_id, .. } => drop(links.remove(&monitor_id)),
+            // Channel changes are rare: start over.
+            ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => links.clear(),
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Delivery workers
+// ---------------------------------------------------------------------------
+
+async fn deliver(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut in_flight = JoinSet::new();
+    while !shutdown.is_cancelled() {
+        let room = shared.settings.concurrency.saturating_sub(in_flight.len());
+        let mut taken = 0;
+        if room > 0 {
+            match store::take_due(&shared.deps.pg, room, shared.settings.sending_lease).await {
+                Ok(due) => {
+                    taken = due.len();
+                    for due in due {
+                        in_flight.spawn(deliver_one(shared.clone(), due));
+                    }
+                }
+                Err(err) => warn!(error = %err, "Taking due deliveries failed; retrying."),
+            }
+        }
+        if taken > 0 && taken == room {
+            // More may be due: look again as soon as there is room.
+            if in_flight.len() >= shared.settings.concurrency {
+                in_flight.join_next().await;
+            }
+            continue;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(shared.settings.poll) => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        }
+    }
+    // Tries in flight finish (each is bounded by the send timeout).
+    while in_flight.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn deliver_one(shared: Arc<Shared>, due: store::Due) {
+    if let Err(err) = try_deliver(&shared, &due).await {
+        // The row stays `sending` and is taken again after the lease.
+        warn!(delivery_id = %due.id, error = %err, "Recording a delivery failed.");
+    }
+}
+
+async fn try_deliver(shared: &Shared, due: &store::Due) -> sqlx::Result<()> {
+    let pg = &shared.deps.pg;
+    let notification: Notification = match serde_json::from_value(due.payload.clone()) {
+        Ok(n) => n,
+        Err(err) => return store::fail_untried(pg, due.id, &format!("stored notification unreadable: {err}")).await,
+    };
+    let Some(channel) = store::load_channel(pg, shared.deps.secrets.as_ref(), due.channel_id).await? else {
+        return Ok(()); // Deleted: its deliveries went with it.
+    };
+    let kind = channel.kind.as_str();
+    if !channel.enabled {
+        return store::suppress(pg, due.id, "the channel is disabled").await;
+    }
+    let settings = match channel.settings {
+        Ok(settings) => settings,
+        Err(err) => {
+            warn!(delivery_id = %due.id, channel_id = %due.channel_id, error = %err, "Channel cannot be used.");
+            count(kind, "failed");
+            return store::fail_untried(pg, due.id, &err).await;
+        }
+    };
+    let Some(outgoing) = settings.channel().render(&notification) else {
+        return store::suppress(pg, due.id, &format!("{kind} channels do not take this notification")).await;
+    };
+    let started = std::time::Instant::now();
+    let attempt = shared.deps.sender.send(&outgoing).await;
+    metrics::histogram!("statushawk_notifier_send_seconds", "channel" => kind).record(started.elapsed().as_secs_f64());
+    let tries = due.attempts + 1;
+    let next = match attempt.verdict {
+        Verdict::Delivered => Next::Delivered,
+        Verdict::Retry if tries < shared.settings.max_attempts => Next::RetryAfter(wait_before_retry(
+            tries,
+            attempt.retry_after,
+            shared.settings.backoff,
+            shared.settings.max_backoff,
+        )),
+        Verdict::Retry | Verdict::Failed => Next::Failed,
+    };
+    let result = match next {
+        Next::Delivered => "delivered",
+        Next::RetryAfter(_) => "retry",
+        Next::Failed => "failed",
+    };
+    metrics::counter!("statushawk_notifier_attempts_total", "channel" => kind, "result" => result).increment(1);
+    match next {
+        Next::Delivered => {
+            count(kind, "delivered");
+            info!(delivery_id = %due.id, event_id = notification.event_id, channel = kind, tries, "Notification delivered.");
+        }
+        Next::RetryAfter(wait) => info!(
+            delivery_id = %due.id, channel = kind, tries, wait_ms = wait.as_millis() as u64,
+            error = attempt.error.as_deref().unwrap_or(""), "Notification try failed; retrying."
+        ),
+        Next::Failed => {
+            count(kind, "failed");
+            warn!(
+                delivery_id = %due.id, channel = kind, tries,
+                error = attempt.error.as_deref().unwrap_or(""), "Notification failed."
+            );
+        }
+    }
+    store::record(pg, due.id, &attempt, next).await
+}
+
+fn count(kind: &'static str, outcome: &'static str) {
+    metrics::counter!("statushawk_notifier_deliveries_total", "channel" => kind, "outcome" => outcome).increment(1);
+}
+
+/// The wait before try `tries + 1`: the provider's `Retry-After` when it
+/// gave one (capped at `max`), else `base * 2^(tries-1)` capped at `max`,
+/// drawn from its upper half so workers that failed together spread out.
+pub fn wait_before_retry(tries: u32, retry_after: Option<Duration>, base: Duration, max: Duration) -> Duration {
+    if let Some(wait) = retry_after {
+        return wait.min(max);
+    }
+    let exp = base.saturating_mul(1u32 << tries.saturating_sub(1).min(20)).min(max);
+    let half = exp / 2;
+    half + half.mul_f64(rand::rng().random::<f64>())
+}
+
+// ---------------------------------------------------------------------------
+// Reminders
+// ---------------------------------------------------------------------------
+
+async fn remind(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(shared.settings.reminder_tick);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        match plan_reminders(&shared.deps.pg).await {
+            Ok(0) => {}
+            Ok(_) => shared.wake.notify_one(),
+            Err(err) => warn!(error = %err, "Looking for reminders failed; trying again next tick."),
+        }
+    }
+}
+
+/// Claims the reminders due now and returns how many were made. Each
+/// period's reminder has one id, so this may run any number of times, on
+/// any number of notifiers.
+pub async fn plan_reminders(pg: &PgPool) -> sqlx::Result<usize> {
+    let mut made = 0;
+    for due in store::reminders_due(pg).await? {
+        let event = &due.notification.event;
+        let window = store::maintenance(pg, event.team_id, event.monitor_id, event.at_ms).await?;
+        let plan = plan_for(pg, &due.notification, due.channel_id, window.as_deref()).await?;
+        if store::claim(pg, &due.notification, due.channel_id, &plan).await? {
+            debug!(event_id = due.notification.event_id, n = due.n, "Reminder planned.");
+            made += 1;
+        }
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_retry_after_wins() {
+        let base = Duration::from_secs(2);
+        let max = Duration::from_secs(900);
+        for tries in 1..=12 {
+            let wait = wait_before_retry(tries, None, base, max);
+            let full = base.saturating_mul(1 << (tries - 1)).min(max);
+            assert!(wait >= full / 2 && wait <= full, "try {tries}: {wait:?} not in [{:?}, {full:?}]", full / 2);
+        }
+        assert_eq!(wait_before_retry(3, Some(Duration::from_secs(1)), base, max), Duration::from_secs(1));
+        assert_eq!(wait_before_retry(1, Some(Duration::from_secs(86_400)), base, max), max);
+    }
+}

@@ -21,6 +21,7 @@ pub mod msg_id;
 mod partition;
 mod result;
 pub mod subject;
+mod webhook;
 
 pub use check::{
     Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod, HttpSpec, IcmpSpec,
@@ -33,6 +34,7 @@ pub use heartbeat::{HeartbeatPing, PingKind};
 pub use ids::{ChannelId, IdError, IncidentId, MonitorId, Region, RegionError, TeamId};
 pub use partition::{DEFAULT_PARTITIONS, fnv1a64, partition_of};
 pub use result::{AssertionResult, CheckResult, CheckStatus, ErrorKind, Timings};
+pub use webhook::{WebhookEventType, WebhookPayload};
 
 /// Version of the message formats in this crate, carried by every message in
 /// its `schema_version` field.
@@ -69,6 +71,7 @@ pub fn json_schemas() -> Vec<NamedSchema> {
         named::<IncidentEvent>("incident_event"),
         named::<HeartbeatPing>("heartbeat_ping"),
         named::<ConfigChange>("config_change"),
+        named::<WebhookPayload>("webhook_payload"),
     ]
 }
 

@@ -15,6 +15,9 @@
 #![allow(clippy::panic, clippy::expect_used)]
 
 mod proxy;
+mod smtp;
+
+pub use smtp::SmtpSink;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,0 +1,288 @@
+//! Notification channels: one module per kind, each behind [`Channel`].
+//!
+//! A channel's settings are one JSON object. Its secret fields (webhook
+//! URLs, tokens, passwords; [`secret_fields`]) are stored encrypted, the
+//! rest in `channels.config`; [`split`] and [`ChannelSettings::parse`] go
+//! between the two. Rendering is pure ([`Channel::render`]) and gives an
+//! [`Outgoing`] message that [`crate::send::Sender`] sends.
+
+pub mod discord;
+pub mod email;
+pub mod ntfy;
+pub mod pagerduty;
+pub mod slack;
+pub mod teams;
+pub mod telegram;
+pub mod webhook;
+
+use std::fmt;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::notification::Notification;
+
+/// The kinds of channel (Postgres enum `channel_kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    /// E-mail over SMTP.
+    Email,
+    /// Generic signed JSON webhook.
+    Webhook,
+    /// Slack incoming webhook.
+    Slack,
+    /// Discord webhook.
+    Discord,
+    /// Microsoft Teams incoming webhook (Workflows).
+    Teams,
+    /// Telegram bot.
+    Telegram,
+    /// PagerDuty Events API v2.
+    Pagerduty,
+    /// ntfy topic.
+    Ntfy,
+}
+
+impl ChannelKind {
+    /// Every kind.
+    pub const ALL: [ChannelKind; 8] = [
+        Self::Email,
+        Self::Webhook,
+        Self::Slack,
+        Self::Discord,
+        Self::Teams,
+        Self::Telegram,
+        Self::Pagerduty,
+        Self::Ntfy,
+    ];
+
+    /// The name in Postgres and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Teams => "teams",
+            Self::Telegram => "telegram",
+            Self::Pagerduty => "pagerduty",
+            Self::Ntfy => "ntfy",
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ChannelKind {
+    type Err = InvalidChannel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| InvalidChannel::new("kind", format!("unknown channel kind {s:?}")))
+    }
+}
+
+/// Settings that cannot be used, naming the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidChannel {
+    /// The setting, e.g. `webhook_url`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl InvalidChannel {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { field: field.into(), reason: reason.into() }
+    }
+}
+
+/// A notification kind's delivery: its settings checked, and its message.
+pub trait Channel {
+    /// Checks the settings beyond their shape (URL schemes, ranges); the
+    /// error names the field.
+    fn validate(&self) -> Result<(), InvalidChannel>;
+
+    /// The message for `notification`, or `None` when this kind does not
+    /// take such notifications (PagerDuty has no reminders).
+    fn render(&self, notification: &Notification) -> Option<Outgoing>;
+}
+
+/// What to send.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// An HTTP request.
+    Http(HttpRequest),
+    /// An e-mail.
+    Email(Box<email::EmailMessage>),
+}
+
+/// An HTTP `POST`.
+#[derive(Debug)]
+pub struct HttpRequest {
+    /// Where to (may hold a secret: never logged).
+    pub url: SecretString,
+    /// `Content-Type` of the body.
+    pub content_type: &'static str,
+    /// Further headers (may hold secrets: never logged).
+    pub headers: Vec<(String, SecretString)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Sign the body with this key when sending (generic webhook).
+    pub signing_key: Option<SecretString>,
+}
+
+impl HttpRequest {
+    /// A JSON `POST` of `body` to `url`.
+    pub fn json(url: &SecretString, body: &Value) -> Self {
+        Self {
+            url: url.clone(),
+            content_type: "application/json",
+            headers: Vec::new(),
+            body: serde_json::to_vec(body).unwrap_or_default(),
+            signing_key: None,
+        }
+    }
+}
+
+/// A channel's settings, parsed and checked.
+#[derive(Debug)]
+pub enum ChannelSettings {
+    /// E-mail.
+    Email(email::Email),
+    /// Generic webhook.
+    Webhook(webhook::Webhook),
+    /// Slack.
+    Slack(slack::Slack),
+    /// Discord.
+    Discord(discord::Discord),
+    /// Microsoft Teams.
+    Teams(teams::Teams),
+    /// Telegram.
+    Telegram(telegram::Telegram),
+    /// PagerDuty.
+    Pagerduty(pagerduty::PagerDuty),
+    /// ntfy.
+    Ntfy(ntfy::Ntfy),
+}
+
+impl ChannelSettings {
+    /// Parses and validates the settings of a `kind` channel from its
+    /// public `config` and its decrypted `secret` (both JSON objects).
+    pub fn parse(kind: ChannelKind, config: &Value, secret: Option<&Value>) -> Result<Self, InvalidChannel> {
+        let mut merged = object(config, "config")?.clone();
+        if let Some(secret) = secret {
+            for (key, value) in object(secret, "secret")? {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+        let merged = Value::Object(merged);
+        let settings = match kind {
+            ChannelKind::Email => Self::Email(from_json(merged)?),
+            ChannelKind::Webhook => Self::Webhook(from_json(merged)?),
+            ChannelKind::Slack => Self::Slack(from_json(merged)?),
+            ChannelKind::Discord => Self::Discord(from_json(merged)?),
+            ChannelKind::Teams => Self::Teams(from_json(merged)?),
+            ChannelKind::Telegram => Self::Telegram(from_json(merged)?),
+            ChannelKind::Pagerduty => Self::Pagerduty(from_json(merged)?),
+            ChannelKind::Ntfy => Self::Ntfy(from_json(merged)?),
+        };
+        settings.channel().validate()?;
+        Ok(settings)
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            Self::Email(_) => ChannelKind::Email,
+            Self::Webhook(_) => ChannelKind::Webhook,
+            Self::Slack(_) => ChannelKind::Slack,
+            Self::Discord(_) => ChannelKind::Discord,
+            Self::Teams(_) => ChannelKind::Teams,
+            Self::Telegram(_) => ChannelKind::Telegram,
+            Self::Pagerduty(_) => ChannelKind::Pagerduty,
+            Self::Ntfy(_) => ChannelKind::Ntfy,
+        }
+    }
+
+    /// The channel behind the trait.
+    pub fn channel(&self) -> &dyn Channel {
+        match self {
+            Self::Email(c) => c,
+            Self::Webhook(c) => c,
+            Self::Slack(c) => c,
+            Self::Discord(c) => c,
+            Self::Teams(c) => c,
+            Self::Telegram(c) => c,
+            Self::Pagerduty(c) => c,
+            Self::Ntfy(c) => c,
+        }
+    }
+}
+
+/// The fields of a `kind` channel's settings that are secret: stored
+/// encrypted, never returned by the API, never logged.
+pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
+    match kind {
+        ChannelKind::Email => &["password"],
+        ChannelKind::Webhook => &["url", "signing_secret", "headers"],
+        ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams => &["webhook_url"],
+        ChannelKind::Telegram => &["bot_token"],
+        ChannelKind::Pagerduty => &["routing_key"],
+        ChannelKind::Ntfy => &["topic_url", "access_token"],
+    }
+}
+
+/// Splits a whole settings object into its public part and its secret part
+/// (`None` when it has no secret field), for storage.
+pub fn split(kind: ChannelKind, settings: &Value) -> Result<(Value, Option<Value>), InvalidChannel> {
+    let mut public = object(settings, "config")?.clone();
+    let mut secret = Map::new();
+    for field in secret_fields(kind) {
+        if let Some(value) = public.remove(*field) {
+            secret.insert((*field).to_owned(), value);
+        }
+    }
+    Ok((Value::Object(public), (!secret.is_empty()).then_some(Value::Object(secret))))
+}
+
+fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, InvalidChannel> {
+    value.as_object().ok_or_else(|| InvalidChannel::new(what, "must be a JSON object"))
+}
+
+fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, InvalidChannel> {
+    serde_json::from_value(value).map_err(|err| {
+        // serde names the field in its message ("missing field `url`").
+        let text = err.to_string();
+        let field = text.split('`').nth(1).unwrap_or("config").to_owned();
+        InvalidChannel::new(field, text)
+    })
+}
+
+/// Checks that `url` is an absolute `https://` (or `http://`) URL without
+/// credentials, naming `field`. Where it may lead is the SSRF guard's
+/// business, at send time.
+pub(crate) fn check_url(field: &str, url: &SecretString) -> Result<url::Url, InvalidChannel> {
+    let parsed =
+        url::Url::parse(url.expose_secret()).map_err(|e| InvalidChannel::new(field, format!("not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(InvalidChannel::new(field, format!("scheme {} is not allowed; use https", parsed.scheme())));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(InvalidChannel::new(field, "the URL has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(InvalidChannel::new(field, "credentials in the URL are not allowed"));
+    }
+    Ok(parsed)
+}

@@ -1,0 +1,295 @@
+//! Sending an [`Outgoing`] message once, and judging the answer.
+//!
+//! Every connection passes the SSRF guard: reqwest resolves names through
+//! [`Guard::resolve`], IP-literal hosts (which reqwest never resolves) are
+//! checked before the request, proxies are off and redirects are not
+//! followed. SMTP servers are resolved through the guard and connected to by
+//! address, with the name kept for TLS.
+
+use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use lettre::message::MultiPart;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use secrecy::ExposeSecret;
+use statushawk_guard::{Guard, GuardError, parse_ip_literal};
+
+use crate::channels::email::{EmailMessage, SmtpSecurity};
+use crate::channels::{HttpRequest, Outgoing, webhook};
+
+/// How a try ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The provider took it.
+    Delivered,
+    /// It may work later (429, 5xx, a timeout, a refused connection).
+    Retry,
+    /// It will not work as configured (other 4xx, a blocked address).
+    Failed,
+}
+
+/// One try, as recorded in `notification_attempts`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// How it ended.
+    pub verdict: Verdict,
+    /// The HTTP status, for HTTP channels that got an answer.
+    pub http_status: Option<u16>,
+    /// The SMTP server's reply, for e-mail.
+    pub smtp_reply: Option<String>,
+    /// What went wrong, with the provider's own message where there is one.
+    pub error: Option<String>,
+    /// How long the provider asked us to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl Attempt {
+    fn failed(verdict: Verdict, error: impl Into<String>) -> Self {
+        Self { verdict, http_status: None, smtp_reply: None, error: Some(error.into()), retry_after: None }
+    }
+}
+
+/// Sends notifications.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    guard: Guard,
+    timeout: Duration,
+}
+
+/// The provider's answer is kept up to this many bytes for the log.
+const ANSWER_MAX: usize = 1024;
+
+impl Sender {
+    /// A sender whose connections pass `guard`, each try limited to
+    /// `timeout`.
+    pub fn new(guard: Guard, timeout: Duration) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .dns_resolver(Arc::new(GuardResolver(guard.clone())))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .user_agent(concat!("StatusHawk/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, guard, timeout })
+    }
+
+    /// Sends `outgoing` once.
+    pub async fn send(&self, outgoing: &Outgoing) -> Attempt {
+        match outgoing {
+            Outgoing::Http(request) => self.send_http(request).await,
+            Outgoing::Email(message) => self.send_email(message).await,
+        }
+    }
+
+    async fn send_http(&self, request: &HttpRequest) -> Attempt {
+        let url = match reqwest::Url::parse(request.url.expose_secret()) {
+            Ok(url) => url,
+            Err(err) => return Attempt::failed(Verdict::Failed, format!("invalid URL: {err}")),
+        };
+        // reqwest does not resolve IP literals, so its resolver never sees them.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(name)) => parse_ip_literal(name),
+            None => return Attempt::failed(Verdict::Failed, "the URL has no host"),
+        };
+        if let Some(ip) = literal
+            && let Err(err) = self.guard.check_ip(&ip.to_string(), ip)
+        {
+            return Attempt::failed(Verdict::Failed, err.to_string());
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(request.content_type));
+        for (name, value) in &request.headers {
+            let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose_secret()))
+            else {
+                return Attempt::failed(Verdict::Failed, format!("header {name} is not valid"));
+            };
+            headers.insert(name, value);
+        }
+        if let Some(key) = &request.signing_key {
+            let now = statushawk_schemas::now_ms() / 1000;
+            let signature = webhook::signature(key, now, &request.body);
+            for (name, value) in [("x-statushawk-timestamp", now.to_string()), ("x-statushawk-signature", signature)] {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(HeaderName::from_static(name), value);
+                }
+            }
+        }
+        let response = match self.http.post(url).headers(headers).body(request.body.clone()).send().await {
+            Ok(response) => response,
+            Err(err) => return http_error(err),
+        };
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+        let answer = read_answer(response).await;
+        let code = status.as_u16();
+        let verdict = match code {
+            200..=299 => Verdict::Delivered,
+            408 | 429 | 500..=599 => Verdict::Retry,
+            _ => Verdict::Failed,
+        };
+        let error = match (verdict, code) {
+            (Verdict::Delivered, _) => None,
+            (_, 300..=399) => Some(format!("HTTP {status}: redirects are not followed; use the final URL")),
+            (_, _) if answer.is_empty() => Some(format!("HTTP {status}")),
+            (_, _) => Some(format!("HTTP {status}: {answer}")),
+        };
+        Attempt { verdict, http_status: Some(code), smtp_reply: None, error, retry_after }
+    }
+
+    async fn send_email(&self, message: &EmailMessage) -> Attempt {
+        let server = &message.server;
+        let ip = match self.guard.resolve(&server.host).await {
+            Ok(resolved) => match resolved.addrs.first() {
+                Some(ip) => *ip,
+                None => return Attempt::failed(Verdict::Retry, format!("{} has no address", server.host)),
+            },
+            Err(err @ GuardError::Blocked { .. }) => return Attempt::failed(Verdict::Failed, err.to_string()),
+            Err(err) => return Attempt::failed(Verdict::Retry, err.to_string()),
+        };
+        let tls = |host: &str| TlsParameters::new_rustls(host.to_owned());
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
+            .port(server.port)
+            .timeout(Some(self.timeout));
+        builder = match server.security {
+            SmtpSecurity::None => builder.tls(Tls::None),
+            SmtpSecurity::Starttls => match tls(&server.host) {
+                Ok(params) => builder.tls(Tls::Required(params)),
+                Err(err) => return Attempt::failed(Verdict::Failed, format!("TLS set-up: {err}")),
+            },
+            SmtpSecurity::Tls => match tls(&server.host) {
+                Ok(params) => builder.tls(Tls::Wrapper(params)),
+                Err(err) => return Attempt::failed(Verdict::Failed, format!("TLS set-up: {err}")),
+            },
+        };
+        if let Some((user, password)) = &server.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+        }
+        let mut email = Message::builder().from(message.from.clone()).subject(message.subject.clone());
+        for to in &message.to {
+            email = email.to(to.clone());
+        }
+        let email = match email.multipart(MultiPart::alternative_plain_html(message.text.clone(), message.html.clone()))
+        {
+            Ok(email) => email,
+            Err(err) => return Attempt::failed(Verdict::Failed, format!("building the message: {err}")),
+        };
+        match builder.build().send(email).await {
+            Ok(response) => {
+                let reply = format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "));
+                Attempt {
+                    verdict: Verdict::Delivered,
+                    http_status: None,
+                    smtp_reply: Some(reply),
+                    error: None,
+                    retry_after: None,
+                }
+            }
+            Err(err) => {
+                let verdict = if err.is_permanent() { Verdict::Failed } else { Verdict::Retry };
+                let reply = err.status().map(|code| code.to_string());
+                Attempt { verdict, http_status: None, smtp_reply: reply, error: Some(chain(&err)), retry_after: None }
+            }
+        }
+    }
+}
+
+/// A transport error: a blocked address fails at once, anything else
+/// (refused, reset, timed out) is worth another try. The URL is left out
+/// of the text: it may hold the channel's secret.
+fn http_error(err: reqwest::Error) -> Attempt {
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(blocked @ GuardError::Blocked { .. }) = cause.downcast_ref::<GuardError>() {
+            return Attempt::failed(Verdict::Failed, blocked.to_string());
+        }
+        source = cause.source();
+    }
+    let verdict = if err.is_builder() { Verdict::Failed } else { Verdict::Retry };
+    let kind = if err.is_timeout() { "timed out" } else { "request failed" };
+    Attempt::failed(verdict, format!("{kind}: {}", chain(&err.without_url())))
+}
+
+/// An error and its causes, `a: b: c`.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The first [`ANSWER_MAX`] bytes of the body, as text on one line.
+async fn read_answer(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ANSWER_MAX {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(ANSWER_MAX);
+    String::from_utf8_lossy(&bytes).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `Retry-After`: delay seconds, or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// reqwest's resolver, through the guard.
+struct GuardResolver(Guard);
+
+impl Resolve for GuardResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let resolved = guard.resolve(name.as_str()).await?;
+            let addrs: Addrs = Box::new(resolved.addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after("1"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
+        let wait = parse_retry_after(&later).unwrap_or_default();
+        assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(90), "{wait:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

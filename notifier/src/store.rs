@@ -1,0 +1,359 @@
+//! The delivery log in Postgres: which channels hear of a monitor, which
+//! maintenance window covers it, and one row per (notification, channel)
+//! with a row per try under it.
+//!
+//! A delivery is claimed (`INSERT ... ON CONFLICT DO NOTHING` on the
+//! unique (event_id, channel_id)) before anything is sent, so a redelivered
+//! event never sends twice. Workers take due deliveries with
+//! `FOR UPDATE SKIP LOCKED`, mark them `sending`, and record each try; a
+//! delivery left `sending` by a crashed worker is taken again once its
+//! lease has passed.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use statushawk_common::secrets::{Sealed, SecretBox};
+use statushawk_schemas::{ChannelId, IncidentId, MonitorId, TeamId, UnixMs};
+use uuid::Uuid;
+
+use crate::channels::{ChannelKind, ChannelSettings};
+use crate::notification::Notification;
+use crate::send::{Attempt, Verdict};
+
+/// A channel linked to a monitor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// Whether it is enabled.
+    pub enabled: bool,
+}
+
+/// The channels linked to `monitor`.
+pub async fn links(pg: &PgPool, monitor: MonitorId) -> sqlx::Result<Vec<Link>> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.enabled FROM monitor_channels mc JOIN channels c ON c.id = mc.channel_id \
+         WHERE mc.monitor_id = $1 ORDER BY c.id",
+    )
+    .bind(monitor.0)
+    .fetch_all(pg)
+    .await?;
+    rows.iter()
+        .map(|row| Ok(Link { channel_id: ChannelId(row.try_get("id")?), enabled: row.try_get("enabled")? }))
+        .collect()
+}
+
+/// The title of a maintenance window covering `monitor` (or its whole
+/// team) at `at_ms`, if any. Weekly windows are read in their own time
+/// zone, by Postgres.
+pub async fn maintenance(pg: &PgPool, team: TeamId, monitor: MonitorId, at_ms: UnixMs) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "WITH t AS (SELECT to_timestamp($3::double precision / 1000) AS at) \
+         SELECT w.title FROM maintenance_windows w, t \
+         WHERE w.team_id = $1 AND (w.monitor_id IS NULL OR w.monitor_id = $2) AND ( \
+             (w.kind = 'one_off' AND t.at >= w.starts_at AND t.at < w.ends_at) \
+          OR (w.kind = 'weekly' AND EXISTS ( \
+                 SELECT 1 FROM generate_series(0, 7) AS back(days), \
+                     LATERAL (SELECT (t.at AT TIME ZONE w.timezone) AS local) l, \
+                     LATERAL (SELECT (l.local::date - back.days) + w.start_time AS start) s \
+                 WHERE extract(isodow FROM s.start)::smallint = ANY (w.weekdays) \
+                   AND l.local >= s.start AND l.local < s.start + w.duration))) \
+         ORDER BY w.created_at LIMIT 1",
+    )
+    .bind(team.0)
+    .bind(monitor.0)
+    .bind(at_ms)
+    .fetch_optional(pg)
+    .await
+}
+
+/// Whether this incident's opening was suppressed for `channel` (so its
+/// later events are too: nobody should hear "resolved" for an incident they
+/// were never told about).
+pub async fn opening_suppressed(pg: &PgPool, incident: IncidentId, channel: ChannelId) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM notification_deliveries \
+         WHERE incident_id = $1 AND channel_id = $2 AND status = 'suppressed' \
+           AND payload -> 'event' ->> 'kind' = 'opened')",
+    )
+    .bind(incident.0)
+    .bind(channel.0)
+    .fetch_one(pg)
+    .await
+}
+
+/// What to do with a notification for one channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// Send it.
+    Send,
+    /// Record it as suppressed, for this reason.
+    Suppress(String),
+}
+
+/// Records the delivery of `notification` to `channel` unless it exists:
+/// `pending` (due now) or `suppressed`. Returns whether a row was made.
+pub async fn claim(pg: &PgPool, notification: &Notification, channel: ChannelId, plan: &Plan) -> sqlx::Result<bool> {
+    let (status, reason) = match plan {
+        Plan::Send => ("pending", None),
+        Plan::Suppress(reason) => ("suppressed", Some(reason.as_str())),
+    };
+    let payload = serde_json::to_value(notification).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let inserted = sqlx::query(
+        "INSERT INTO notification_deliveries (event_id, incident_id, channel_id, status, reason, payload) \
+         SELECT $1, i.id, $3, $4::delivery_status, $5, $6 \
+         FROM (SELECT $2::uuid AS wanted) w LEFT JOIN incidents i ON i.id = w.wanted \
+         ON CONFLICT (event_id, channel_id) DO NOTHING",
+    )
+    .bind(&notification.event_id)
+    .bind(notification.event.incident_id.0)
+    .bind(channel.0)
+    .bind(status)
+    .bind(reason)
+    .bind(payload)
+    .execute(pg)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// A delivery taken by a worker.
+#[derive(Debug)]
+pub struct Due {
+    /// The delivery.
+    pub id: Uuid,
+    /// Its channel.
+    pub channel_id: ChannelId,
+    /// Tries made so far.
+    pub attempts: u32,
+    /// The stored notification.
+    pub payload: Value,
+}
+
+/// Takes up to `limit` deliveries that are due: pending ones whose time has
+/// come, and ones left `sending` longer than `lease` (a crashed worker's).
+/// Within one channel and incident they go in order, one at a time, so a
+/// pager never gets `resolve` before `trigger`.
+pub async fn take_due(pg: &PgPool, limit: usize, lease: Duration) -> sqlx::Result<Vec<Due>> {
+    let rows = sqlx::query(
+        "WITH due AS ( \
+             SELECT d.id FROM notification_deliveries d \
+             WHERE ((d.status = 'pending' AND d.next_attempt_at <= now()) \
+                 OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')) \
+               AND NOT EXISTS ( \
+                 SELECT 1 FROM notification_deliveries e \
+                 WHERE e.channel_id = d.channel_id AND e.incident_id = d.incident_id \
+                   AND e.status IN ('pending', 'sending') AND (e.created_at, e.id) < (d.created_at, d.id)) \
+             ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+         UPDATE notification_deliveries d SET status = 'sending' FROM due WHERE d.id = due.id \
+         RETURNING d.id, d.channel_id, d.attempts, d.payload",
+    )
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .fetch_all(pg)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Due {
+                id: row.try_get("id")?,
+                channel_id: ChannelId(row.try_get("channel_id")?),
+                attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
+                payload: row.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
+/// A channel as a worker needs it.
+#[derive(Debug)]
+pub struct LoadedChannel {
+    /// Its kind.
+    pub kind: ChannelKind,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Its settings, or why they cannot be used.
+    pub settings: Result<ChannelSettings, String>,
+}
+
+/// Loads a channel and opens its secret; `None` if it was deleted.
+pub async fn load_channel(
+    pg: &PgPool,
+    secrets: Option<&SecretBox>,
+    id: ChannelId,
+) -> sqlx::Result<Option<LoadedChannel>> {
+    let Some(row) = sqlx::query(
+        "SELECT kind::text AS kind, config, secret_ciphertext, secret_nonce, enabled FROM channels WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(pg)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("kind")?;
+    let kind: ChannelKind = kind.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let config: Value = row.try_get("config")?;
+    let ciphertext: Option<Vec<u8>> = row.try_get("secret_ciphertext")?;
+    let nonce: Option<Vec<u8>> = row.try_get("secret_nonce")?;
+    let secret = match (ciphertext, nonce) {
+        (Some(ciphertext), Some(nonce)) => match secrets {
+            None => Err("the channel has secrets but secrets.key is not set".to_owned()),
+            Some(secrets) => secrets
+                .open(id.0.as_bytes(), &Sealed { ciphertext, nonce })
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
+                .map(Some),
+        },
+        _ => Ok(None),
+    };
+    let settings = secret.and_then(|secret| {
+        ChannelSettings::parse(kind, &config, secret.as_ref()).map_err(|e| format!("invalid settings: {e}"))
+    });
+    Ok(Some(LoadedChannel { kind, enabled: row.try_get("enabled")?, settings }))
+}
+
+/// Seals a channel's secret settings for storage (the API's side).
+pub fn seal_secret(secrets: &SecretBox, id: ChannelId, secret: &Value) -> anyhow::Result<Sealed> {
+    Ok(secrets.seal(id.0.as_bytes(), &serde_json::to_vec(secret)?)?)
+}
+
+/// What became of a delivery after a try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Done.
+    Delivered,
+    /// Try again after this long.
+    RetryAfter(Duration),
+    /// Given up.
+    Failed,
+}
+
+/// Records a try and its consequence in one transaction.
+pub async fn record(pg: &PgPool, delivery: Uuid, attempt: &Attempt, next: Next) -> sqlx::Result<()> {
+    let wait_ms = match next {
+        Next::RetryAfter(wait) => Some(i32::try_from(wait.as_millis()).unwrap_or(i32::MAX)),
+        Next::Delivered | Next::Failed => None,
+    };
+    let status = match next {
+        Next::Delivered => "delivered",
+        Next::RetryAfter(_) => "pending",
+        Next::Failed => "failed",
+    };
+    let http_status = attempt.http_status.map(|s| i16::try_from(s).unwrap_or(599));
+    let mut tx = pg.begin().await?;
+    sqlx::query(
+        "INSERT INTO notification_attempts (delivery_id, http_status, smtp_reply, error, wait_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(delivery)
+    .bind(http_status)
+    .bind(&attempt.smtp_reply)
+    .bind(&attempt.error)
+    .bind(wait_ms)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE notification_deliveries SET attempts = attempts + 1, status = $2::delivery_status, \
+             last_error = CASE WHEN $2 = 'delivered' THEN NULL ELSE $3 END, \
+             next_attempt_at = now() + coalesce($4, 0) * interval '1 millisecond', \
+             delivered_at = CASE WHEN $2 = 'delivered' THEN now() END \
+         WHERE id = $1",
+    )
+    .bind(delivery)
+    .bind(status)
+    .bind(&attempt.error)
+    .bind(wait_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Marks a taken delivery as suppressed (the channel was disabled, or does
+/// not take this kind of notification).
+pub async fn suppress(pg: &PgPool, delivery: Uuid, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE notification_deliveries SET status = 'suppressed', reason = $2 WHERE id = $1")
+        .bind(delivery)
+        .bind(reason)
+        .execute(pg)
+        .await
+        .map(drop)
+}
+
+/// Marks a taken delivery as failed without a try (its settings or its
+/// stored notification cannot be used).
+pub async fn fail_untried(pg: &PgPool, delivery: Uuid, error: &str) -> sqlx::Result<()> {
+    record(
+        pg,
+        delivery,
+        &Attempt {
+            verdict: Verdict::Failed,
+            http_status: None,
+            smtp_reply: None,
+            error: Some(error.to_owned()),
+            retry_after: None,
+        },
+        Next::Failed,
+    )
+    .await
+}
+
+/// An open incident whose channel wants a reminder now.
+#[derive(Debug)]
+pub struct ReminderDue {
+    /// The channel.
+    pub channel_id: ChannelId,
+    /// The n-th reminder (n periods since the incident started).
+    pub n: i64,
+    /// The incident, as a notification to send.
+    pub notification: Notification,
+}
+
+/// Open incidents × linked channels with reminders, where at least one
+/// period has passed; `n` counts whole periods since the start, so each
+/// period gives one reminder id whoever computes it.
+pub async fn reminders_due(pg: &PgPool) -> sqlx::Result<Vec<ReminderDue>> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.team_id, i.monitor_id, m.name, i.cause, i.affected_regions, i.event_seq, \
+                (extract(epoch FROM i.started_at) * 1000)::bigint AS started_ms, \
+                (extract(epoch FROM now()) * 1000)::bigint AS now_ms, \
+                c.id AS channel_id, \
+                floor(extract(epoch FROM now() - i.started_at) / (c.remind_every_minutes * 60))::bigint AS n \
+         FROM incidents i \
+         JOIN monitors m ON m.id = i.monitor_id \
+         JOIN monitor_channels mc ON mc.monitor_id = i.monitor_id \
+         JOIN channels c ON c.id = mc.channel_id \
+         WHERE i.resolved_at IS NULL AND c.enabled AND c.remind_every_minutes IS NOT NULL \
+           AND c.kind <> 'pagerduty' \
+           AND now() - i.started_at >= c.remind_every_minutes * interval '1 minute'",
+    )
+    .fetch_all(pg)
+    .await?;
+    let mut due = Vec::new();
+    for row in rows {
+        let incident = IncidentId(row.try_get("id")?);
+        let n: i64 = row.try_get("n")?;
+        let regions: Vec<String> = row.try_get("affected_regions")?;
+        let event = statushawk_schemas::IncidentEvent {
+            schema_version: statushawk_schemas::SCHEMA_VERSION,
+            kind: statushawk_schemas::IncidentEventKind::Updated,
+            incident_id: incident,
+            monitor_id: MonitorId(row.try_get("monitor_id")?),
+            monitor_name: row.try_get("name")?,
+            team_id: TeamId(row.try_get("team_id")?),
+            seq: u64::try_from(row.try_get::<i32, _>("event_seq")?).unwrap_or(0),
+            at_ms: row.try_get("now_ms")?,
+            started_at_ms: row.try_get("started_ms")?,
+            resolved_at_ms: None,
+            cause: row.try_get("cause")?,
+            affected_regions: regions.into_iter().filter_map(|r| statushawk_schemas::Region::new(r).ok()).collect(),
+            regions: Vec::new(),
+            message: None,
+        };
+        due.push(ReminderDue {
+            channel_id: ChannelId(row.try_get("channel_id")?),
+            n,
+            notification: Notification { event_id: format!("reminder:{incident}:{n}"), event, reminder: true },
+        });
+    }
+    Ok(due)
+}
