@@ -58,8 +58,9 @@ enum Command {
     /// configured region, an evaluator and a notifier.
     All {
         /// Also create a demo team with two monitors on this machine (one up,
-        /// one down), so the pipeline has something to show. Needs
-        /// `prober.allow_private_targets`.
+        /// one down) and a webhook channel to a receiver in this process that
+        /// prints what it gets, so the pipeline has something to show. Needs
+        /// `prober.allow_private_targets` and `notifier.allow_private_targets`.
         #[arg(long)]
         demo: bool,
     },
@@ -238,11 +239,13 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
-/// Creates the demo team and monitors if they are missing.
-async fn seed_demo(config: &Config) -> anyhow::Result<()> {
-    if !config.prober.allow_private_targets {
+/// Creates the demo team and monitors if they are missing, and a webhook
+/// channel on both monitors that posts to `webhook_url`.
+async fn seed_demo(config: &Config, webhook_url: &str, signing_secret: &str) -> anyhow::Result<()> {
+    if !config.prober.allow_private_targets || !config.notifier.allow_private_targets {
         anyhow::bail!(
-            "--demo checks targets on this machine: set prober.allow_private_targets (STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS=true)"
+            "--demo checks targets on this machine and notifies a webhook on it: set \
+             STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS=true and STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS=true"
         );
     }
     let pg = db::pg_pool(&config.database).await?;
@@ -272,8 +275,87 @@ async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         .execute(&pg)
         .await?;
     }
-    println!("demo: team 'demo' with monitors checked every 10 s from {}: one up, one down", regions.join(", "));
+    // The receiver listens on a new port each run: replace the channel.
+    let secrets = SecretBox::from_base64(&config.secrets.key)?;
+    let channel = statushawk_schemas::ChannelId::new();
+    let secret = serde_json::json!({"url": webhook_url, "signing_secret": signing_secret});
+    let sealed = statushawk_notifier::store::seal_secret(&secrets, channel, &secret)?;
+    let mut tx = pg.begin().await?;
+    sqlx::query("DELETE FROM channels WHERE team_id = $1 AND name = 'Demo webhook'")
+        .bind(team)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO channels (id, team_id, name, kind, secret_ciphertext, secret_nonce) \
+         VALUES ($1, $2, 'Demo webhook', 'webhook', $3, $4)",
+    )
+    .bind(channel.0)
+    .bind(team)
+    .bind(&sealed.ciphertext)
+    .bind(&sealed.nonce)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO monitor_channels (team_id, monitor_id, channel_id) \
+         SELECT team_id, id, $2 FROM monitors WHERE team_id = $1",
+    )
+    .bind(team)
+    .bind(channel.0)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    println!(
+        "demo: team 'demo' with monitors checked every 10 s from {}: one up, one down; \
+         incidents go to a webhook at {webhook_url}",
+        regions.join(", ")
+    );
     Ok(())
+}
+
+/// The demo's webhook receiver: prints each notification whose signature
+/// checks out (as a real receiver would verify it), and refuses others.
+async fn demo_receiver(signing_secret: String) -> anyhow::Result<String> {
+    use axum::http::{HeaderMap, StatusCode};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/demo/webhook", listener.local_addr()?);
+    let key = secrecy::SecretString::from(signing_secret);
+    let receive = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let key = key.clone();
+        async move {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let now = statushawk_schemas::now_ms() / 1000;
+            let checked = statushawk_notifier::channels::webhook::verify(
+                &key,
+                &header("x-statushawk-timestamp"),
+                &header("x-statushawk-signature"),
+                &body,
+                now,
+                300,
+            );
+            let payload = serde_json::from_slice::<statushawk_schemas::WebhookPayload>(&body);
+            match (checked, payload) {
+                (Ok(()), Ok(payload)) => {
+                    println!(
+                        "demo webhook: {} {} (signature verified)",
+                        payload.event_type.as_str(),
+                        payload.incident.monitor_name
+                    );
+                    StatusCode::NO_CONTENT
+                }
+                (Err(err), _) => {
+                    println!("demo webhook: refused a request: {err}");
+                    StatusCode::UNAUTHORIZED
+                }
+                (_, Err(err)) => {
+                    println!("demo webhook: refused a request: {err}");
+                    StatusCode::BAD_REQUEST
+                }
+            }
+        }
+    };
+    let app = axum::Router::new().route("/demo/webhook", axum::routing::post(receive));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
 }
 
 #[tokio::main]
@@ -283,7 +365,7 @@ async fn main() -> anyhow::Result<()> {
         println!("statushawk {} (message schema {})", env!("CARGO_PKG_VERSION"), statushawk_schemas::SCHEMA_VERSION);
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
     telemetry::init_tracing(&config.log)?;
     match cli.command {
         Command::Migrate => {
@@ -322,7 +404,13 @@ async fn main() -> anyhow::Result<()> {
             let client = connect(&config, "statushawk-topology").await?;
             config.topology()?.ensure(&jetstream::new(client)).await?;
             if demo {
-                seed_demo(&config).await?;
+                if SecretBox::from_base64(&config.secrets.key).is_err() {
+                    // A key for this run only: the demo's channel is sealed anew each run.
+                    config.secrets.key = SecretBox::generate_key().into();
+                }
+                let signing_secret = uuid::Uuid::new_v4().simple().to_string();
+                let url = demo_receiver(signing_secret.clone()).await?;
+                seed_demo(&config, &url, &signing_secret).await?;
             }
             let mut services = vec![Service::Scheduler, Service::Evaluator, Service::Notifier];
             services.extend(

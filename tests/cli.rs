@@ -33,12 +33,12 @@ async fn migrate_twice_applies_then_says_nothing_to_do() {
     let first = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         first,
-        "postgres: applied 0001 init, 0002 evaluator\nclickhouse: applied 0001_check_results, 0002_rollups\n"
+        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier\nclickhouse: applied 0001_check_results, 0002_rollups\n"
     );
     let second = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         second,
-        "postgres: up to date (2 migrations), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
+        "postgres: up to date (3 migrations), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
     );
 }
 
@@ -228,13 +228,14 @@ async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
 
 /// The README's run command: `statushawk all --demo` on a fresh database
 /// migrates, seeds the demo, and the demo's down monitor becomes an incident
-/// (scheduler → prober → evaluator), all in one process that stops cleanly.
+/// (scheduler → prober → evaluator) that reaches the demo webhook, signed
+/// (notifier), all in one process that stops cleanly.
 #[tokio::test]
-async fn all_with_the_demo_opens_the_demo_incident_and_stops_on_sigterm() {
+async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sigterm() {
     let env = TestEnv::new().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
+    let child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
         .args(["all", "--demo"])
         .env_clear()
         .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
@@ -243,8 +244,9 @@ async fn all_with_the_demo_opens_the_demo_incident_and_stops_on_sigterm() {
         .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
         .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
         .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
+        .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
         .env("STATUSHAWK_METRICS_LISTEN", &listen)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -266,12 +268,32 @@ async fn all_with_the_demo_opens_the_demo_incident_and_stops_on_sigterm() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     assert_eq!(incident, "Nothing listens here (down)");
+    let delivered = loop {
+        let pg = env.pg().await;
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status::text FROM notification_deliveries WHERE status <> 'pending'")
+                .fetch_optional(&pg)
+                .await
+                .unwrap_or(None);
+        pg.close().await;
+        if let Some(status) = status.filter(|s| s != "sending") {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo incident was not notified within 40 s");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(delivered, "delivered");
     let metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
     assert!(metrics.contains("statushawk_evaluator_incidents_total{event=\"opened\"} 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
 
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", output.status);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("demo webhook: incident.opened Nothing listens here (down) (signature verified)"),
+        "{stdout}"
+    );
 }

@@ -86,3 +86,61 @@ pub fn signature(key: &SecretString, timestamp: i64, body: &[u8]) -> String {
     mac.update(body);
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// Why a received webhook was refused by [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// A header is missing or malformed.
+    #[error("missing or malformed X-StatusHawk-Timestamp / X-StatusHawk-Signature")]
+    Malformed,
+    /// The timestamp is too far from now: a replay, or a wrong clock.
+    #[error("the timestamp is {0} s from now")]
+    Stale(i64),
+    /// The signature does not match the body.
+    #[error("the signature does not match")]
+    Mismatch,
+}
+
+/// Checks a received webhook, as a receiver should: the signature over
+/// `<timestamp>.<body>` in constant time, and the timestamp within
+/// `tolerance_secs` of `now_secs`.
+pub fn verify(
+    key: &SecretString,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now_secs: i64,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
+    let ts: i64 = timestamp.trim().parse().map_err(|_| SignatureError::Malformed)?;
+    let given =
+        signature.trim().strip_prefix("v1=").and_then(|h| hex::decode(h).ok()).ok_or(SignatureError::Malformed)?;
+    if (now_secs - ts).abs() > tolerance_secs {
+        return Err(SignatureError::Stale(now_secs - ts));
+    }
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes()).map_err(|_| SignatureError::Malformed)?;
+    mac.update(timestamp.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&given).map_err(|_| SignatureError::Mismatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_and_replays_or_changes_do_not() {
+        let key = SecretString::from("0123456789abcdef");
+        let body = br#"{"type":"incident.opened"}"#;
+        let sig = signature(&key, 1_700_000_000, body);
+        assert_eq!(verify(&key, "1700000000", &sig, body, 1_700_000_030, 300), Ok(()));
+        assert_eq!(verify(&key, "1700000000", &sig, body, 1_700_001_000, 300), Err(SignatureError::Stale(1000)));
+        assert_eq!(verify(&key, "1700000001", &sig, body, 1_700_000_030, 300), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&key, "1700000000", &sig, b"{}", 1_700_000_030, 300), Err(SignatureError::Mismatch));
+        let other = SecretString::from("another-secret-key");
+        assert_eq!(verify(&other, "1700000000", &sig, body, 1_700_000_030, 300), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&key, "soon", &sig, body, 1_700_000_030, 300), Err(SignatureError::Malformed));
+    }
+}
