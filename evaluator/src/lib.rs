@@ -25,9 +25,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde::Serialize;
 use sqlx::PgPool;
-use statushawk_nats::async_nats::jetstream::{self, consumer};
-use statushawk_nats::{CONFIG, Lease, Leases, Publisher, Topology};
-use statushawk_schemas::{ConfigChange, ConfigOp, MonitorId, fnv1a64, partition_of, subject};
+use statushawk_nats::async_nats::jetstream;
+use statushawk_nats::{Lease, Leases, Publisher, Topology};
+use statushawk_schemas::{ConfigOp, MonitorId, fnv1a64, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -263,21 +263,11 @@ async fn watch_config(shared: Arc<Shared>) {
 }
 
 async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
-    let stream = shared.js.get_stream_no_info(shared.topology.stream(CONFIG)).await?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: shared.topology.subject(subject::CONFIG_MONITORS_ALL),
-            deliver_policy: consumer::DeliverPolicy::New,
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    while let Some(message) = messages.next().await {
-        let message = message?;
-        let Ok(change) = serde_json::from_slice::<ConfigChange>(&message.payload) else {
-            warn!(subject = %message.subject, "Undecodable configuration message ignored.");
-            continue;
-        };
+    let mut changes =
+        statushawk_nats::config_changes(&shared.js, &shared.topology, subject::CONFIG_MONITORS_ALL, "evaluator")
+            .await?;
+    while let Some(change) = changes.next().await {
+        let change = change?;
         let id = match change.op {
             ConfigOp::MonitorUpserted { monitor } => monitor.id,
             ConfigOp::MonitorDeleted { monitor_id, .. } => monitor_id,

@@ -7,16 +7,19 @@
 //! - [`Delivery`]: a received message with its decoded payload, which must be
 //!   acked explicitly after its side effects.
 //! - [`Publisher`]: JSON publishing with a deterministic `Nats-Msg-Id`.
+//! - [`config_changes`]: the configuration changes on `CONFIG`, decoded.
 //!
 //! Every name goes through a [`Topology`], which can put a prefix in front of
 //! streams, subjects and buckets, so that several deployments (or parallel
 //! tests) can share one NATS account.
 
+mod config;
 mod delivery;
 mod lease;
 mod publish;
 mod topology;
 
+pub use config::{ConfigWatchError, config_changes};
 pub use delivery::{Delivery, DeliveryError};
 pub use lease::{Lease, LeaseError, Leases};
 pub use publish::{PublishFailed, Publisher};

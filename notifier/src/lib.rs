@@ -33,8 +33,8 @@ use rand::RngExt;
 use sqlx::PgPool;
 use statushawk_common::secrets::SecretBox;
 use statushawk_nats::async_nats::jetstream::{self, consumer};
-use statushawk_nats::{CONFIG, Delivery, EVENTS, NOTIFIER_CONSUMER, Topology};
-use statushawk_schemas::{ChannelId, ConfigChange, ConfigOp, IncidentEvent, IncidentEventKind, MonitorId, subject};
+use statushawk_nats::{Delivery, EVENTS, NOTIFIER_CONSUMER, Topology};
+use statushawk_schemas::{ChannelId, ConfigOp, IncidentEvent, IncidentEventKind, MonitorId, subject};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -267,21 +267,11 @@ async fn watch_config(shared: Arc<Shared>, shutdown: CancellationToken) -> anyho
 }
 
 async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
-    let stream = shared.deps.js.get_stream_no_info(shared.deps.topology.stream(CONFIG)).await?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: shared.deps.topology.subject(subject::CONFIG_ALL),
-            deliver_policy: consumer::DeliverPolicy::New,
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    while let Some(message) = messages.next().await {
-        let message = message?;
-        let Ok(change) = serde_json::from_slice::<ConfigChange>(&message.payload) else {
-            warn!(subject = %message.subject, "Undecodable configuration message ignored.");
-            continue;
-        };
+    let mut changes =
+        statushawk_nats::config_changes(&shared.deps.js, &shared.deps.topology, subject::CONFIG_ALL, "notifier")
+            .await?;
+    while let Some(change) = changes.next().await {
+        let change = change?;
         let mut links = shared.links.lock().unwrap_or_else(|e| e.into_inner());
         match change.op {
             ConfigOp::MonitorUpserted { monitor } => drop(links.remove(&monitor.id)),

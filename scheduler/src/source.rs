@@ -4,9 +4,9 @@
 use futures::StreamExt;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
-use statushawk_nats::async_nats::jetstream::{self, consumer};
-use statushawk_nats::{CONFIG, Topology};
-use statushawk_schemas::{CheckSpec, ConfigChange, ConfigOp, MonitorId, Region, TeamId, UnixMs, subject};
+use statushawk_nats::Topology;
+use statushawk_nats::async_nats::jetstream;
+use statushawk_schemas::{CheckSpec, ConfigOp, MonitorId, Region, TeamId, UnixMs, subject};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -128,25 +128,10 @@ pub async fn watch_config(
     topology: Topology,
     updates: mpsc::Sender<Update>,
 ) -> anyhow::Result<()> {
-    let stream = js.get_stream_no_info(topology.stream(CONFIG)).await?;
-    let consumer = stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            filter_subject: topology.subject(subject::CONFIG_MONITORS_ALL),
-            deliver_policy: consumer::DeliverPolicy::New,
-            ..Default::default()
-        })
-        .await?;
-    let mut messages = consumer.messages().await?;
-    while let Some(message) = messages.next().await {
-        let message = message?;
-        let change: ConfigChange = match serde_json::from_slice(&message.payload) {
-            Ok(change) => change,
-            Err(err) => {
-                warn!(subject = %message.subject, error = %err, "Undecodable configuration message ignored.");
-                metrics::counter!("statushawk_nats_poison_messages_total", "stream" => topology.stream(CONFIG), "consumer" => "scheduler").increment(1);
-                continue;
-            }
-        };
+    let mut changes =
+        statushawk_nats::config_changes(&js, &topology, subject::CONFIG_MONITORS_ALL, "scheduler").await?;
+    while let Some(change) = changes.next().await {
+        let change = change?;
         let update = match change.op {
             ConfigOp::MonitorUpserted { monitor } => match Monitor::from_config(&monitor) {
                 Some(scheduled) => Update::Upsert(scheduled),
