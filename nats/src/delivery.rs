@@ -83,6 +83,15 @@ impl<T> Delivery<T> {
         self.message.double_ack().await.map_err(|e| self.error(e))
     }
 
+    /// Acknowledges it without waiting for the server to confirm: for work
+    /// whose output is deduplicated by message id, where an ack lost on the
+    /// way costs only doing the work once more (the prober's due checks).
+    /// Saves a round trip per message.
+    pub async fn ack_unconfirmed(mut self) -> Result<(), DeliveryError> {
+        self.settled = true;
+        self.message.ack().await.map_err(|e| self.error(e))
+    }
+
     /// Asks for redelivery after `delay`: the work failed for a reason that
     /// may pass (a store down, a timeout).
     pub async fn nak(mut self, delay: Duration) -> Result<(), DeliveryError> {

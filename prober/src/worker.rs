@@ -174,9 +174,10 @@ impl Worker {
         let subject = subject::check_result(due.monitor_id, &due.region, self.deps.topology.partitions);
         match self.publisher.publish(&subject, &result.msg_id(), &result).await {
             Ok(_) => {
-                if let Err(err) = delivery.ack().await {
-                    // The result is stored; a redelivered check yields the
-                    // same message id, which the stream drops.
+                // The result is stored, so the ack need not be confirmed: if
+                // it is lost, the redelivered check yields a result with the
+                // same message id, which the stream drops.
+                if let Err(err) = delivery.ack_unconfirmed().await {
                     warn!(error = %err, "Acking a due check failed.");
                 }
             }

@@ -222,40 +222,46 @@ impl Probe {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.failed(ErrorKind::Protocol, format!("HTTP handshake: {e}")))?;
-        // The connection is driven in the background and closed when the
-        // response (and this task's sender) is dropped: one per check.
-        let driver = tokio::spawn(connection);
         let request = head.request().map_err(|e| self.failed(ErrorKind::Internal, e))?;
-        let sent = Instant::now();
-        let response = sender.send_request(request).await;
-        let response = match response {
-            Ok(response) => response,
-            Err(err) => {
-                driver.abort();
-                return Err(self.failed(ErrorKind::Protocol, format!("HTTP request: {err}")));
+        // The request and the connection are driven together in this task
+        // (no task per check); the connection closes when both are dropped.
+        let exchange = async {
+            let sent = Instant::now();
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|err| (ErrorKind::Protocol, format!("HTTP request: {err}")))?;
+            let ttfb_ms = millis(sent.elapsed());
+            let (parts, mut incoming) = response.into_parts();
+            let mut body = Vec::new();
+            while body.len() < max_body {
+                match incoming.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            let room = max_body - body.len();
+                            body.extend_from_slice(&data[..data.len().min(room)]);
+                        }
+                    }
+                    Some(Err(err)) => return Err((ErrorKind::Protocol, format!("reading the body: {err}"))),
+                    None => break,
+                }
+            }
+            let location = parts.headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            Ok((ttfb_ms, Response { status: parts.status, headers: parts.headers, location, body }))
+        };
+        tokio::pin!(exchange, connection);
+        let mut connection_done = false;
+        let result = loop {
+            tokio::select! {
+                result = &mut exchange => break result,
+                // Once the connection ends, the exchange ends too (with the
+                // response, or with the connection's error).
+                _ = &mut connection, if !connection_done => connection_done = true,
             }
         };
-        Self::add(&mut self.outcome.timings.ttfb_ms, millis(sent.elapsed()));
-        let (parts, mut incoming) = response.into_parts();
-        let mut body = Vec::new();
-        while body.len() < max_body {
-            match incoming.frame().await {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        let room = max_body - body.len();
-                        body.extend_from_slice(&data[..data.len().min(room)]);
-                    }
-                }
-                Some(Err(err)) => {
-                    driver.abort();
-                    return Err(self.failed(ErrorKind::Protocol, format!("reading the body: {err}")));
-                }
-                None => break,
-            }
-        }
-        driver.abort();
-        let location = parts.headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Response { status: parts.status, headers: parts.headers, location, body })
+        let (ttfb_ms, response) = result.map_err(|(kind, message)| self.failed(kind, message))?;
+        Self::add(&mut self.outcome.timings.ttfb_ms, ttfb_ms);
+        Ok(response)
     }
 
     /// Status, assertions and certificate expiry decide the outcome.
