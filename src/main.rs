@@ -53,9 +53,11 @@ enum Command {
     /// Run a notifier: delivers incident events to the monitors' channels
     /// (e-mail, webhooks, chat, pagers), with retries and a delivery log.
     Notifier,
+    /// Run the HTTP API (`api.listen`): teams, tokens, monitors, channels.
+    Api,
     /// Run every service in one process (one node): applies the migrations
     /// and the NATS topology, then runs the scheduler, a prober per
-    /// configured region, an evaluator and a notifier.
+    /// configured region, an evaluator, a notifier and the API.
     All {
         /// Also create a demo team with two monitors on this machine (one up,
         /// one down) and a webhook channel to a receiver in this process that
@@ -119,6 +121,19 @@ enum Service {
     Prober { region: statushawk_schemas::Region, concurrency: Option<usize> },
     Evaluator,
     Notifier,
+    Api,
+}
+
+/// The channel secrets box, or `None` (with a warning) when no key is set.
+fn secrets_box(config: &Config) -> anyhow::Result<Option<SecretBox>> {
+    match SecretBox::from_base64(&config.secrets.key) {
+        Ok(secrets) => Ok(Some(secrets)),
+        Err(SecretsError::NoKey) => {
+            tracing::warn!("secrets.key is not set: channels with secrets (all but plain SMTP) cannot be used.");
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 async fn connect(config: &Config, name: &str) -> anyhow::Result<statushawk_nats::async_nats::Client> {
@@ -191,14 +206,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
             }
             Service::Notifier => {
                 let instance = telemetry::instance_name("notifier");
-                let secrets = match SecretBox::from_base64(&config.secrets.key) {
-                    Ok(secrets) => Some(secrets),
-                    Err(SecretsError::NoKey) => {
-                        tracing::warn!("secrets.key is not set: channels with secrets (all but plain SMTP) will fail.");
-                        None
-                    }
-                    Err(err) => return Err(err.into()),
-                };
+                let secrets = secrets_box(config)?;
                 let n = &config.notifier;
                 let guard = statushawk_guard::Guard::new(n.allow_private_targets)?;
                 let deps = statushawk_notifier::Deps {
@@ -218,6 +226,25 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 tasks.spawn(async move { ("notifier", statushawk_notifier::run(settings, deps, shutdown).await) });
+            }
+            Service::Api => {
+                let instance = telemetry::instance_name("api");
+                let js = jetstream::new(connect(config, &instance).await?);
+                let guard = statushawk_guard::Guard::new(config.prober.allow_private_targets)?;
+                let sender_guard = statushawk_guard::Guard::new(config.notifier.allow_private_targets)?;
+                let deps = statushawk_api::Deps {
+                    pg: db::pg_pool(&config.database).await?,
+                    publisher: statushawk_nats::Publisher::new(js, topology.clone()),
+                    regions: config.cluster.regions.clone(),
+                    secrets: secrets_box(config)?,
+                    sender: statushawk_notifier::send::Sender::new(
+                        sender_guard,
+                        Duration::from_secs(config.notifier.send_timeout_secs),
+                    )?,
+                    guard,
+                };
+                let listen = config.api.listen;
+                tasks.spawn(async move { ("api", statushawk_api::run(listen, deps, shutdown).await) });
             }
         }
     }
@@ -398,6 +425,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Evaluator => serve(&config, vec![Service::Evaluator]).await?,
         Command::Notifier => serve(&config, vec![Service::Notifier]).await?,
+        Command::Api => serve(&config, vec![Service::Api]).await?,
         Command::All { demo } => {
             println!("{}", migrate::postgres(&config.database).await?);
             println!("{}", migrate::clickhouse(&config.clickhouse).await?);
@@ -412,7 +440,7 @@ async fn main() -> anyhow::Result<()> {
                 let url = demo_receiver(signing_secret.clone()).await?;
                 seed_demo(&config, &url, &signing_secret).await?;
             }
-            let mut services = vec![Service::Scheduler, Service::Evaluator, Service::Notifier];
+            let mut services = vec![Service::Scheduler, Service::Evaluator, Service::Notifier, Service::Api];
             services.extend(
                 config.cluster.regions.iter().map(|r| Service::Prober { region: r.clone(), concurrency: None }),
             );

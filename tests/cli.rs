@@ -33,12 +33,12 @@ async fn migrate_twice_applies_then_says_nothing_to_do() {
     let first = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         first,
-        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier\nclickhouse: applied 0001_check_results, 0002_rollups\n"
+        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api\nclickhouse: applied 0001_check_results, 0002_rollups\n"
     );
     let second = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         second,
-        "postgres: up to date (3 migrations), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
+        "postgres: up to date (4 migrations), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
     );
 }
 
@@ -235,6 +235,8 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     let env = TestEnv::new().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = format!("127.0.0.1:{api_port}");
     let child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
         .args(["all", "--demo"])
         .env_clear()
@@ -246,6 +248,7 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
         .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
         .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
         .env("STATUSHAWK_METRICS_LISTEN", &listen)
+        .env("STATUSHAWK_API_LISTEN", &api)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -286,6 +289,8 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     let metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
     assert!(metrics.contains("statushawk_evaluator_incidents_total{event=\"opened\"} 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
+    let ready = statushawk_testkit::http_get(&api, "/readyz").await;
+    assert!(ready.contains(" 200 OK") && ready.ends_with("ready"), "the API runs in `all`: {ready}");
 
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

@@ -1,1 +1,90 @@
+//! The HTTP API (axum): teams, roles and tokens, monitors and channels.
+//!
+//! Every request but sign-up, login and health carries a bearer token
+//! ([`auth::Caller`]); every query is scoped to the token's team, and an id
+//! of another team is simply not found. Viewers change nothing, members
+//! manage monitors, owners and admins also channels and tokens. Errors are
+//! JSON `{"error": {"code", "message", "field"?}}` ([`error::ApiError`]).
 
+pub mod accounts;
+pub mod auth;
+pub mod channels;
+pub mod error;
+pub mod monitors;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use sqlx::PgPool;
+use statushawk_common::secrets::SecretBox;
+use statushawk_guard::Guard;
+use statushawk_nats::Publisher;
+use statushawk_notifier::send::Sender;
+use statushawk_schemas::Region;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::error::ApiError;
+
+/// What the API works with.
+#[derive(Clone)]
+pub struct Deps {
+    /// Postgres.
+    pub pg: PgPool,
+    /// Publishes configuration changes on `CONFIG`.
+    pub publisher: Publisher,
+    /// The deployment's regions (a monitor's regions must be among them).
+    pub regions: Vec<Region>,
+    /// Seals channel secrets (`None`: channels with secrets are refused).
+    pub secrets: Option<SecretBox>,
+    /// Test sends, through the notifier's sender.
+    pub sender: Sender,
+    /// Judges IP-literal targets at creation.
+    pub guard: Guard,
+}
+
+/// Shared by every handler.
+pub type State = Arc<Deps>;
+
+/// Request bodies above this are refused (413).
+const BODY_LIMIT: usize = 256 * 1024;
+
+/// The API's routes.
+pub fn router(deps: Deps) -> Router {
+    let api = Router::new()
+        .route("/signup", post(accounts::sign_up))
+        .route("/login", post(accounts::login))
+        .route("/tokens", get(accounts::list_tokens).post(accounts::create_token))
+        .route("/tokens/{id}", axum::routing::delete(accounts::revoke_token))
+        .route("/monitors", get(monitors::list).post(monitors::create))
+        .route("/monitors/{id}", get(monitors::get).put(monitors::replace).delete(monitors::delete))
+        .route("/monitors/{id}/pause", post(monitors::pause))
+        .route("/monitors/{id}/resume", post(monitors::resume))
+        .route("/monitors/{id}/channels", put(monitors::set_channels))
+        .route("/channels", get(channels::list).post(channels::create))
+        .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
+        .route("/integrations/test", post(channels::test))
+        .fallback(|| async { ApiError::not_found("route") });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(Arc::new(deps))
+}
+
+async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Result<&'static str, ApiError> {
+    sqlx::query("SELECT 1").execute(&state.pg).await.map_err(|_| ApiError::unavailable("Postgres is unavailable"))?;
+    Ok("ready")
+}
+
+/// Serves the API on `listen` until `shutdown`.
+pub async fn run(listen: SocketAddr, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    info!(listen = %listener.local_addr()?, "API listening.");
+    axum::serve(listener, router(deps)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    Ok(())
+}

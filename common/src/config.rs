@@ -38,6 +38,8 @@ pub struct Config {
     pub evaluator: EvaluatorConfig,
     /// The notifiers.
     pub notifier: NotifierConfig,
+    /// The HTTP API.
+    pub api: ApiConfig,
     /// The key that encrypts secrets at rest (channel tokens and URLs).
     pub secrets: SecretsConfig,
     /// The Prometheus `/metrics` endpoint.
@@ -230,6 +232,20 @@ impl Default for NotifierConfig {
             reminder_tick_secs: 30,
             allow_private_targets: false,
         }
+    }
+}
+
+/// The HTTP API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
     }
 }
 

@@ -1,0 +1,309 @@
+//! Channels: created and changed by owners and admins; secret settings are
+//! sealed before they reach Postgres and never returned. Test sends go
+//! through the notifier's own code.
+
+use axum::Json;
+use axum::extract::State as Shared;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+use statushawk_common::secrets::Sealed;
+use statushawk_notifier::channels::{ChannelKind, ChannelSettings, secret_fields, split};
+use statushawk_notifier::send::Verdict;
+use statushawk_schemas::{ChannelId, ConfigChange, ConfigOp, SCHEMA_VERSION, UnixMs};
+
+use crate::State;
+use crate::auth::Caller;
+use crate::error::{ApiError, Body, Id};
+use crate::monitors::publish;
+
+/// A channel as written by a client.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInput {
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// `email`, `webhook`, `slack`, `discord`, `teams`, `telegram`,
+    /// `pagerduty` or `ntfy`.
+    pub kind: String,
+    /// Every setting of the kind, secret ones included. On `PUT`, a secret
+    /// setting left out keeps its stored value.
+    pub settings: Value,
+    /// Disabled channels are not notified.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Re-notify every N minutes while an incident is open (1 to 10080).
+    #[serde(default)]
+    pub remind_every_minutes: Option<u32>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// A channel as answered: secret settings are named, never shown.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Channel {
+    /// Its id.
+    pub id: ChannelId,
+    /// Display name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its settings without the secret ones.
+    pub settings: Value,
+    /// The secret settings that are set.
+    pub secrets_set: Vec<String>,
+    /// Enabled.
+    pub enabled: bool,
+    /// Reminder period (minutes).
+    pub remind_every_minutes: Option<u32>,
+    /// Created (Unix ms).
+    pub created_at_ms: UnixMs,
+}
+
+struct Stored {
+    kind: ChannelKind,
+    config: Value,
+    secret: Option<Value>,
+}
+
+fn kind_of(text: &str) -> Result<ChannelKind, ApiError> {
+    text.parse().map_err(|_| ApiError::invalid("kind", format!("unknown channel kind {text:?}")))
+}
+
+impl ChannelInput {
+    /// Validates and splits the settings; `previous` secrets fill the
+    /// secret fields left out.
+    fn prepare(&self, previous: Option<Value>) -> Result<Stored, ApiError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ApiError::invalid("name", "1 to 200 characters"));
+        }
+        if self.remind_every_minutes.is_some_and(|m| !(1..=10_080).contains(&m)) {
+            return Err(ApiError::invalid("remind_every_minutes", "between 1 and 10080"));
+        }
+        let kind = kind_of(&self.kind)?;
+        let (config, secret) = split(kind, &self.settings).map_err(|e| ApiError::invalid("settings", e.to_string()))?;
+        let mut merged = previous.and_then(|p| p.as_object().cloned()).unwrap_or_default();
+        if let Some(Value::Object(secret)) = secret {
+            merged.extend(secret);
+        }
+        let secret = (!merged.is_empty()).then_some(Value::Object(merged));
+        ChannelSettings::parse(kind, &config, secret.as_ref())
+            .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?;
+        Ok(Stored { kind, config, secret })
+    }
+}
+
+fn channel_of(row: &sqlx::postgres::PgRow) -> Result<Channel, ApiError> {
+    let kind: String = row.try_get("kind")?;
+    let has_secret: bool = row.try_get("has_secret")?;
+    let secrets_set = match (has_secret, kind.parse::<ChannelKind>()) {
+        // Which secret fields are set is not stored in the clear; name those
+        // the kind has (their values never leave).
+        (true, Ok(kind)) => secret_fields(kind).iter().map(|f| (*f).to_owned()).collect(),
+        _ => Vec::new(),
+    };
+    Ok(Channel {
+        id: ChannelId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        kind,
+        settings: row.try_get("config")?,
+        secrets_set,
+        enabled: row.try_get("enabled")?,
+        remind_every_minutes: row.try_get::<Option<i32>, _>("remind_every_minutes")?.map(|m| m as u32),
+        created_at_ms: row.try_get("created_ms")?,
+    })
+}
+
+const SELECT: &str = "SELECT id, name, kind::text AS kind, config, secret_ciphertext IS NOT NULL AS has_secret, enabled, \
+        remind_every_minutes, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms FROM channels";
+
+async fn fetch(state: &State, caller: &Caller, id: ChannelId) -> Result<Channel, ApiError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1 AND team_id = $2")))
+        .bind(id.0)
+        .bind(caller.team.0)
+        .fetch_optional(&state.pg)
+        .await?
+        .ok_or_else(|| ApiError::not_found("channel"))?;
+    channel_of(&row)
+}
+
+fn seal(state: &State, id: ChannelId, secret: Option<&Value>) -> Result<Option<Sealed>, ApiError> {
+    let Some(secret) = secret else { return Ok(None) };
+    let secrets = state
+        .secrets
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("channel secrets need secrets.key (STATUSHAWK_SECRETS_KEY) on the API"))?;
+    statushawk_notifier::store::seal_secret(secrets, id, secret).map(Some).map_err(ApiError::internal)
+}
+
+async fn announce(state: &State, caller: &Caller, id: ChannelId, deleted: bool) {
+    let op = if deleted {
+        ConfigOp::ChannelDeleted { channel_id: id, team_id: caller.team }
+    } else {
+        ConfigOp::ChannelChanged { channel_id: id, team_id: caller.team }
+    };
+    publish(state, &ConfigChange { schema_version: SCHEMA_VERSION, at_ms: statushawk_schemas::now_ms(), op }).await;
+}
+
+/// The team's channels (any role may read them; secrets never leave).
+pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Channel>>, ApiError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE team_id = $1 ORDER BY name, id")))
+        .bind(caller.team.0)
+        .fetch_all(&state.pg)
+        .await?;
+    Ok(Json(rows.iter().map(channel_of).collect::<Result<_, _>>()?))
+}
+
+/// One channel.
+pub async fn get(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<ChannelId>,
+) -> Result<Json<Channel>, ApiError> {
+    Ok(Json(fetch(&state, &caller, id).await?))
+}
+
+/// Creates a channel.
+pub async fn create(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Body(input): Body<ChannelInput>,
+) -> Result<(StatusCode, Json<Channel>), ApiError> {
+    caller.may_administer()?;
+    let stored = input.prepare(None)?;
+    let id = ChannelId::new();
+    let sealed = seal(&state, id, stored.secret.as_ref())?;
+    sqlx::query(
+        "INSERT INTO channels (id, team_id, name, kind, config, secret_ciphertext, secret_nonce, enabled, remind_every_minutes) \
+         VALUES ($1, $2, $3, $4::channel_kind, $5, $6, $7, $8, $9)",
+    )
+    .bind(id.0)
+    .bind(caller.team.0)
+    .bind(input.name.trim())
+    .bind(stored.kind.as_str())
+    .bind(&stored.config)
+    .bind(sealed.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(sealed.as_ref().map(|s| s.nonce.clone()))
+    .bind(input.enabled)
+    .bind(input.remind_every_minutes.map(|m| m as i32))
+    .execute(&state.pg)
+    .await?;
+    announce(&state, &caller, id, false).await;
+    Ok((StatusCode::CREATED, Json(fetch(&state, &caller, id).await?)))
+}
+
+/// The stored secret of a channel, opened (for a `PUT` that leaves some out).
+async fn stored_secret(state: &State, caller: &Caller, id: ChannelId) -> Result<(String, Option<Value>), ApiError> {
+    let row = sqlx::query(
+        "SELECT kind::text AS kind, secret_ciphertext, secret_nonce FROM channels WHERE id = $1 AND team_id = $2",
+    )
+    .bind(id.0)
+    .bind(caller.team.0)
+    .fetch_optional(&state.pg)
+    .await?
+    .ok_or_else(|| ApiError::not_found("channel"))?;
+    let kind: String = row.try_get("kind")?;
+    let (Some(ciphertext), Some(nonce)) = (row.try_get("secret_ciphertext")?, row.try_get("secret_nonce")?) else {
+        return Ok((kind, None));
+    };
+    let secrets = state.secrets.as_ref().ok_or_else(|| ApiError::unavailable("secrets.key is not set on the API"))?;
+    let bytes = secrets.open(id.0.as_bytes(), &Sealed { ciphertext, nonce }).map_err(ApiError::internal)?;
+    Ok((kind, Some(serde_json::from_slice(&bytes).map_err(ApiError::internal)?)))
+}
+
+/// Replaces a channel's settings (secret ones left out are kept).
+pub async fn replace(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<ChannelId>,
+    Body(input): Body<ChannelInput>,
+) -> Result<Json<Channel>, ApiError> {
+    caller.may_administer()?;
+    let (kind, previous) = stored_secret(&state, &caller, id).await?;
+    if kind != input.kind {
+        return Err(ApiError::invalid("kind", "a channel's kind cannot change; create another channel"));
+    }
+    let stored = input.prepare(previous)?;
+    let sealed = seal(&state, id, stored.secret.as_ref())?;
+    sqlx::query(
+        "UPDATE channels SET name = $3, config = $4, secret_ciphertext = $5, secret_nonce = $6, enabled = $7, \
+             remind_every_minutes = $8 WHERE id = $1 AND team_id = $2",
+    )
+    .bind(id.0)
+    .bind(caller.team.0)
+    .bind(input.name.trim())
+    .bind(&stored.config)
+    .bind(sealed.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(sealed.as_ref().map(|s| s.nonce.clone()))
+    .bind(input.enabled)
+    .bind(input.remind_every_minutes.map(|m| m as i32))
+    .execute(&state.pg)
+    .await?;
+    announce(&state, &caller, id, false).await;
+    Ok(Json(fetch(&state, &caller, id).await?))
+}
+
+/// Deletes a channel (its links and delivery log go with it).
+pub async fn delete(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<ChannelId>,
+) -> Result<StatusCode, ApiError> {
+    caller.may_administer()?;
+    let deleted = sqlx::query("DELETE FROM channels WHERE id = $1 AND team_id = $2")
+        .bind(id.0)
+        .bind(caller.team.0)
+        .execute(&state.pg)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::not_found("channel"));
+    }
+    announce(&state, &caller, id, true).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/integrations/test`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// The channel to send a test notification to.
+    pub channel_id: ChannelId,
+}
+
+/// What a test send gave.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TestResult {
+    /// Whether the provider took it.
+    pub delivered: bool,
+    /// Why not, with the provider's own message where there is one.
+    pub error: Option<String>,
+    /// The provider's HTTP status, for HTTP channels.
+    pub http_status: Option<u16>,
+}
+
+/// Sends one test notification to a channel, now, without retries.
+pub async fn test(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Body(input): Body<TestRequest>,
+) -> Result<Json<TestResult>, ApiError> {
+    caller.may_administer()?;
+    fetch(&state, &caller, input.channel_id).await?;
+    let channel = statushawk_notifier::store::load_channel(&state.pg, state.secrets.as_ref(), input.channel_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("channel"))?;
+    let settings = match channel.settings {
+        Ok(settings) => settings,
+        Err(err) => return Ok(Json(TestResult { delivered: false, error: Some(err), http_status: None })),
+    };
+    let attempt = statushawk_notifier::send_test(&state.sender, &settings).await;
+    Ok(Json(TestResult {
+        delivered: attempt.verdict == Verdict::Delivered,
+        error: attempt.error,
+        http_status: attempt.http_status,
+    }))
+}

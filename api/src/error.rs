@@ -1,0 +1,128 @@
+//! The API's one error type: JSON `{"error": {"code", "message", "field"?}}`
+//! with the right status; internal details stay in the log.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tracing::error;
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    /// 401: no or a bad bearer token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: the caller's role may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404: nothing with that id in the caller's team.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    /// 409: it conflicts with what exists.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 422: a field is invalid.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
+    }
+
+    /// 500: logged with its cause; the client learns nothing more.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        error!(error = %cause, "Request failed.");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+
+    /// 503: a dependency is unavailable.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// Whether this is a 409.
+    pub fn is_conflict(&self) -> bool {
+        self.status == StatusCode::CONFLICT
+    }
+
+    /// Whether this is a 422.
+    pub fn is_invalid(&self) -> bool {
+        self.status == StatusCode::UNPROCESSABLE_ENTITY
+    }
+
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        if let Some(db) = err.as_database_error() {
+            // Constraint violations are the client's: say which.
+            let constraint = db.constraint().unwrap_or("").to_owned();
+            match db.code().as_deref() {
+                Some("23505") => return Self::conflict(format!("already exists ({constraint})")),
+                Some("23503") => return Self::invalid(constraint, "refers to something that does not exist"),
+                Some("23514") => return Self::invalid(constraint, "violates a constraint"),
+                _ => {}
+            }
+        }
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => Self::unavailable("the database is unavailable"),
+            err => Self::internal(err),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let mut err = Self::new(status, "bad_request", rejection.body_text());
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            err.code = "invalid";
+            // serde names the field: "... unknown field `x`" / "missing field `x`".
+            err.field = rejection.body_text().split('`').nth(1).map(str::to_owned);
+        }
+        err
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", rejection.body_text())
+    }
+}
+
+/// JSON body extractor whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
+
+/// Path extractor whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Id<T>(pub T);

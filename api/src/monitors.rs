@@ -1,0 +1,456 @@
+//! Monitors: create, read, replace, delete, pause and resume, with the
+//! prober's own validation; every change is written to Postgres, then
+//! published on `CONFIG` (the scheduler's and evaluator's periodic
+//! reconcile heals a publish that failed).
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::extract::State as Shared;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use statushawk_guard::parse_ip_literal;
+use statushawk_schemas::{
+    CheckSpec, ConfigChange, ConfigOp, MonitorConfig, MonitorId, MonitorSpec, Region, SCHEMA_VERSION, UnixMs,
+};
+use tracing::warn;
+
+use crate::State;
+use crate::auth::Caller;
+use crate::error::{ApiError, Body, Id};
+
+/// A monitor as written by a client (`POST`, `PUT`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorInput {
+    /// Display name, 1 to 200 characters.
+    pub name: String,
+    /// What to check, tagged by `kind` (`http`, `tcp`, `icmp`, `dns`, `tls`).
+    pub spec: MonitorSpec,
+    /// Time between checks (ms), 10 s to 24 h; default 60 s.
+    #[serde(default = "default_interval")]
+    pub interval_ms: u32,
+    /// Time limit of one check (ms), at most 60 s and the interval; default 10 s.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u32,
+    /// Regions that check it (default: every configured region).
+    #[serde(default)]
+    pub regions: Vec<Region>,
+    /// Consecutive failures that confirm a region down, 1 to 10; default 2.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u8,
+    /// Consecutive successes that recover a region, 1 to 10; default 1.
+    #[serde(default = "default_recoveries")]
+    pub recoveries: u8,
+    /// Regions down for an incident (default: a majority).
+    #[serde(default)]
+    pub quorum: Option<u8>,
+    /// Not checked while paused.
+    #[serde(default)]
+    pub paused: bool,
+    /// `degraded` results count as failures.
+    #[serde(default)]
+    pub degraded_is_failure: bool,
+}
+
+fn default_interval() -> u32 {
+    60_000
+}
+fn default_timeout() -> u32 {
+    10_000
+}
+fn default_confirmations() -> u8 {
+    2
+}
+fn default_recoveries() -> u8 {
+    1
+}
+
+/// A monitor as answered.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Monitor {
+    /// Its id.
+    pub id: MonitorId,
+    /// Display name.
+    pub name: String,
+    /// What it checks.
+    pub spec: MonitorSpec,
+    /// Time between checks (ms).
+    pub interval_ms: u32,
+    /// Time limit of one check (ms).
+    pub timeout_ms: u32,
+    /// Regions that check it.
+    pub regions: Vec<Region>,
+    /// Failures that confirm a region down.
+    pub confirmations: u8,
+    /// Successes that recover a region.
+    pub recoveries: u8,
+    /// Regions down for an incident.
+    pub quorum: u8,
+    /// Paused.
+    pub paused: bool,
+    /// `degraded` counts as a failure.
+    pub degraded_is_failure: bool,
+    /// Current status (`up`, `degraded`, `down`), once it has one.
+    pub status: Option<String>,
+    /// Channels notified about it.
+    pub channel_ids: Vec<uuid::Uuid>,
+    /// Created (Unix ms).
+    pub created_at_ms: UnixMs,
+    /// Last changed (Unix ms).
+    pub updated_at_ms: UnixMs,
+}
+
+impl MonitorInput {
+    /// Checks every field against the deployment; the error names the field.
+    fn validate(&mut self, state: &State) -> Result<(), ApiError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(ApiError::invalid("name", "1 to 200 characters"));
+        }
+        self.name = name.to_owned();
+        let Some(check) = self.spec.check() else {
+            return Err(ApiError::invalid("spec.kind", "heartbeat monitors are not available yet"));
+        };
+        statushawk_prober::checks::validate(&check)
+            .map_err(|e| ApiError::invalid(format!("spec.{}", e.field), e.message))?;
+        if let Some((field, host)) = target_host(&check)
+            && let Some(ip) = parse_ip_literal(&host)
+            && let Err(err) = state.guard.check_ip(&host, ip)
+        {
+            return Err(ApiError::invalid(format!("spec.{field}"), err.to_string()));
+        }
+        if !(10_000..=86_400_000).contains(&self.interval_ms) {
+            return Err(ApiError::invalid("interval_ms", "between 10000 (10 s) and 86400000 (24 h)"));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 60_000 || self.timeout_ms > self.interval_ms {
+            return Err(ApiError::invalid("timeout_ms", "between 1 and 60000, and at most interval_ms"));
+        }
+        if self.regions.is_empty() {
+            self.regions = state.regions.clone();
+        }
+        let mut seen = HashSet::new();
+        for (i, region) in self.regions.iter().enumerate() {
+            if !state.regions.contains(region) {
+                return Err(ApiError::invalid(format!("regions[{i}]"), format!("{region} is not a configured region")));
+            }
+            if !seen.insert(region) {
+                return Err(ApiError::invalid(format!("regions[{i}]"), format!("{region} is listed twice")));
+            }
+        }
+        if !(1..=10).contains(&self.confirmations) {
+            return Err(ApiError::invalid("confirmations", "between 1 and 10"));
+        }
+        if !(1..=10).contains(&self.recoveries) {
+            return Err(ApiError::invalid("recoveries", "between 1 and 10"));
+        }
+        let regions = self.regions.len();
+        if self.quorum.is_some_and(|q| q == 0 || usize::from(q) > regions) {
+            return Err(ApiError::invalid("quorum", format!("between 1 and the number of regions ({regions})")));
+        }
+        Ok(())
+    }
+
+    /// The kind and the kind-specific settings, as `monitors` stores them.
+    fn stored_spec(&self) -> Result<(String, serde_json::Value), ApiError> {
+        let serde_json::Value::Object(mut settings) = serde_json::to_value(&self.spec).map_err(ApiError::internal)?
+        else {
+            return Err(ApiError::internal("a spec is not an object"));
+        };
+        let kind = settings.remove("kind").and_then(|k| k.as_str().map(str::to_owned)).unwrap_or_default();
+        Ok((kind, serde_json::Value::Object(settings)))
+    }
+}
+
+/// The field and host a check connects to, for the SSRF guard's literal
+/// check at creation (names are checked when the prober resolves them).
+fn target_host(check: &CheckSpec) -> Option<(&'static str, String)> {
+    match check {
+        CheckSpec::Http(spec) => url::Url::parse(&spec.url).ok()?.host_str().map(|h| ("url", h.to_owned())),
+        CheckSpec::Tcp(spec) => Some(("host", spec.host.clone())),
+        CheckSpec::Icmp(spec) => Some(("host", spec.host.clone())),
+        CheckSpec::Tls(spec) => Some(("host", spec.host.clone())),
+        CheckSpec::Dns(spec) => spec.resolver.as_ref().map(|r| {
+            let host = r.parse::<std::net::SocketAddr>().map(|a| a.ip().to_string()).unwrap_or_else(|_| r.clone());
+            ("resolver", host)
+        }),
+    }
+}
+
+const SELECT: &str = "SELECT m.id, m.name, m.kind::text AS kind, m.spec, m.interval_ms, m.timeout_ms, m.regions, \
+        m.confirmations, m.recoveries, m.quorum, m.paused, m.degraded_is_failure, s.status::text AS status, \
+        (extract(epoch FROM m.created_at) * 1000)::bigint AS created_ms, \
+        (extract(epoch FROM m.updated_at) * 1000)::bigint AS updated_ms, \
+        coalesce((SELECT array_agg(mc.channel_id ORDER BY mc.channel_id) FROM monitor_channels mc \
+                  WHERE mc.monitor_id = m.id), '{}') AS channel_ids \
+     FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id";
+
+fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Monitor, ApiError> {
+    let kind: String = row.try_get("kind")?;
+    let mut spec: serde_json::Value = row.try_get("spec")?;
+    if let Some(object) = spec.as_object_mut() {
+        object.insert("kind".into(), serde_json::Value::String(kind));
+    }
+    let regions: Vec<String> = row.try_get("regions")?;
+    let small = |v: i16| u8::try_from(v).unwrap_or(u8::MAX);
+    Ok(Monitor {
+        id: MonitorId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        spec: serde_json::from_value(spec).map_err(ApiError::internal)?,
+        interval_ms: u32::try_from(row.try_get::<i32, _>("interval_ms")?).unwrap_or(0),
+        timeout_ms: u32::try_from(row.try_get::<i32, _>("timeout_ms")?).unwrap_or(0),
+        regions: regions.into_iter().filter_map(|r| Region::new(r).ok()).collect(),
+        confirmations: small(row.try_get("confirmations")?),
+        recoveries: small(row.try_get("recoveries")?),
+        quorum: small(row.try_get("quorum")?),
+        paused: row.try_get("paused")?,
+        degraded_is_failure: row.try_get("degraded_is_failure")?,
+        status: row.try_get("status")?,
+        channel_ids: row.try_get("channel_ids")?,
+        created_at_ms: row.try_get("created_ms")?,
+        updated_at_ms: row.try_get("updated_ms")?,
+    })
+}
+
+async fn fetch(state: &State, caller: &Caller, id: MonitorId) -> Result<Monitor, ApiError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE m.id = $1 AND m.team_id = $2")))
+        .bind(id.0)
+        .bind(caller.team.0)
+        .fetch_optional(&state.pg)
+        .await?
+        .ok_or_else(|| ApiError::not_found("monitor"))?;
+    monitor_of(&row)
+}
+
+/// Tells the scheduler and evaluators (after the commit).
+async fn announce(state: &State, monitor: &Monitor, caller: &Caller) {
+    let config = MonitorConfig {
+        id: monitor.id,
+        team_id: caller.team,
+        name: monitor.name.clone(),
+        interval_ms: monitor.interval_ms,
+        timeout_ms: monitor.timeout_ms,
+        regions: monitor.regions.clone(),
+        confirmations: monitor.confirmations,
+        recoveries: monitor.recoveries,
+        quorum: monitor.quorum,
+        paused: monitor.paused,
+        degraded_is_failure: monitor.degraded_is_failure,
+        spec: monitor.spec.clone(),
+        updated_at_ms: monitor.updated_at_ms,
+    };
+    let change = ConfigChange {
+        schema_version: SCHEMA_VERSION,
+        at_ms: monitor.updated_at_ms,
+        op: ConfigOp::MonitorUpserted { monitor: Box::new(config) },
+    };
+    publish(state, &change).await;
+}
+
+pub(crate) async fn publish(state: &State, change: &ConfigChange) {
+    if let Err(err) = state.publisher.publish(&change.subject(), &change.msg_id(), change).await {
+        warn!(error = %err, subject = change.subject(), "Publishing a configuration change failed; the reconcile will apply it.");
+    }
+}
+
+/// The team's monitors.
+pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Monitor>>, ApiError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE m.team_id = $1 ORDER BY m.name, m.id")))
+        .bind(caller.team.0)
+        .fetch_all(&state.pg)
+        .await?;
+    Ok(Json(rows.iter().map(monitor_of).collect::<Result<_, _>>()?))
+}
+
+/// One monitor.
+pub async fn get(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+) -> Result<Json<Monitor>, ApiError> {
+    Ok(Json(fetch(&state, &caller, id).await?))
+}
+
+/// Creates a monitor.
+pub async fn create(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Body(mut input): Body<MonitorInput>,
+) -> Result<(StatusCode, Json<Monitor>), ApiError> {
+    caller.may_edit()?;
+    input.validate(&state)?;
+    let (kind, spec) = input.stored_spec()?;
+    let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions, confirmations, \
+                               recoveries, quorum, paused, degraded_is_failure) \
+         VALUES ($1, $2, $3::monitor_kind, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+    )
+    .bind(caller.team.0)
+    .bind(&input.name)
+    .bind(&kind)
+    .bind(&spec)
+    .bind(input.interval_ms as i32)
+    .bind(input.timeout_ms as i32)
+    .bind(&regions)
+    .bind(i16::from(input.confirmations))
+    .bind(i16::from(input.recoveries))
+    .bind(input.quorum.map(i16::from))
+    .bind(input.paused)
+    .bind(input.degraded_is_failure)
+    .fetch_one(&state.pg)
+    .await?;
+    let monitor = fetch(&state, &caller, MonitorId(id)).await?;
+    announce(&state, &monitor, &caller).await;
+    Ok((StatusCode::CREATED, Json(monitor)))
+}
+
+/// Replaces a monitor's settings.
+pub async fn replace(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+    Body(mut input): Body<MonitorInput>,
+) -> Result<Json<Monitor>, ApiError> {
+    caller.may_edit()?;
+    input.validate(&state)?;
+    let (kind, spec) = input.stored_spec()?;
+    let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
+    let majority = i16::try_from(regions.len() / 2 + 1).unwrap_or(1);
+    let updated = sqlx::query(
+        "UPDATE monitors SET name = $3, kind = $4::monitor_kind, spec = $5, interval_ms = $6, timeout_ms = $7, \
+             regions = $8, confirmations = $9, recoveries = $10, quorum = coalesce($11, $13), paused = $12, \
+             degraded_is_failure = $14 \
+         WHERE id = $1 AND team_id = $2",
+    )
+    .bind(id.0)
+    .bind(caller.team.0)
+    .bind(&input.name)
+    .bind(&kind)
+    .bind(&spec)
+    .bind(input.interval_ms as i32)
+    .bind(input.timeout_ms as i32)
+    .bind(&regions)
+    .bind(i16::from(input.confirmations))
+    .bind(i16::from(input.recoveries))
+    .bind(input.quorum.map(i16::from))
+    .bind(input.paused)
+    .bind(majority)
+    .bind(input.degraded_is_failure)
+    .execute(&state.pg)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::not_found("monitor"));
+    }
+    let monitor = fetch(&state, &caller, id).await?;
+    announce(&state, &monitor, &caller).await;
+    Ok(Json(monitor))
+}
+
+async fn set_paused(state: &State, caller: &Caller, id: MonitorId, paused: bool) -> Result<Json<Monitor>, ApiError> {
+    caller.may_edit()?;
+    let updated = sqlx::query("UPDATE monitors SET paused = $3 WHERE id = $1 AND team_id = $2")
+        .bind(id.0)
+        .bind(caller.team.0)
+        .bind(paused)
+        .execute(&state.pg)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::not_found("monitor"));
+    }
+    let monitor = fetch(state, caller, id).await?;
+    announce(state, &monitor, caller).await;
+    Ok(Json(monitor))
+}
+
+/// Pauses a monitor: no checks until resumed.
+pub async fn pause(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+) -> Result<Json<Monitor>, ApiError> {
+    set_paused(&state, &caller, id, true).await
+}
+
+/// Resumes a paused monitor.
+pub async fn resume(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+) -> Result<Json<Monitor>, ApiError> {
+    set_paused(&state, &caller, id, false).await
+}
+
+/// Deletes a monitor with its history in Postgres.
+pub async fn delete(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+) -> Result<StatusCode, ApiError> {
+    caller.may_edit()?;
+    let deleted = sqlx::query("DELETE FROM monitors WHERE id = $1 AND team_id = $2")
+        .bind(id.0)
+        .bind(caller.team.0)
+        .execute(&state.pg)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::not_found("monitor"));
+    }
+    let change = ConfigChange {
+        schema_version: SCHEMA_VERSION,
+        at_ms: statushawk_schemas::now_ms(),
+        op: ConfigOp::MonitorDeleted { monitor_id: id, team_id: caller.team },
+    };
+    publish(&state, &change).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/monitors/{id}/channels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelLinks {
+    /// The channels to notify about this monitor (replacing the current set).
+    pub channel_ids: Vec<uuid::Uuid>,
+}
+
+/// Sets which of the team's channels are notified about a monitor.
+pub async fn set_channels(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+    Body(input): Body<ChannelLinks>,
+) -> Result<Json<Monitor>, ApiError> {
+    caller.may_edit()?;
+    let mut tx = state.pg.begin().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM monitors WHERE id = $1 AND team_id = $2 FOR UPDATE)")
+            .bind(id.0)
+            .bind(caller.team.0)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        return Err(ApiError::not_found("monitor"));
+    }
+    sqlx::query("DELETE FROM monitor_channels WHERE monitor_id = $1").bind(id.0).execute(&mut *tx).await?;
+    for (i, channel) in input.channel_ids.iter().enumerate() {
+        // The composite foreign key refuses a channel of another team.
+        sqlx::query(
+            "INSERT INTO monitor_channels (team_id, monitor_id, channel_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(caller.team.0)
+        .bind(id.0)
+        .bind(channel)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            e if e.is_invalid() => ApiError::invalid(format!("channel_ids[{i}]"), "no such channel in this team"),
+            e => e,
+        })?;
+    }
+    sqlx::query("UPDATE monitors SET updated_at = now() WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
+    tx.commit().await?;
+    let monitor = fetch(&state, &caller, id).await?;
+    announce(&state, &monitor, &caller).await;
+    Ok(Json(monitor))
+}

@@ -1,0 +1,453 @@
+//! The API's router driven in-process against real Postgres and NATS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use statushawk_api::Deps;
+use statushawk_common::config::DatabaseConfig;
+use statushawk_common::secrets::SecretBox;
+use statushawk_guard::Guard;
+use statushawk_nats::async_nats::jetstream;
+use statushawk_nats::{Publisher, Topology};
+use statushawk_notifier::send::Sender;
+use statushawk_schemas::{ConfigChange, ConfigOp, Region};
+use statushawk_testkit::TestEnv;
+use tower::ServiceExt;
+
+struct App {
+    env: TestEnv,
+    router: axum::Router,
+    js: jetstream::Context,
+    topology: Topology,
+    pg: sqlx::PgPool,
+}
+
+impl App {
+    async fn new() -> Self {
+        let env = TestEnv::new().await;
+        let db = DatabaseConfig { url: env.database_url.clone().into(), max_connections: 4 };
+        statushawk_common::migrate::postgres(&db).await.unwrap();
+        let topology = Topology::new(&env.nats_prefix).unwrap();
+        let js = jetstream::new(env.nats().await);
+        topology.ensure(&js).await.unwrap();
+        let pg = env.pg().await;
+        let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let deps = Deps {
+            pg: pg.clone(),
+            publisher: Publisher::new(js.clone(), topology.clone()),
+            regions: ["eu-west", "us-east", "ap-south"].map(|r| Region::new(r).unwrap()).to_vec(),
+            secrets: Some(SecretBox::new(&[9u8; 32]).unwrap()),
+            sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), Duration::from_secs(5)).unwrap(),
+            guard: Guard::new(false).unwrap(),
+        };
+        Self { router: statushawk_api::router(deps), env, js, topology, pg }
+    }
+
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    /// Signs up a user owning a new team; returns its session token.
+    async fn sign_up(&self, email: &str, team: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/signup",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery", "team_name": team})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// An API token of the caller's team with `role`.
+    async fn token(&self, owner: &str, role: &str) -> String {
+        let (status, body) = self
+            .call("POST", "/api/v1/tokens", Some(owner), Some(json!({"name": format!("{role} bot"), "role": role})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
+
+fn http_monitor(url: &str) -> Value {
+    json!({"name": "Checkout API", "spec": {"kind": "http", "url": url}})
+}
+
+#[tokio::test]
+async fn sign_up_login_and_api_tokens() {
+    let app = App::new().await;
+    let owner = app.sign_up("Ada@Shop.example", "Shop").await;
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(&owner), None).await.0, StatusCode::OK);
+    assert_eq!(app.call("GET", "/api/v1/monitors", None, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some("shk_nope"), None).await.0, StatusCode::UNAUTHORIZED);
+
+    let (status, _) = app
+        .call("POST", "/api/v1/login", None, Some(json!({"email": "ada@shop.example", "password": "wrong password!"})))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, session) = app
+        .call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "ada@shop.example", "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["role"], "owner");
+    let login = session["token"].as_str().unwrap();
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(login), None).await.0, StatusCode::OK);
+
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"email": "ada@shop.example", "password": "correct horse battery", "team_name": "Other"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let viewer = app.token(&owner, "viewer").await;
+    assert!(viewer.starts_with("shk_"));
+    let (_, tokens) = app.call("GET", "/api/v1/tokens", Some(&owner), None).await;
+    let listed = &tokens.as_array().unwrap()[0];
+    assert_eq!(listed["role"], "viewer");
+    assert!(listed.get("token").is_none(), "a token is shown once: {listed}");
+    assert!(viewer.starts_with(listed["prefix"].as_str().unwrap()));
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE NOT session").fetch_one(&app.pg).await.unwrap();
+    assert_ne!(stored, viewer.as_bytes(), "only a hash is stored");
+
+    let id = listed["id"].as_str().unwrap();
+    assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&owner), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(&viewer), None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn monitors_are_validated_stored_and_announced_on_config() {
+    let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let subject = app.topology.subject("config.monitors.>");
+    let mut config = app
+        .js
+        .get_stream(app.topology.stream(statushawk_nats::CONFIG))
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::OrderedConfig { filter_subject: subject, ..Default::default() })
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap();
+    let mut next_change = async || -> ConfigChange {
+        let message = tokio::time::timeout(Duration::from_secs(10), config.next()).await.unwrap().unwrap().unwrap();
+        serde_json::from_slice(&message.payload).unwrap()
+    };
+
+    let (status, monitor) =
+        app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/health"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{monitor}");
+    assert_eq!(monitor["interval_ms"], 60_000);
+    assert_eq!(monitor["regions"], json!(["eu-west", "us-east", "ap-south"]));
+    assert_eq!(monitor["quorum"], 2, "a majority of three regions");
+    assert_eq!(monitor["spec"], json!({"kind": "http", "url": "https://shop.example/health"}));
+    let id = monitor["id"].as_str().unwrap().to_owned();
+    let ConfigOp::MonitorUpserted { monitor: announced } = next_change().await.op else { panic!("an upsert") };
+    assert_eq!(announced.id.to_string(), id);
+    assert_eq!(announced.quorum, 2);
+
+    let mut changed = http_monitor("https://shop.example/health");
+    changed["interval_ms"] = json!(30_000);
+    changed["regions"] = json!(["eu-west"]);
+    let (status, monitor) = app.call("PUT", &format!("/api/v1/monitors/{id}"), Some(&owner), Some(changed)).await;
+    assert_eq!(status, StatusCode::OK, "{monitor}");
+    assert_eq!((monitor["interval_ms"].clone(), monitor["quorum"].clone()), (json!(30_000), json!(1)));
+    let ConfigOp::MonitorUpserted { monitor: announced } = next_change().await.op else { panic!("an upsert") };
+    assert_eq!(announced.interval_ms, 30_000);
+
+    let (_, monitor) = app.call("POST", &format!("/api/v1/monitors/{id}/pause"), Some(&owner), None).await;
+    assert_eq!(monitor["paused"], true);
+    let ConfigOp::MonitorUpserted { monitor: announced } = next_change().await.op else { panic!("an upsert") };
+    assert!(announced.paused);
+
+    let (_, list) = app.call("GET", "/api/v1/monitors", Some(&owner), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.call("DELETE", &format!("/api/v1/monitors/{id}"), Some(&owner), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert!(matches!(next_change().await.op, ConfigOp::MonitorDeleted { .. }));
+    let (status, body) = app.call("GET", &format!("/api/v1/monitors/{id}"), Some(&owner), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn invalid_monitors_are_refused_naming_the_field() {
+    let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let with = |patch: Value| {
+        let mut monitor = http_monitor("https://shop.example/");
+        for (key, value) in patch.as_object().unwrap() {
+            monitor[key] = value.clone();
+        }
+        monitor
+    };
+    let cases = [
+        (with(json!({"interval_ms": 5_000})), "interval_ms"),
+        (with(json!({"timeout_ms": 70_000})), "timeout_ms"),
+        (with(json!({"regions": ["mars"]})), "regions[0]"),
+        (with(json!({"regions": ["eu-west", "eu-west"]})), "regions[1]"),
+        (with(json!({"quorum": 4})), "quorum"),
+        (with(json!({"name": " "})), "name"),
+        (with(json!({"spec": {"kind": "http", "url": "ftp://shop.example/"}})), "spec.url"),
+        (with(json!({"spec": {"kind": "http", "url": "http://169.254.169.254/latest/meta-data"}})), "spec.url"),
+        (with(json!({"spec": {"kind": "http", "url": "http://0x7f.1/"}})), "spec.url"),
+        (with(json!({"spec": {"kind": "tcp", "host": "10.1.2.3", "port": 5432}})), "spec.host"),
+        (with(json!({"spec": {"kind": "tcp", "host": "[::ffff:192.168.0.1]", "port": 22}})), "spec.host"),
+        (with(json!({"spec": {"kind": "heartbeat", "period_ms": 60000, "grace_ms": 1000}})), "spec.kind"),
+        (with(json!({"colour": "red"})), "colour"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = app.call("POST", "/api/v1/monitors", Some(&owner), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} gave {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body} gave {answer}");
+    }
+    let (_, list) = app.call("GET", "/api/v1/monitors", Some(&owner), None).await;
+    assert_eq!(list, json!([]), "nothing was stored");
+}
+
+/// Each role against each mutating endpoint.
+#[tokio::test]
+async fn roles_decide_who_changes_what() {
+    let app = App::new().await;
+    let owner = app.sign_up("owner@shop.example", "Shop").await;
+    let (_, monitor) =
+        app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/"))).await;
+    let monitor = monitor["id"].as_str().unwrap().to_owned();
+    let slack =
+        json!({"name": "Ops", "kind": "slack", "settings": {"webhook_url": "https://hooks.slack.example/T/B/X"}});
+    let (_, channel) = app.call("POST", "/api/v1/channels", Some(&owner), Some(slack.clone())).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+
+    for (role, edits, administers) in
+        [("owner", true, true), ("admin", true, true), ("member", true, false), ("viewer", false, false)]
+    {
+        let token = if role == "owner" { owner.clone() } else { app.token(&owner, role).await };
+        let expect = |allowed: bool, ok: StatusCode| if allowed { ok } else { StatusCode::FORBIDDEN };
+        let t = Some(token.as_str());
+        let cases: Vec<(&str, String, Option<Value>, StatusCode)> = vec![
+            (
+                "POST",
+                "/api/v1/monitors".into(),
+                Some(http_monitor("https://shop.example/a")),
+                expect(edits, StatusCode::CREATED),
+            ),
+            (
+                "PUT",
+                format!("/api/v1/monitors/{monitor}"),
+                Some(http_monitor("https://shop.example/b")),
+                expect(edits, StatusCode::OK),
+            ),
+            ("POST", format!("/api/v1/monitors/{monitor}/pause"), None, expect(edits, StatusCode::OK)),
+            ("POST", format!("/api/v1/monitors/{monitor}/resume"), None, expect(edits, StatusCode::OK)),
+            (
+                "PUT",
+                format!("/api/v1/monitors/{monitor}/channels"),
+                Some(json!({"channel_ids": [channel]})),
+                expect(edits, StatusCode::OK),
+            ),
+            ("POST", "/api/v1/channels".into(), Some(slack.clone()), expect(administers, StatusCode::CREATED)),
+            (
+                "PUT",
+                format!("/api/v1/channels/{channel}"),
+                Some(json!({"name": "Ops 2", "kind": "slack", "settings": {}})),
+                expect(administers, StatusCode::OK),
+            ),
+            (
+                "POST",
+                "/api/v1/tokens".into(),
+                Some(json!({"name": "ci", "role": "viewer"})),
+                expect(administers, StatusCode::CREATED),
+            ),
+            ("GET", "/api/v1/tokens".into(), None, expect(administers, StatusCode::OK)),
+            ("GET", "/api/v1/monitors".into(), None, StatusCode::OK),
+            ("GET", format!("/api/v1/channels/{channel}"), None, StatusCode::OK),
+        ];
+        for (method, path, body, expected) in cases {
+            let (status, answer) = app.call(method, &path, t, body).await;
+            assert_eq!(status, expected, "{role}: {method} {path}: {answer}");
+        }
+        // Deleting, with things of its own to delete.
+        let (_, spare) =
+            app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/c"))).await;
+        let spare = spare["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.call("DELETE", &format!("/api/v1/monitors/{spare}"), t, None).await.0,
+            expect(edits, StatusCode::NO_CONTENT),
+            "{role}"
+        );
+        let (_, spare) = app.call("POST", "/api/v1/channels", Some(&owner), Some(slack.clone())).await;
+        let spare = spare["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.call("DELETE", &format!("/api/v1/channels/{spare}"), t, None).await.0,
+            expect(administers, StatusCode::NO_CONTENT),
+            "{role}"
+        );
+    }
+    // An admin cannot mint an owner token.
+    let admin = app.token(&owner, "admin").await;
+    let (status, _) =
+        app.call("POST", "/api/v1/tokens", Some(&admin), Some(json!({"name": "x", "role": "owner"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn teams_cannot_see_or_touch_each_others_things() {
+    let app = App::new().await;
+    let a = app.sign_up("a@one.example", "One").await;
+    let b = app.sign_up("b@two.example", "Two").await;
+    let (_, monitor) = app.call("POST", "/api/v1/monitors", Some(&a), Some(http_monitor("https://one.example/"))).await;
+    let monitor = monitor["id"].as_str().unwrap().to_owned();
+    let slack =
+        json!({"name": "Ops", "kind": "slack", "settings": {"webhook_url": "https://hooks.slack.example/T/B/X"}});
+    let (_, channel) = app.call("POST", "/api/v1/channels", Some(&a), Some(slack.clone())).await;
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let (_, token) = app.call("GET", "/api/v1/tokens", Some(&a), None).await;
+    assert_eq!(token, json!([]));
+    let a_token = app.token(&a, "viewer").await;
+    let (_, tokens) = app.call("GET", "/api/v1/tokens", Some(&a), None).await;
+    let a_token_id = tokens[0]["id"].as_str().unwrap().to_owned();
+
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/monitors/{monitor}"), None),
+        ("PUT", format!("/api/v1/monitors/{monitor}"), Some(http_monitor("https://two.example/"))),
+        ("POST", format!("/api/v1/monitors/{monitor}/pause"), None),
+        ("PUT", format!("/api/v1/monitors/{monitor}/channels"), Some(json!({"channel_ids": []}))),
+        ("DELETE", format!("/api/v1/monitors/{monitor}"), None),
+        ("GET", format!("/api/v1/channels/{channel}"), None),
+        ("PUT", format!("/api/v1/channels/{channel}"), Some(json!({"name": "Mine", "kind": "slack", "settings": {}}))),
+        ("DELETE", format!("/api/v1/channels/{channel}"), None),
+        ("POST", "/api/v1/integrations/test".into(), Some(json!({"channel_id": channel}))),
+        ("DELETE", format!("/api/v1/tokens/{a_token_id}"), None),
+    ] {
+        let (status, answer) = app.call(method, &path, Some(&b), body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
+    }
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(&b), None).await.1, json!([]));
+    assert_eq!(app.call("GET", "/api/v1/channels", Some(&b), None).await.1, json!([]));
+    // B's monitor cannot be linked to A's channel.
+    let (_, own) = app.call("POST", "/api/v1/monitors", Some(&b), Some(http_monitor("https://two.example/"))).await;
+    let own = own["id"].as_str().unwrap();
+    let (status, answer) = app
+        .call("PUT", &format!("/api/v1/monitors/{own}/channels"), Some(&b), Some(json!({"channel_ids": [channel]})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "channel_ids[0]");
+    // A's things are untouched, A's token still works.
+    assert_eq!(app.call("GET", &format!("/api/v1/monitors/{monitor}"), Some(&a_token), None).await.1["paused"], false);
+}
+
+/// A local HTTP endpoint answering with `status`, recording bodies.
+async fn endpoint(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    let app = axum::Router::new().fallback(move |body: String| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(body);
+            (StatusCode::from_u16(status).unwrap(), "provider says no")
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn channel_secrets_never_leave_and_test_sends_report_the_outcome() {
+    let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let (url, received) = endpoint(200).await;
+    let (status, channel) = app
+        .call(
+            "POST",
+            "/api/v1/channels",
+            Some(&owner),
+            Some(json!({"name": "Ops", "kind": "slack", "settings": {"webhook_url": url}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    assert_eq!(channel["settings"], json!({}), "the webhook URL is secret");
+    assert_eq!(channel["secrets_set"], json!(["webhook_url"]));
+    let id = channel["id"].as_str().unwrap().to_owned();
+    let ciphertext: Vec<u8> =
+        sqlx::query_scalar("SELECT secret_ciphertext FROM channels").fetch_one(&app.pg).await.unwrap();
+    assert!(!String::from_utf8_lossy(&ciphertext).contains("/hook"), "sealed at rest");
+    let (_, listed) = app.call("GET", "/api/v1/channels", Some(&owner), None).await;
+    assert!(!listed.to_string().contains("/hook"), "{listed}");
+
+    // A PUT without the secret keeps it.
+    let (status, _) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/channels/{id}"),
+            Some(&owner),
+            Some(json!({"name": "Ops room", "kind": "slack", "settings": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, result) =
+        app.call("POST", "/api/v1/integrations/test", Some(&owner), Some(json!({"channel_id": id}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["delivered"], true, "{result}");
+    assert!(received.lock().unwrap()[0].contains("StatusHawk test notification"));
+
+    let (refusing, _) = endpoint(400).await;
+    let (_, channel) = app
+        .call(
+            "POST",
+            "/api/v1/channels",
+            Some(&owner),
+            Some(json!({"name": "Bad", "kind": "discord", "settings": {"webhook_url": refusing}})),
+        )
+        .await;
+    let (_, result) =
+        app.call("POST", "/api/v1/integrations/test", Some(&owner), Some(json!({"channel_id": channel["id"]}))).await;
+    assert_eq!(result["delivered"], false);
+    assert_eq!(result["http_status"], 400);
+    assert!(result["error"].as_str().unwrap().contains("provider says no"), "{result}");
+
+    let (status, answer) = app
+        .call("POST", "/api/v1/channels", Some(&owner), Some(json!({"name": "X", "kind": "webhook", "settings": {"url": "https://x.example", "signing_secret": "short"}})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["error"]["field"], "settings.signing_secret");
+    let _ = &app.env;
+}
