@@ -1,4 +1,5 @@
-//! The HTTP API (axum): teams, roles and tokens, monitors and channels.
+//! The HTTP API (axum): teams, members, roles and tokens; monitors,
+//! channels, incidents and maintenance windows.
 //!
 //! Every request but sign-up, login and health carries a bearer token
 //! ([`auth::Caller`]); every query is scoped to the token's team, and an id
@@ -10,6 +11,9 @@ pub mod accounts;
 pub mod auth;
 pub mod channels;
 pub mod error;
+pub mod incidents;
+pub mod maintenance;
+pub mod members;
 pub mod monitors;
 
 use std::net::SocketAddr;
@@ -67,6 +71,13 @@ pub fn router(deps: Deps) -> Router {
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
         .route("/integrations/test", post(channels::test))
+        .route("/members", get(members::list).post(members::invite))
+        .route("/members/{id}", put(members::change_role).delete(members::remove))
+        .route("/incidents", get(incidents::list))
+        .route("/incidents/{id}", get(incidents::get))
+        .route("/incidents/{id}/updates", post(incidents::add_update))
+        .route("/maintenance", get(maintenance::list).post(maintenance::create))
+        .route("/maintenance/{id}", get(maintenance::get).put(maintenance::replace).delete(maintenance::delete))
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()
         .nest("/api/v1", api)

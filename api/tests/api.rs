@@ -451,3 +451,199 @@ async fn channel_secrets_never_leave_and_test_sends_report_the_outcome() {
     assert_eq!(answer["error"]["field"], "settings.signing_secret");
     let _ = &app.env;
 }
+
+#[tokio::test]
+async fn members_roles_take_effect_at_once_and_a_team_keeps_an_owner() {
+    let app = App::new().await;
+    let owner = app.sign_up("owner@shop.example", "Shop").await;
+    app.sign_up("bob@elsewhere.example", "Bob's").await;
+    let (status, bob) = app
+        .call(
+            "POST",
+            "/api/v1/members",
+            Some(&owner),
+            Some(json!({"email": "Bob@elsewhere.example", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let bob_id = bob["user_id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call("POST", "/api/v1/members", Some(&owner), Some(json!({"email": "bob@elsewhere.example", "role": "admin"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, session) = app
+        .call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"email": "bob@elsewhere.example", "password": "correct horse battery", "team": "shop"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["role"], "viewer");
+    let bob = session["token"].as_str().unwrap().to_owned();
+    let monitor = Some(http_monitor("https://shop.example/"));
+    assert_eq!(app.call("POST", "/api/v1/monitors", Some(&bob), monitor.clone()).await.0, StatusCode::FORBIDDEN);
+    let (status, _) =
+        app.call("PUT", &format!("/api/v1/members/{bob_id}"), Some(&owner), Some(json!({"role": "member"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        app.call("POST", "/api/v1/monitors", Some(&bob), monitor.clone()).await.0,
+        StatusCode::CREATED,
+        "the same session, promoted"
+    );
+
+    let admin = app.token(&owner, "admin").await;
+    let (status, _) =
+        app.call("PUT", &format!("/api/v1/members/{bob_id}"), Some(&admin), Some(json!({"role": "owner"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only owners make owners");
+    let (_, members) = app.call("GET", "/api/v1/members", Some(&bob), None).await;
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    let owner_id = members[0]["user_id"].as_str().unwrap().to_owned();
+    let (status, _) = app.call("DELETE", &format!("/api/v1/members/{owner_id}"), Some(&owner), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the last owner stays");
+    let (status, _) =
+        app.call("PUT", &format!("/api/v1/members/{owner_id}"), Some(&owner), Some(json!({"role": "admin"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    assert_eq!(
+        app.call("DELETE", &format!("/api/v1/members/{bob_id}"), Some(&admin), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call("GET", "/api/v1/monitors", Some(&bob), None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "removed: the session ends"
+    );
+}
+
+#[tokio::test]
+async fn incidents_show_evidence_and_a_timeline_people_add_to() {
+    let app = App::new().await;
+    let owner = app.sign_up("owner@shop.example", "Shop").await;
+    let other = app.sign_up("owner@other.example", "Other").await;
+    let (_, monitor) =
+        app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/"))).await;
+    let monitor = monitor["id"].as_str().unwrap().to_owned();
+    let team: uuid::Uuid = sqlx::query_scalar("SELECT team_id FROM monitors").fetch_one(&app.pg).await.unwrap();
+    let incident: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO incidents (team_id, monitor_id, started_at, cause, affected_regions) \
+         VALUES ($1, $2::uuid, now() - interval '10 minutes', 'HTTP 503', '{eu-west,us-east}') RETURNING id",
+    )
+    .bind(team)
+    .bind(&monitor)
+    .fetch_one(&app.pg)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO region_outages (monitor_id, region, started_at, failing_strikes, last_error) \
+         VALUES ($1::uuid, 'eu-west', now() - interval '11 minutes', 4, 'HTTP 503')",
+    )
+    .bind(&monitor)
+    .execute(&app.pg)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO incident_updates (incident_id, status, source, message) VALUES ($1, 'investigating', 'system', 'Down in eu-west, us-east')")
+        .bind(incident)
+        .execute(&app.pg)
+        .await
+        .unwrap();
+
+    let (_, open) = app.call("GET", "/api/v1/incidents?open=true", Some(&owner), None).await;
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(open[0]["affected_regions"], json!(["eu-west", "us-east"]));
+    let (_, resolved) = app.call("GET", "/api/v1/incidents?open=false", Some(&owner), None).await;
+    assert_eq!(resolved, json!([]));
+    let path = format!("/api/v1/incidents/{incident}");
+    let (status, detail) = app.call("GET", &path, Some(&owner), None).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["regions"][0]["region"], "eu-west");
+    assert_eq!(detail["regions"][0]["failing_strikes"], 4);
+    assert_eq!(detail["updates"][0]["source"], "system");
+
+    let update = json!({"status": "identified", "message": "A bad deploy; rolling back."});
+    let viewer = app.token(&owner, "viewer").await;
+    assert_eq!(
+        app.call("POST", &format!("{path}/updates"), Some(&viewer), Some(update.clone())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.call("POST", &format!("{path}/updates"), Some(&other), Some(update.clone())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.call("GET", &path, Some(&other), None).await.0, StatusCode::NOT_FOUND);
+    let (status, timeline) = app.call("POST", &format!("{path}/updates"), Some(&owner), Some(update)).await;
+    assert_eq!(status, StatusCode::CREATED, "{timeline}");
+    assert_eq!(timeline[1]["source"], "user");
+    assert_eq!(timeline[1]["message"], "A bad deploy; rolling back.");
+    let (status, answer) = app
+        .call("POST", &format!("{path}/updates"), Some(&owner), Some(json!({"status": "fixed?", "message": "x"})))
+        .await;
+    assert_eq!((status, answer["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("status")));
+}
+
+#[tokio::test]
+async fn maintenance_windows_are_what_the_notifier_reads() {
+    let app = App::new().await;
+    let owner = app.sign_up("owner@shop.example", "Shop").await;
+    let (_, monitor) =
+        app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/"))).await;
+    let monitor_id: uuid::Uuid = monitor["id"].as_str().unwrap().parse().unwrap();
+    let team: uuid::Uuid = sqlx::query_scalar("SELECT team_id FROM monitors").fetch_one(&app.pg).await.unwrap();
+    let now = statushawk_schemas::now_ms();
+    let covered = async || {
+        statushawk_notifier::store::maintenance(
+            &app.pg,
+            statushawk_schemas::TeamId(team),
+            statushawk_schemas::MonitorId(monitor_id),
+            statushawk_schemas::now_ms(),
+        )
+        .await
+        .unwrap()
+    };
+
+    let (status, answer) = app
+        .call("POST", "/api/v1/maintenance", Some(&owner), Some(json!({"title": "DB", "schedule": {"kind": "weekly", "weekdays": [1], "start_time": "02:00", "duration_minutes": 60, "timezone": "Mars/Olympus"}})))
+        .await;
+    assert_eq!((status, answer["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("timezone")));
+    let (status, answer) = app
+        .call(
+            "POST",
+            "/api/v1/maintenance",
+            Some(&owner),
+            Some(json!({"title": "DB", "schedule": {"kind": "one_off", "starts_at_ms": now, "ends_at_ms": now - 1}})),
+        )
+        .await;
+    assert_eq!((status, answer["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("ends_at_ms")));
+    assert_eq!(covered().await, None);
+
+    let window = json!({"title": "Upgrade", "monitor_id": monitor_id, "schedule": {"kind": "one_off", "starts_at_ms": now - 60_000, "ends_at_ms": now + 3_600_000}});
+    let viewer = app.token(&owner, "viewer").await;
+    assert_eq!(
+        app.call("POST", "/api/v1/maintenance", Some(&viewer), Some(window.clone())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, created) = app.call("POST", "/api/v1/maintenance", Some(&owner), Some(window)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(covered().await.as_deref(), Some("Upgrade"));
+    let id = created["id"].as_str().unwrap();
+
+    // Every day, all day, team-wide, in Tokyo: still covered.
+    let weekly = json!({"title": "Always", "schedule": {"kind": "weekly", "weekdays": [1, 2, 3, 4, 5, 6, 7], "start_time": "00:00", "duration_minutes": 1440, "timezone": "Asia/Tokyo"}});
+    let (status, replaced) = app.call("PUT", &format!("/api/v1/maintenance/{id}"), Some(&owner), Some(weekly)).await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["schedule"]["kind"], "weekly");
+    assert_eq!(replaced["schedule"]["start_time"], "00:00");
+    assert_eq!(covered().await.as_deref(), Some("Always"));
+    let other = app.sign_up("x@other.example", "Other").await;
+    assert_eq!(
+        app.call("GET", &format!("/api/v1/maintenance/{id}"), Some(&other), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call("DELETE", &format!("/api/v1/maintenance/{id}"), Some(&owner), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(covered().await, None);
+}

@@ -1,0 +1,187 @@
+//! Team members and their roles. Owners and admins manage members; only an
+//! owner grants or takes away ownership, and a team always keeps an owner.
+
+use axum::Json;
+use axum::extract::State as Shared;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::State;
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, Body, Id};
+
+/// A member as listed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Member {
+    /// The user.
+    pub user_id: Uuid,
+    /// E-mail address.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role in the team.
+    pub role: Role,
+}
+
+/// `POST /api/v1/members`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    /// The person's e-mail address (a user is created if there is none).
+    pub email: String,
+    /// Their role.
+    pub role: Role,
+}
+
+/// `PUT /api/v1/members/{user_id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    /// The new role.
+    pub role: Role,
+}
+
+fn parse_role(text: &str) -> Result<Role, ApiError> {
+    serde_json::from_value(serde_json::json!(text)).map_err(ApiError::internal)
+}
+
+/// The team's members.
+pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Member>>, ApiError> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.email, u.name, m.role::text AS role FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.team_id = $1 ORDER BY m.created_at",
+    )
+    .bind(caller.team.0)
+    .fetch_all(&state.pg)
+    .await?;
+    let members = rows
+        .iter()
+        .map(|row| {
+            Ok(Member {
+                user_id: row.try_get("id")?,
+                email: row.try_get("email")?,
+                name: row.try_get("name")?,
+                role: parse_role(&row.try_get::<String, _>("role")?)?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(members))
+}
+
+fn may_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
+    caller.may_administer()?;
+    if role == Role::Owner && caller.role != Role::Owner {
+        return Err(ApiError::forbidden("only an owner grants or takes away ownership"));
+    }
+    Ok(())
+}
+
+/// Adds a person to the team (creating a user without a password if the
+/// address is new; they can be given a password when sign-in by invitation
+/// lands).
+pub async fn invite(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Body(input): Body<Invite>,
+) -> Result<(StatusCode, Json<Member>), ApiError> {
+    may_grant(&caller, input.role)?;
+    let email = input.email.trim();
+    if !email.contains('@') || email.len() > 254 {
+        return Err(ApiError::invalid("email", "not an e-mail address"));
+    }
+    let mut tx = state.pg.begin().await?;
+    let existing: Option<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM users WHERE lower(email) = lower($1)")
+        .bind(email)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (user, name) = match existing {
+        Some(found) => found,
+        None => {
+            let id = sqlx::query_scalar("INSERT INTO users (email) VALUES ($1) RETURNING id")
+                .bind(email)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    e if e.is_invalid() => ApiError::invalid("email", "not an e-mail address"),
+                    e => e,
+                })?;
+            (id, String::new())
+        }
+    };
+    sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, $3::team_role)")
+        .bind(caller.team.0)
+        .bind(user)
+        .bind(input.role.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            e if e.is_conflict() => ApiError::conflict("already a member"),
+            e => e,
+        })?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(Member { user_id: user, email: email.to_owned(), name, role: input.role })))
+}
+
+/// The member's current role, locking the team's memberships (so two
+/// concurrent changes cannot both remove the last owner).
+async fn current_role(tx: &mut sqlx::PgConnection, caller: &Caller, user: Uuid) -> Result<(Role, i64), ApiError> {
+    let owners: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM memberships WHERE team_id = $1 AND role = 'owner' FOR UPDATE) o",
+    )
+    .bind(caller.team.0)
+    .fetch_one(&mut *tx)
+    .await?;
+    let role: String = sqlx::query_scalar("SELECT role::text FROM memberships WHERE team_id = $1 AND user_id = $2")
+        .bind(caller.team.0)
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    Ok((parse_role(&role)?, owners))
+}
+
+/// Changes a member's role.
+pub async fn change_role(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(user): Id<Uuid>,
+    Body(input): Body<RoleChange>,
+) -> Result<Json<Member>, ApiError> {
+    may_grant(&caller, input.role)?;
+    let mut tx = state.pg.begin().await?;
+    let (role, owners) = current_role(&mut tx, &caller, user).await?;
+    may_grant(&caller, role)?;
+    if role == Role::Owner && input.role != Role::Owner && owners <= 1 {
+        return Err(ApiError::conflict("a team keeps at least one owner"));
+    }
+    sqlx::query("UPDATE memberships SET role = $3::team_role WHERE team_id = $1 AND user_id = $2")
+        .bind(caller.team.0)
+        .bind(user)
+        .bind(input.role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let (email, name): (String, String) =
+        sqlx::query_as("SELECT email, name FROM users WHERE id = $1").bind(user).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Json(Member { user_id: user, email, name, role: input.role }))
+}
+
+/// Removes a member (their login sessions stop working at once).
+pub async fn remove(Shared(state): Shared<State>, caller: Caller, Id(user): Id<Uuid>) -> Result<StatusCode, ApiError> {
+    caller.may_administer()?;
+    let mut tx = state.pg.begin().await?;
+    let (role, owners) = current_role(&mut tx, &caller, user).await?;
+    may_grant(&caller, role)?;
+    if role == Role::Owner && owners <= 1 {
+        return Err(ApiError::conflict("a team keeps at least one owner"));
+    }
+    sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
+        .bind(caller.team.0)
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
