@@ -229,12 +229,15 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
             }
             Service::Api => {
                 let instance = telemetry::instance_name("api");
-                let js = jetstream::new(connect(config, &instance).await?);
+                let nats = connect(config, &instance).await?;
+                let js = jetstream::new(nats.clone());
                 let guard = statushawk_guard::Guard::new(config.prober.allow_private_targets)?;
                 let sender_guard = statushawk_guard::Guard::new(config.notifier.allow_private_targets)?;
                 let deps = statushawk_api::Deps {
                     pg: db::pg_pool(&config.database).await?,
                     publisher: statushawk_nats::Publisher::new(js, topology.clone()),
+                    nats,
+                    topology: topology.clone(),
                     regions: config.cluster.regions.clone(),
                     secrets: secrets_box(config)?,
                     sender: statushawk_notifier::send::Sender::new(

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod channels;
 pub mod error;
 pub mod incidents;
+pub mod live;
 pub mod maintenance;
 pub mod members;
 pub mod monitors;
@@ -40,6 +41,10 @@ pub struct Deps {
     pub pg: PgPool,
     /// Publishes configuration changes on `CONFIG`.
     pub publisher: Publisher,
+    /// Core NATS, for live results.
+    pub nats: statushawk_nats::async_nats::Client,
+    /// The deployment's layout (prefix, partitions).
+    pub topology: statushawk_nats::Topology,
     /// The deployment's regions (a monitor's regions must be among them).
     pub regions: Vec<Region>,
     /// Seals channel secrets (`None`: channels with secrets are refused).
@@ -51,7 +56,22 @@ pub struct Deps {
 }
 
 /// Shared by every handler.
-pub type State = Arc<Deps>;
+pub type State = Arc<Shared>;
+
+/// The dependencies and the process-wide live-results hub.
+pub struct Shared {
+    deps: Deps,
+    /// Team feeds of live results.
+    pub hub: live::Hub,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Deps;
+
+    fn deref(&self) -> &Deps {
+        &self.deps
+    }
+}
 
 /// Request bodies above this are refused (413).
 const BODY_LIMIT: usize = 256 * 1024;
@@ -68,6 +88,8 @@ pub fn router(deps: Deps) -> Router {
         .route("/monitors/{id}/pause", post(monitors::pause))
         .route("/monitors/{id}/resume", post(monitors::resume))
         .route("/monitors/{id}/channels", put(monitors::set_channels))
+        .route("/monitors/{id}/live", get(live::monitor))
+        .route("/live", get(live::team))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
         .route("/integrations/test", post(channels::test))
@@ -84,7 +106,7 @@ pub fn router(deps: Deps) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Arc::new(deps))
+        .with_state(Arc::new(Shared { deps, hub: live::Hub::default() }))
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Result<&'static str, ApiError> {

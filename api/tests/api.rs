@@ -42,6 +42,8 @@ impl App {
         let deps = Deps {
             pg: pg.clone(),
             publisher: Publisher::new(js.clone(), topology.clone()),
+            nats: env.nats().await,
+            topology: topology.clone(),
             regions: ["eu-west", "us-east", "ap-south"].map(|r| Region::new(r).unwrap()).to_vec(),
             secrets: Some(SecretBox::new(&[9u8; 32]).unwrap()),
             sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), Duration::from_secs(5)).unwrap(),
@@ -646,4 +648,71 @@ async fn maintenance_windows_are_what_the_notifier_reads() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(covered().await, None);
+}
+
+/// Reads SSE frames from `body` until one contains `needle`, for at most `limit`.
+async fn read_until(body: &mut Body, needle: &str, limit: Duration) -> Option<String> {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+            if seen.contains(needle) {
+                return Some(seen);
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn live_results_reach_connected_clients_of_the_right_team() {
+    let app = App::new().await;
+    let owner = app.sign_up("owner@shop.example", "Shop").await;
+    let other = app.sign_up("owner@other.example", "Other").await;
+    let (_, monitor) =
+        app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/"))).await;
+    let monitor_id: statushawk_schemas::MonitorId = serde_json::from_value(monitor["id"].clone()).unwrap();
+    let team: uuid::Uuid = sqlx::query_scalar("SELECT team_id FROM monitors").fetch_one(&app.pg).await.unwrap();
+    let open = |path: String, token: String| {
+        let router = app.router.clone();
+        async move {
+            let request =
+                Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+            router.oneshot(request).await.unwrap()
+        }
+    };
+    assert_eq!(
+        open(format!("/api/v1/monitors/{monitor_id}/live"), other.clone()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let feed = open(format!("/api/v1/monitors/{monitor_id}/live"), owner.clone()).await;
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert_eq!(feed.headers()["content-type"], "text/event-stream");
+    let mut feed = feed.into_body();
+    let mut team_feed = open("/api/v1/live".into(), owner.clone()).await.into_body();
+    let mut other_feed = open("/api/v1/live".into(), other.clone()).await.into_body();
+
+    // Results keep coming, as from a prober (the subscriptions may need a
+    // moment to reach the server).
+    let subject = app.topology.subject(&statushawk_schemas::subject::check_result(
+        monitor_id,
+        &Region::new("eu-west").unwrap(),
+        app.topology.partitions,
+    ));
+    let payload = json!({"monitor_id": monitor_id, "team_id": team, "region": "eu-west", "status": "up"}).to_string();
+    let nats = app.env.nats().await;
+    let publishing = tokio::spawn(async move {
+        loop {
+            nats.publish(subject.clone(), payload.clone().into()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let got = read_until(&mut feed, &monitor_id.to_string(), Duration::from_secs(10)).await;
+    assert!(got.as_deref().is_some_and(|s| s.contains("event: result")), "the monitor's feed: {got:?}");
+    let got = read_until(&mut team_feed, &monitor_id.to_string(), Duration::from_secs(10)).await;
+    assert!(got.is_some(), "the team's feed");
+    let leaked = read_until(&mut other_feed, &monitor_id.to_string(), Duration::from_secs(1)).await;
+    assert!(leaked.is_none(), "another team's feed got {leaked:?}");
+    publishing.abort();
 }
