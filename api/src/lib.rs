@@ -106,6 +106,17 @@ pub fn router(deps: Deps) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Compression leaves `text/event-stream` alone (the SSE feeds); the
+        // timeout bounds the time to the response head, not a feed's body.
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            std::time::Duration::from_secs(30),
+        ))
+        // Dashboards on other origins call the API with bearer tokens (no
+        // cookies), so any origin may.
+        .layer(tower_http::cors::CorsLayer::permissive())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(Arc::new(Shared { deps, hub: live::Hub::default() }))
 }
 
