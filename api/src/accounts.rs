@@ -144,6 +144,11 @@ pub struct Login {
 /// Logs in with e-mail and password: a session token for 30 days.
 pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Result<Json<Session>, ApiError> {
     let refused = || ApiError::unauthorized("wrong e-mail or password");
+    // Guessing passwords: a few failures per address, then wait.
+    let key = input.email.trim().to_lowercase();
+    if let Some(wait) = state.logins.wait(&key, std::time::Instant::now()) {
+        return Err(ApiError::too_many("too many failed logins for this address; try again later", wait));
+    }
     let row = sqlx::query("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
         .bind(input.email.trim())
         .fetch_optional(&state.pg)
@@ -157,6 +162,7 @@ pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Re
         .await
         .map_err(ApiError::internal)?;
     if !matches {
+        state.logins.record(&key, std::time::Instant::now());
         return Err(refused());
     }
     let membership = sqlx::query(

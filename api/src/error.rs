@@ -15,6 +15,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -43,6 +44,14 @@ impl ApiError {
         Self { field: Some(field.into()), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
     }
 
+    /// 429: too many tries; try again after `wait`.
+    pub fn too_many(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait.as_secs().max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+
     /// 500: logged with its cause; the client learns nothing more.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         error!(error = %cause, "Request failed.");
@@ -65,7 +74,7 @@ impl ApiError {
     }
 
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None }
     }
 }
 
@@ -75,7 +84,13 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

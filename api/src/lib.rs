@@ -16,6 +16,7 @@ pub mod live;
 pub mod maintenance;
 pub mod members;
 pub mod monitors;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct Shared {
     deps: Deps,
     /// Team feeds of live results.
     pub hub: live::Hub,
+    /// Failed logins per e-mail address.
+    pub logins: throttle::Throttle,
 }
 
 impl std::ops::Deref for Shared {
@@ -72,6 +75,11 @@ impl std::ops::Deref for Shared {
         &self.deps
     }
 }
+
+/// Failed logins allowed per e-mail address within [`LOGIN_WINDOW`].
+pub const LOGIN_FAILURES: usize = 10;
+/// The window of [`LOGIN_FAILURES`].
+pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Request bodies above this are refused (413).
 const BODY_LIMIT: usize = 256 * 1024;
@@ -117,7 +125,11 @@ pub fn router(deps: Deps) -> Router {
         // cookies), so any origin may.
         .layer(tower_http::cors::CorsLayer::permissive())
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(Arc::new(Shared { deps, hub: live::Hub::default() }))
+        .with_state(Arc::new(Shared {
+            deps,
+            hub: live::Hub::default(),
+            logins: throttle::Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW),
+        }))
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Result<&'static str, ApiError> {

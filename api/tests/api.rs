@@ -716,3 +716,24 @@ async fn live_results_reach_connected_clients_of_the_right_team() {
     assert!(leaked.is_none(), "another team's feed got {leaked:?}");
     publishing.abort();
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_per_address() {
+    let app = App::new().await;
+    app.sign_up("ada@shop.example", "Shop").await;
+    app.sign_up("bob@shop.example", "Bob").await;
+    let login = |email: &str, password: &str| {
+        app.call("POST", "/api/v1/login", None, Some(json!({"email": email, "password": password})))
+    };
+    for _ in 0..statushawk_api::LOGIN_FAILURES {
+        assert_eq!(login("ada@shop.example", "wrong password!").await.0, StatusCode::UNAUTHORIZED);
+    }
+    let (status, answer) = login("ADA@shop.example", "correct horse battery").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits: {answer}");
+    assert_eq!(answer["error"]["code"], "rate_limited");
+    assert_eq!(
+        login("bob@shop.example", "correct horse battery").await.0,
+        StatusCode::OK,
+        "other addresses are not affected"
+    );
+}
