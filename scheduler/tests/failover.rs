@@ -93,8 +93,11 @@ async fn a_crashed_leader_is_replaced_within_the_ttl_and_no_slot_is_published_tw
     assert_eq!(slots.len(), 2000, "every monitor in both regions");
 
     // A slot may be missing only if it fell between the crash (less the acks
-    // that were in flight when the connection died) and the takeover.
-    let gap = (crashed_at - 1000)..=(took_over_at + 50);
+    // that were in flight when the connection died) and the takeover. The
+    // takeover is seen here when B holds the lease; B's loop then resumes
+    // at its next slot (by design, no burst), which on a loaded machine can
+    // be a few hundred ms later.
+    let gap = (crashed_at - 1000)..=(took_over_at + 500);
     let (mut before, mut after) = (0, 0);
     for ((monitor, region), published) in &slots {
         for (slot, count) in published {
