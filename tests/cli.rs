@@ -118,7 +118,7 @@ async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
         .env("STATUSHAWK_DATABASE_URL", &env.database_url)
         .env("STATUSHAWK_CLUSTER_REGIONS", "eu-west")
         .env("STATUSHAWK_METRICS_LISTEN", &listen);
-    let mut child = command.spawn().unwrap();
+    let child = Running::spawn(&mut command);
 
     // Its due check arrives within one interval.
     let js = jetstream::new(env.nats().await);
@@ -137,9 +137,7 @@ async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("statushawk_scheduler_publish_lag_seconds_bucket"), "{metrics}");
 
     // SIGTERM: a clean exit that gives the lease up.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
+    let status = child.terminate().status;
     assert!(status.success(), "{status}");
     let kv = js.get_key_value(format!("{}_leases", env.nats_prefix)).await.unwrap();
     assert!(kv.get("scheduler").await.unwrap().is_none(), "the lease was released");
@@ -167,16 +165,16 @@ async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
     });
 
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
-        .args(["prober", "--region", "eu-west"])
-        .env_clear()
-        .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
-        .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
-        .env("STATUSHAWK_CLUSTER_REGIONS", "eu-west")
-        .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
-        .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_statushawk"))
+            .args(["prober", "--region", "eu-west"])
+            .env_clear()
+            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+            .env("STATUSHAWK_CLUSTER_REGIONS", "eu-west")
+            .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
+            .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")),
+    );
 
     let js = jetstream::new(env.nats().await);
     let results = js
@@ -221,9 +219,7 @@ async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
     let metrics = statushawk_testkit::http_get(&format!("127.0.0.1:{metrics_port}"), "/metrics").await;
     assert!(metrics.contains("statushawk_prober_checks_total{kind=\"tcp\",status=\"up\"} 1"), "{metrics}");
 
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(child.wait().unwrap().success());
+    assert!(child.terminate().status.success());
 }
 
 /// The README's run command: `statushawk all --demo` on a fresh database
@@ -237,22 +233,22 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     let listen = format!("127.0.0.1:{port}");
     let api_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let api = format!("127.0.0.1:{api_port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_statushawk"))
-        .args(["all", "--demo"])
-        .env_clear()
-        .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
-        .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
-        .env("STATUSHAWK_DATABASE_URL", &env.database_url)
-        .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
-        .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
-        .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
-        .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
-        .env("STATUSHAWK_METRICS_LISTEN", &listen)
-        .env("STATUSHAWK_API_LISTEN", &api)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_statushawk"))
+            .args(["all", "--demo"])
+            .env_clear()
+            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+            .env("STATUSHAWK_DATABASE_URL", &env.database_url)
+            .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
+            .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
+            .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
+            .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
+            .env("STATUSHAWK_METRICS_LISTEN", &listen)
+            .env("STATUSHAWK_API_LISTEN", &api)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
     let incident = loop {
@@ -292,13 +288,38 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     let ready = statushawk_testkit::http_get(&api, "/readyz").await;
     assert!(ready.contains(" 200 OK") && ready.ends_with("ready"), "the API runs in `all`: {ready}");
 
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let output = child.wait_with_output().unwrap();
+    let output = child.terminate();
     assert!(output.status.success(), "{}", output.status);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains("demo webhook: incident.opened Nothing listens here (down) (signature verified)"),
         "{stdout}"
     );
+}
+
+/// A spawned `statushawk`, stopped with SIGTERM by [`Running::terminate`],
+/// or killed if the test fails before that (so no process outlives it).
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    fn spawn(command: &mut Command) -> Self {
+        Self(Some(command.spawn().unwrap()))
+    }
+
+    /// SIGTERM, then its exit status and captured output.
+    fn terminate(mut self) -> std::process::Output {
+        let child = self.0.take().unwrap();
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
