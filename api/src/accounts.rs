@@ -176,7 +176,7 @@ pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Re
     .ok_or_else(|| ApiError::forbidden("not a member of that team"))?;
     let team = TeamId(membership.try_get("team_id")?);
     let role: String = membership.try_get("role")?;
-    let role = serde_json::from_value(serde_json::json!(role)).map_err(ApiError::internal)?;
+    let role = Role::from_row(&role)?;
     let mut conn = state.pg.acquire().await?;
     let token = insert_session(&mut conn, team, user).await?;
     Ok(Json(Session { token, user_id: user, team_id: team, role }))
@@ -280,7 +280,7 @@ pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result
             Ok(Token {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
-                role: serde_json::from_value(serde_json::json!(role)).map_err(ApiError::internal)?,
+                role: Role::from_row(&role)?,
                 prefix: row.try_get("token_prefix")?,
                 created_at_ms: row.try_get("created_ms")?,
                 expires_at_ms: row.try_get("expires_ms")?,

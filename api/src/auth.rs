@@ -38,8 +38,14 @@ impl Role {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    /// A role as Postgres names it (`team_role`).
+    pub fn parse(text: &str) -> Option<Self> {
         [Self::Owner, Self::Admin, Self::Member, Self::Viewer].into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// A role read from a row; an unknown name is a server error.
+    pub fn from_row(text: &str) -> Result<Self, ApiError> {
+        Self::parse(text).ok_or_else(|| ApiError::internal(format!("unknown role {text:?} in the database")))
     }
 }
 

@@ -16,7 +16,6 @@ use statushawk_schemas::{ChannelId, ConfigChange, ConfigOp, SCHEMA_VERSION, Unix
 use crate::State;
 use crate::auth::Caller;
 use crate::error::{ApiError, Body, Id};
-use crate::monitors::publish;
 
 /// A channel as written by a client.
 #[derive(Debug, Deserialize)]
@@ -146,7 +145,7 @@ async fn announce(state: &State, caller: &Caller, id: ChannelId, deleted: bool) 
     } else {
         ConfigOp::ChannelChanged { channel_id: id, team_id: caller.team }
     };
-    publish(state, &ConfigChange { schema_version: SCHEMA_VERSION, at_ms: statushawk_schemas::now_ms(), op }).await;
+    state.announce(&ConfigChange { schema_version: SCHEMA_VERSION, at_ms: statushawk_schemas::now_ms(), op }).await;
 }
 
 /// The team's channels (any role may read them; secrets never leave).

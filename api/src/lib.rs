@@ -68,6 +68,19 @@ pub struct Shared {
     pub logins: throttle::Throttle,
 }
 
+impl Shared {
+    /// Publishes a configuration change after its commit; a failure is
+    /// logged and healed by the services' periodic reconcile.
+    pub async fn announce(&self, change: &statushawk_schemas::ConfigChange) {
+        if let Err(err) = self.publisher.publish(&change.subject(), &change.msg_id(), change).await {
+            tracing::warn!(
+                error = %err, subject = change.subject(),
+                "Publishing a configuration change failed; the reconcile will apply it."
+            );
+        }
+    }
+}
+
 impl std::ops::Deref for Shared {
     type Target = Deps;
 

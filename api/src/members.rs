@@ -43,10 +43,6 @@ pub struct RoleChange {
     pub role: Role,
 }
 
-fn parse_role(text: &str) -> Result<Role, ApiError> {
-    serde_json::from_value(serde_json::json!(text)).map_err(ApiError::internal)
-}
-
 /// The team's members.
 pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Member>>, ApiError> {
     let rows = sqlx::query(
@@ -63,7 +59,7 @@ pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<V
                 user_id: row.try_get("id")?,
                 email: row.try_get("email")?,
                 name: row.try_get("name")?,
-                role: parse_role(&row.try_get::<String, _>("role")?)?,
+                role: Role::from_row(&row.try_get::<String, _>("role")?)?,
             })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -139,7 +135,7 @@ async fn current_role(tx: &mut sqlx::PgConnection, caller: &Caller, user: Uuid) 
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| ApiError::not_found("member"))?;
-    Ok((parse_role(&role)?, owners))
+    Ok((Role::from_row(&role)?, owners))
 }
 
 /// Changes a member's role.

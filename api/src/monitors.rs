@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use statushawk_guard::parse_ip_literal;
 use statushawk_schemas::{
-    CheckSpec, ConfigChange, ConfigOp, MonitorConfig, MonitorId, MonitorSpec, Region, SCHEMA_VERSION, UnixMs,
+    CheckSpec, ConfigChange, ConfigOp, MonitorConfig, MonitorId, MonitorSpec, Region, SCHEMA_VERSION, TeamId, UnixMs,
 };
-use tracing::warn;
 
 use crate::State;
 use crate::auth::Caller;
@@ -67,39 +66,19 @@ fn default_recoveries() -> u8 {
     1
 }
 
-/// A monitor as answered.
+/// A monitor as answered: its configuration as the scheduler and
+/// evaluators get it on `CONFIG`, and what only the API tells.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Monitor {
-    /// Its id.
-    pub id: MonitorId,
-    /// Display name.
-    pub name: String,
-    /// What it checks.
-    pub spec: MonitorSpec,
-    /// Time between checks (ms).
-    pub interval_ms: u32,
-    /// Time limit of one check (ms).
-    pub timeout_ms: u32,
-    /// Regions that check it.
-    pub regions: Vec<Region>,
-    /// Failures that confirm a region down.
-    pub confirmations: u8,
-    /// Successes that recover a region.
-    pub recoveries: u8,
-    /// Regions down for an incident.
-    pub quorum: u8,
-    /// Paused.
-    pub paused: bool,
-    /// `degraded` counts as a failure.
-    pub degraded_is_failure: bool,
+    /// The configuration (id, team, name, spec, interval, regions, ...).
+    #[serde(flatten)]
+    pub config: MonitorConfig,
     /// Current status (`up`, `degraded`, `down`), once it has one.
     pub status: Option<String>,
     /// Channels notified about it.
     pub channel_ids: Vec<uuid::Uuid>,
     /// Created (Unix ms).
     pub created_at_ms: UnixMs,
-    /// Last changed (Unix ms).
-    pub updated_at_ms: UnixMs,
 }
 
 impl MonitorInput {
@@ -178,7 +157,7 @@ fn target_host(check: &CheckSpec) -> Option<(&'static str, String)> {
     }
 }
 
-const SELECT: &str = "SELECT m.id, m.name, m.kind::text AS kind, m.spec, m.interval_ms, m.timeout_ms, m.regions, \
+const SELECT: &str = "SELECT m.id, m.team_id, m.name, m.kind::text AS kind, m.spec, m.interval_ms, m.timeout_ms, m.regions, \
         m.confirmations, m.recoveries, m.quorum, m.paused, m.degraded_is_failure, s.status::text AS status, \
         (extract(epoch FROM m.created_at) * 1000)::bigint AS created_ms, \
         (extract(epoch FROM m.updated_at) * 1000)::bigint AS updated_ms, \
@@ -194,10 +173,10 @@ fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Monitor, ApiError> {
     }
     let regions: Vec<String> = row.try_get("regions")?;
     let small = |v: i16| u8::try_from(v).unwrap_or(u8::MAX);
-    Ok(Monitor {
+    let config = MonitorConfig {
         id: MonitorId(row.try_get("id")?),
+        team_id: TeamId(row.try_get("team_id")?),
         name: row.try_get("name")?,
-        spec: serde_json::from_value(spec).map_err(ApiError::internal)?,
         interval_ms: u32::try_from(row.try_get::<i32, _>("interval_ms")?).unwrap_or(0),
         timeout_ms: u32::try_from(row.try_get::<i32, _>("timeout_ms")?).unwrap_or(0),
         regions: regions.into_iter().filter_map(|r| Region::new(r).ok()).collect(),
@@ -206,10 +185,14 @@ fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Monitor, ApiError> {
         quorum: small(row.try_get("quorum")?),
         paused: row.try_get("paused")?,
         degraded_is_failure: row.try_get("degraded_is_failure")?,
+        spec: serde_json::from_value(spec).map_err(ApiError::internal)?,
+        updated_at_ms: row.try_get("updated_ms")?,
+    };
+    Ok(Monitor {
+        config,
         status: row.try_get("status")?,
         channel_ids: row.try_get("channel_ids")?,
         created_at_ms: row.try_get("created_ms")?,
-        updated_at_ms: row.try_get("updated_ms")?,
     })
 }
 
@@ -224,34 +207,13 @@ async fn fetch(state: &State, caller: &Caller, id: MonitorId) -> Result<Monitor,
 }
 
 /// Tells the scheduler and evaluators (after the commit).
-async fn announce(state: &State, monitor: &Monitor, caller: &Caller) {
-    let config = MonitorConfig {
-        id: monitor.id,
-        team_id: caller.team,
-        name: monitor.name.clone(),
-        interval_ms: monitor.interval_ms,
-        timeout_ms: monitor.timeout_ms,
-        regions: monitor.regions.clone(),
-        confirmations: monitor.confirmations,
-        recoveries: monitor.recoveries,
-        quorum: monitor.quorum,
-        paused: monitor.paused,
-        degraded_is_failure: monitor.degraded_is_failure,
-        spec: monitor.spec.clone(),
-        updated_at_ms: monitor.updated_at_ms,
-    };
+async fn announce(state: &State, monitor: &Monitor) {
     let change = ConfigChange {
         schema_version: SCHEMA_VERSION,
-        at_ms: monitor.updated_at_ms,
-        op: ConfigOp::MonitorUpserted { monitor: Box::new(config) },
+        at_ms: monitor.config.updated_at_ms,
+        op: ConfigOp::MonitorUpserted { monitor: Box::new(monitor.config.clone()) },
     };
-    publish(state, &change).await;
-}
-
-pub(crate) async fn publish(state: &State, change: &ConfigChange) {
-    if let Err(err) = state.publisher.publish(&change.subject(), &change.msg_id(), change).await {
-        warn!(error = %err, subject = change.subject(), "Publishing a configuration change failed; the reconcile will apply it.");
-    }
+    state.announce(&change).await;
 }
 
 /// The team's monitors.
@@ -302,7 +264,7 @@ pub async fn create(
     .fetch_one(&state.pg)
     .await?;
     let monitor = fetch(&state, &caller, MonitorId(id)).await?;
-    announce(&state, &monitor, &caller).await;
+    announce(&state, &monitor).await;
     Ok((StatusCode::CREATED, Json(monitor)))
 }
 
@@ -344,7 +306,7 @@ pub async fn replace(
         return Err(ApiError::not_found("monitor"));
     }
     let monitor = fetch(&state, &caller, id).await?;
-    announce(&state, &monitor, &caller).await;
+    announce(&state, &monitor).await;
     Ok(Json(monitor))
 }
 
@@ -360,7 +322,7 @@ async fn set_paused(state: &State, caller: &Caller, id: MonitorId, paused: bool)
         return Err(ApiError::not_found("monitor"));
     }
     let monitor = fetch(state, caller, id).await?;
-    announce(state, &monitor, caller).await;
+    announce(state, &monitor).await;
     Ok(Json(monitor))
 }
 
@@ -402,7 +364,7 @@ pub async fn delete(
         at_ms: statushawk_schemas::now_ms(),
         op: ConfigOp::MonitorDeleted { monitor_id: id, team_id: caller.team },
     };
-    publish(&state, &change).await;
+    state.announce(&change).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -451,6 +413,6 @@ pub async fn set_channels(
     sqlx::query("UPDATE monitors SET updated_at = now() WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
     tx.commit().await?;
     let monitor = fetch(&state, &caller, id).await?;
-    announce(&state, &monitor, &caller).await;
+    announce(&state, &monitor).await;
     Ok(Json(monitor))
 }
