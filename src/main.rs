@@ -146,7 +146,8 @@ async fn connect(config: &Config, name: &str) -> anyhow::Result<statushawk_nats:
 /// signal or until one of them fails (which stops the others).
 async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
     let shutdown = telemetry::shutdown_on_signal();
-    let metrics = MetricsServer::bind(config.metrics.listen, telemetry::install_metrics()?).await?;
+    let handle = telemetry::install_metrics()?;
+    let metrics = MetricsServer::bind(config.metrics.listen, handle.clone()).await?;
     let serving = tokio::spawn(metrics.serve(shutdown.clone()));
     let topology = config.topology()?;
     let mut tasks = tokio::task::JoinSet::new();
@@ -235,6 +236,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                 let sender_guard = statushawk_guard::Guard::new(config.notifier.allow_private_targets)?;
                 let deps = statushawk_api::Deps {
                     pg: db::pg_pool(&config.database).await?,
+                    clickhouse: db::clickhouse(&config.clickhouse),
                     publisher: statushawk_nats::Publisher::new(js, topology.clone()),
                     nats,
                     topology: topology.clone(),
@@ -245,6 +247,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                         Duration::from_secs(config.notifier.send_timeout_secs),
                     )?,
                     guard,
+                    metrics: Some(handle.clone()),
                 };
                 let listen = config.api.listen;
                 tasks.spawn(async move { ("api", statushawk_api::run(listen, deps, shutdown).await) });

@@ -13,10 +13,11 @@ use crate::auth::{Caller, Role, hash_password, new_token, token_hash, verify_pas
 use crate::error::{ApiError, Body, Id};
 
 /// `POST /api/v1/signup`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
     /// Login e-mail address.
+    #[schema(format = Email)]
     pub email: String,
     /// At least 10 characters.
     pub password: String,
@@ -31,7 +32,7 @@ pub struct SignUp {
 }
 
 /// A session: the bearer token to send, and who it is.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
@@ -65,6 +66,7 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 }
 
 /// Creates a user, a team it owns, and a session.
+#[utoipa::path(post, path = "/api/v1/signup", tag = "accounts", request_body = SignUp, responses((status = 201, description = "The user, its team and a session", body = Session)), security(()))]
 pub async fn sign_up(
     Shared(state): Shared<State>,
     Body(input): Body<SignUp>,
@@ -128,7 +130,7 @@ async fn insert_session(tx: &mut sqlx::PgConnection, team: TeamId, user: Uuid) -
 }
 
 /// `POST /api/v1/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// E-mail address.
@@ -142,6 +144,7 @@ pub struct Login {
 }
 
 /// Logs in with e-mail and password: a session token for 30 days.
+#[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = Login, responses((status = 200, description = "A session for 30 days", body = Session)), security(()))]
 pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Result<Json<Session>, ApiError> {
     let refused = || ApiError::unauthorized("wrong e-mail or password");
     // Guessing passwords: a few failures per address, then wait.
@@ -183,10 +186,11 @@ pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Re
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What it is for.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// The role it acts with (at most the caller's own).
     pub role: Role,
@@ -196,7 +200,7 @@ pub struct NewToken {
 }
 
 /// A team API token as listed.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Token {
     /// Its id.
     pub id: Uuid,
@@ -216,6 +220,7 @@ pub struct Token {
 }
 
 /// Creates an API token; the token is shown once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewToken, responses((status = 201, description = "The token, shown this once", body = Token)))]
 pub async fn create_token(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -263,6 +268,7 @@ pub async fn create_token(
 }
 
 /// The team's API tokens (not login sessions), without the tokens.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", responses((status = 200, body = Vec<Token>)))]
 pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Token>>, ApiError> {
     caller.may_administer()?;
     let rows = sqlx::query(
@@ -292,6 +298,7 @@ pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result
 }
 
 /// Revokes a token of the team.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = uuid::Uuid, Path, description = "Token id")), responses((status = 204, description = "Revoked")))]
 pub async fn revoke_token(
     Shared(state): Shared<State>,
     caller: Caller,

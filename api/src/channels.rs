@@ -18,10 +18,11 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Body, Id};
 
 /// A channel as written by a client.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
     /// Display name, 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// `email`, `webhook`, `slack`, `discord`, `teams`, `telegram`,
     /// `pagerduty` or `ntfy`.
@@ -42,7 +43,7 @@ fn enabled() -> bool {
 }
 
 /// A channel as answered: secret settings are named, never shown.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Channel {
     /// Its id.
     pub id: ChannelId,
@@ -149,6 +150,7 @@ async fn announce(state: &State, caller: &Caller, id: ChannelId, deleted: bool) 
 }
 
 /// The team's channels (any role may read them; secrets never leave).
+#[utoipa::path(get, path = "/api/v1/channels", tag = "channels", responses((status = 200, body = Vec<Channel>)))]
 pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Channel>>, ApiError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE team_id = $1 ORDER BY name, id")))
         .bind(caller.team.0)
@@ -158,6 +160,7 @@ pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<V
 }
 
 /// One channel.
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = uuid::Uuid, Path, description = "Channel id")), responses((status = 200, body = Channel)))]
 pub async fn get(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -167,6 +170,7 @@ pub async fn get(
 }
 
 /// Creates a channel.
+#[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = ChannelInput, responses((status = 201, body = Channel)))]
 pub async fn create(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -215,6 +219,7 @@ async fn stored_secret(state: &State, caller: &Caller, id: ChannelId) -> Result<
 }
 
 /// Replaces a channel's settings (secret ones left out are kept).
+#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = uuid::Uuid, Path, description = "Channel id")), request_body = ChannelInput, responses((status = 200, body = Channel)))]
 pub async fn replace(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -247,6 +252,7 @@ pub async fn replace(
 }
 
 /// Deletes a channel (its links and delivery log go with it).
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = uuid::Uuid, Path, description = "Channel id")), responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -266,7 +272,7 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/integrations/test`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
     /// The channel to send a test notification to.
@@ -274,7 +280,7 @@ pub struct TestRequest {
 }
 
 /// What a test send gave.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TestResult {
     /// Whether the provider took it.
     pub delivered: bool,
@@ -285,6 +291,7 @@ pub struct TestResult {
 }
 
 /// Sends one test notification to a channel, now, without retries.
+#[utoipa::path(post, path = "/api/v1/integrations/test", tag = "channels", request_body = TestRequest, responses((status = 200, description = "Whether the test notification was delivered", body = TestResult)))]
 pub async fn test(
     Shared(state): Shared<State>,
     caller: Caller,

@@ -2,7 +2,7 @@
 //! with the right status; internal details stay in the log.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -37,6 +37,11 @@ impl ApiError {
     /// 409: it conflicts with what exists.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 409 about one field (a slug or name that must be unique).
+    pub fn conflict_on(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::conflict(message) }
     }
 
     /// 422: a field is invalid.
@@ -119,10 +124,62 @@ impl From<JsonRejection> for ApiError {
         let mut err = Self::new(status, "bad_request", rejection.body_text());
         if status == StatusCode::UNPROCESSABLE_ENTITY {
             err.code = "invalid";
-            // serde names the field: "... unknown field `x`" / "missing field `x`".
-            err.field = rejection.body_text().split('`').nth(1).map(str::to_owned);
+            err.field = field_of(&rejection.body_text());
         }
         err
+    }
+}
+
+/// The field a deserialization error is about: serde's path before the
+/// message (`schedule.weekdays[0]: invalid value ...`), else the name in
+/// "missing field `x`" / "unknown field `x`".
+fn field_of(text: &str) -> Option<String> {
+    let detail = text.split_once("target type: ").map_or(text, |(_, detail)| detail);
+    if let Some((path, _)) = detail.split_once(": ")
+        && !path.is_empty()
+        && !path.contains(char::is_whitespace)
+        && path != "."
+    {
+        return Some(path.to_owned());
+    }
+    detail.split('`').nth(1).map(str::to_owned)
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let mut err = Self::new(StatusCode::BAD_REQUEST, "bad_request", rejection.body_text());
+        err.field = rejection.body_text().split('`').nth(1).map(str::to_owned);
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn deserialization_errors_name_their_field() {
+        let cases = [
+            (
+                "Failed to deserialize the JSON body into the target type: schedule.weekdays[0]: invalid value: integer `9`, expected i16 at line 1 column 9",
+                Some("schedule.weekdays[0]"),
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: missing field `name` at line 1 column 2",
+                Some("name"),
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: unknown field `nmae`, expected one of `name` at line 1 column 7",
+                Some("nmae"),
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: invalid type: integer `1`, expected struct X at line 1 column 1",
+                Some("1"),
+            ),
+        ];
+        for (text, field) in cases {
+            assert_eq!(field_of(text).as_deref(), field, "{text}");
+        }
     }
 }
 
@@ -136,6 +193,11 @@ impl From<PathRejection> for ApiError {
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Body<T>(pub T);
+
+/// Query-string extractor whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Params<T>(pub T);
 
 /// Path extractor whose rejections are [`ApiError`]s.
 #[derive(axum::extract::FromRequestParts)]

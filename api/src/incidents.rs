@@ -2,7 +2,7 @@
 //! regions' outages and the timeline, and updates written by people.
 
 use axum::Json;
-use axum::extract::{Query, State as Shared};
+use axum::extract::State as Shared;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::auth::Caller;
-use crate::error::{ApiError, Body, Id};
+use crate::error::{ApiError, Body, Id, Params};
 
 /// An incident as listed.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     /// Its id.
     pub id: IncidentId,
@@ -33,7 +33,7 @@ pub struct Incident {
 }
 
 /// A region's outage during an incident: the evidence.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RegionOutage {
     /// The region.
     pub region: String,
@@ -48,7 +48,7 @@ pub struct RegionOutage {
 }
 
 /// One entry of an incident's timeline.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Update {
     /// When (Unix ms).
     pub at_ms: UnixMs,
@@ -63,7 +63,7 @@ pub struct Update {
 }
 
 /// An incident with its evidence and timeline.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IncidentDetail {
     /// The incident.
     #[serde(flatten)]
@@ -75,7 +75,8 @@ pub struct IncidentDetail {
 }
 
 /// `GET /api/v1/incidents` filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     /// Only open (`true`) or only resolved (`false`) ones.
@@ -104,10 +105,11 @@ fn incident_of(row: &sqlx::postgres::PgRow) -> Result<Incident, ApiError> {
 }
 
 /// The team's incidents, newest first.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(Filter), responses((status = 200, body = Vec<Incident>)))]
 pub async fn list(
     Shared(state): Shared<State>,
     caller: Caller,
-    Query(filter): Query<Filter>,
+    Params(filter): Params<Filter>,
 ) -> Result<Json<Vec<Incident>>, ApiError> {
     let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -124,6 +126,7 @@ pub async fn list(
 }
 
 /// One incident with its evidence and timeline.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", params(("id" = uuid::Uuid, Path, description = "Incident id")), responses((status = 200, body = IncidentDetail)))]
 pub async fn get(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -185,16 +188,18 @@ async fn updates_of(state: &State, id: IncidentId) -> Result<Vec<Update>, ApiErr
 }
 
 /// `POST /api/v1/incidents/{id}/updates`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUpdate {
     /// `investigating`, `identified`, `monitoring` or `resolved`.
+    #[schema(pattern = "^(investigating|identified|monitoring|resolved)$")]
     pub status: String,
     /// What to tell, 1 to 10000 characters.
     pub message: String,
 }
 
 /// Adds a person's update to an incident's timeline (members and up).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/updates", tag = "incidents", params(("id" = uuid::Uuid, Path, description = "Incident id")), request_body = NewUpdate, responses((status = 201, description = "The timeline with the new update", body = Vec<Update>)))]
 pub async fn add_update(
     Shared(state): Shared<State>,
     caller: Caller,

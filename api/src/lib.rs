@@ -8,6 +8,7 @@
 //! JSON `{"error": {"code", "message", "field"?}}` ([`error::ApiError`]).
 
 pub mod accounts;
+pub mod analytics;
 pub mod auth;
 pub mod channels;
 pub mod error;
@@ -15,7 +16,10 @@ pub mod incidents;
 pub mod live;
 pub mod maintenance;
 pub mod members;
+pub mod middleware;
 pub mod monitors;
+pub mod openapi;
+pub mod status_pages;
 pub mod throttle;
 
 use std::net::SocketAddr;
@@ -40,6 +44,8 @@ use crate::error::ApiError;
 pub struct Deps {
     /// Postgres.
     pub pg: PgPool,
+    /// ClickHouse (check results and their roll-ups, for analytics).
+    pub clickhouse: clickhouse::Client,
     /// Publishes configuration changes on `CONFIG`.
     pub publisher: Publisher,
     /// Core NATS, for live results.
@@ -54,6 +60,8 @@ pub struct Deps {
     pub sender: Sender,
     /// Judges IP-literal targets at creation.
     pub guard: Guard,
+    /// Renders the process's metrics at `/metrics` (`None`: not served).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// Shared by every handler.
@@ -66,6 +74,10 @@ pub struct Shared {
     pub hub: live::Hub,
     /// Failed logins per e-mail address.
     pub logins: throttle::Throttle,
+    /// Requests to the public routes per client address.
+    pub public_requests: throttle::Throttle,
+    /// Public status pages by slug, for `status_pages::public::TTL`.
+    pub status_pages: status_pages::public::Cache,
 }
 
 impl Shared {
@@ -99,6 +111,18 @@ const BODY_LIMIT: usize = 256 * 1024;
 
 /// The API's routes.
 pub fn router(deps: Deps) -> Router {
+    let state = Arc::new(Shared {
+        deps,
+        hub: live::Hub::default(),
+        logins: throttle::Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW),
+        public_requests: throttle::Throttle::new(middleware::PUBLIC_REQUESTS, middleware::PUBLIC_WINDOW),
+        status_pages: status_pages::public::Cache::new(status_pages::public::TTL),
+    });
+    // Unauthenticated and cached, but limited per client address.
+    let public = Router::new()
+        .route("/api/v1/public/status/{slug}", get(status_pages::public::json))
+        .route("/status/{slug}", get(status_pages::public::html))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::public_rate_limit));
     let api = Router::new()
         .route("/signup", post(accounts::sign_up))
         .route("/login", post(accounts::login))
@@ -110,6 +134,9 @@ pub fn router(deps: Deps) -> Router {
         .route("/monitors/{id}/resume", post(monitors::resume))
         .route("/monitors/{id}/channels", put(monitors::set_channels))
         .route("/monitors/{id}/live", get(live::monitor))
+        .route("/monitors/{id}/uptime", get(analytics::uptime))
+        .route("/monitors/{id}/latency", get(analytics::latency))
+        .route("/monitors/{id}/results", get(analytics::results))
         .route("/live", get(live::team))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
@@ -121,11 +148,17 @@ pub fn router(deps: Deps) -> Router {
         .route("/incidents/{id}/updates", post(incidents::add_update))
         .route("/maintenance", get(maintenance::list).post(maintenance::create))
         .route("/maintenance/{id}", get(maintenance::get).put(maintenance::replace).delete(maintenance::delete))
+        .route("/status-pages", get(status_pages::list).post(status_pages::create))
+        .route("/status-pages/{id}", get(status_pages::get).put(status_pages::replace).delete(status_pages::delete))
+        .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::not_found("route") });
     Router::new()
         .nest("/api/v1", api)
+        .merge(public)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(middleware::request_metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Compression leaves `text/event-stream` alone (the SSE feeds); the
         // timeout bounds the time to the response head, not a feed's body.
@@ -138,11 +171,12 @@ pub fn router(deps: Deps) -> Router {
         // cookies), so any origin may.
         .layer(tower_http::cors::CorsLayer::permissive())
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(Arc::new(Shared {
-            deps,
-            hub: live::Hub::default(),
-            logins: throttle::Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW),
-        }))
+        .with_state(state)
+}
+
+/// The process's metrics in the Prometheus text format.
+async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Result<String, ApiError> {
+    state.metrics.as_ref().map(|handle| handle.render()).ok_or_else(|| ApiError::not_found("metrics"))
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Result<&'static str, ApiError> {
@@ -154,6 +188,9 @@ async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Resu
 pub async fn run(listen: SocketAddr, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     info!(listen = %listener.local_addr()?, "API listening.");
-    axum::serve(listener, router(deps)).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    // The peer address keys the public routes' rate limit.
+    axum::serve(listener, router(deps).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     Ok(())
 }

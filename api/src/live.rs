@@ -36,6 +36,7 @@ fn sse(stream: impl Stream<Item = Bytes> + Send + 'static) -> EventStream {
 }
 
 /// `GET /api/v1/monitors/{id}/live`: the monitor's results as they come.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}/live", tag = "live", params(("id" = uuid::Uuid, Path, description = "Monitor id")), responses((status = 200, content_type = "text/event-stream", description = "Server-sent events: each `result` event's data is a `CheckResult`; a comment every 15 s keeps the stream alive", body = String)))]
 pub async fn monitor(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -70,6 +71,7 @@ pub async fn monitor(
 }
 
 /// `GET /api/v1/live`: every result of the caller's team as it comes.
+#[utoipa::path(get, path = "/api/v1/live", tag = "live", responses((status = 200, content_type = "text/event-stream", description = "Server-sent events: each `result` event's data is a `CheckResult` of one of the team's monitors", body = String)))]
 pub async fn team(Shared(state): Shared<State>, caller: Caller) -> Result<EventStream, ApiError> {
     let rx = state.hub.join(&state, caller.team).await?;
     let stream = futures::stream::unfold(rx, |mut rx| async move {

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Body, Id};
 
 /// A window, as written and as answered.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
     /// Its id (in answers; ignored when sent, so a window read can be
@@ -23,6 +23,7 @@ pub struct Window {
     #[serde(default)]
     pub id: Option<Uuid>,
     /// What it is for, 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub title: String,
     /// The monitor it covers; absent: every monitor of the team.
     #[serde(default)]
@@ -32,7 +33,7 @@ pub struct Window {
 }
 
 /// One-off or weekly.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     /// From `starts_at_ms` to `ends_at_ms`.
@@ -185,6 +186,7 @@ async fn fetch(state: &State, caller: &Caller, id: Uuid) -> Result<Window, ApiEr
 }
 
 /// The team's windows.
+#[utoipa::path(get, path = "/api/v1/maintenance", tag = "maintenance", responses((status = 200, body = Vec<Window>)))]
 pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Window>>, ApiError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE team_id = $1 ORDER BY created_at, id")))
         .bind(caller.team.0)
@@ -194,11 +196,13 @@ pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<V
 }
 
 /// One window.
+#[utoipa::path(get, path = "/api/v1/maintenance/{id}", tag = "maintenance", params(("id" = uuid::Uuid, Path, description = "Window id")), responses((status = 200, body = Window)))]
 pub async fn get(Shared(state): Shared<State>, caller: Caller, Id(id): Id<Uuid>) -> Result<Json<Window>, ApiError> {
     Ok(Json(fetch(&state, &caller, id).await?))
 }
 
 /// Creates a window (members and up).
+#[utoipa::path(post, path = "/api/v1/maintenance", tag = "maintenance", request_body = Window, responses((status = 201, body = Window)))]
 pub async fn create(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -212,6 +216,7 @@ pub async fn create(
 }
 
 /// Replaces a window.
+#[utoipa::path(put, path = "/api/v1/maintenance/{id}", tag = "maintenance", params(("id" = uuid::Uuid, Path, description = "Window id")), request_body = Window, responses((status = 200, body = Window)))]
 pub async fn replace(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -225,6 +230,7 @@ pub async fn replace(
 }
 
 /// Deletes a window.
+#[utoipa::path(delete, path = "/api/v1/maintenance/{id}", tag = "maintenance", params(("id" = uuid::Uuid, Path, description = "Window id")), responses((status = 204, description = "Deleted")))]
 pub async fn delete(Shared(state): Shared<State>, caller: Caller, Id(id): Id<Uuid>) -> Result<StatusCode, ApiError> {
     caller.may_edit()?;
     let done = sqlx::query("DELETE FROM maintenance_windows WHERE id = $1 AND team_id = $2")

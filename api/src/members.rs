@@ -13,7 +13,7 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, Body, Id};
 
 /// A member as listed.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Member {
     /// The user.
     pub user_id: Uuid,
@@ -26,17 +26,18 @@ pub struct Member {
 }
 
 /// `POST /api/v1/members`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     /// The person's e-mail address (a user is created if there is none).
+    #[schema(format = Email)]
     pub email: String,
     /// Their role.
     pub role: Role,
 }
 
 /// `PUT /api/v1/members/{user_id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
     /// The new role.
@@ -44,6 +45,7 @@ pub struct RoleChange {
 }
 
 /// The team's members.
+#[utoipa::path(get, path = "/api/v1/members", tag = "members", responses((status = 200, body = Vec<Member>)))]
 pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Member>>, ApiError> {
     let rows = sqlx::query(
         "SELECT u.id, u.email, u.name, m.role::text AS role FROM memberships m JOIN users u ON u.id = m.user_id \
@@ -77,6 +79,7 @@ fn may_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
 /// Adds a person to the team (creating a user without a password if the
 /// address is new; they can be given a password when sign-in by invitation
 /// lands).
+#[utoipa::path(post, path = "/api/v1/members", tag = "members", request_body = Invite, responses((status = 201, body = Member)))]
 pub async fn invite(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -139,6 +142,7 @@ async fn current_role(tx: &mut sqlx::PgConnection, caller: &Caller, user: Uuid) 
 }
 
 /// Changes a member's role.
+#[utoipa::path(put, path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path, description = "User id")), request_body = RoleChange, responses((status = 200, body = Member)))]
 pub async fn change_role(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -165,6 +169,7 @@ pub async fn change_role(
 }
 
 /// Removes a member (their login sessions stop working at once).
+#[utoipa::path(delete, path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path, description = "User id")), responses((status = 204, description = "Removed")))]
 pub async fn remove(Shared(state): Shared<State>, caller: Caller, Id(user): Id<Uuid>) -> Result<StatusCode, ApiError> {
     caller.may_administer()?;
     let mut tx = state.pg.begin().await?;

@@ -20,10 +20,11 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Body, Id};
 
 /// A monitor as written by a client (`POST`, `PUT`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MonitorInput {
     /// Display name, 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// What to check, tagged by `kind` (`http`, `tcp`, `icmp`, `dns`, `tls`).
     pub spec: MonitorSpec,
@@ -68,7 +69,7 @@ fn default_recoveries() -> u8 {
 
 /// A monitor as answered: its configuration as the scheduler and
 /// evaluators get it on `CONFIG`, and what only the API tells.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Monitor {
     /// The configuration (id, team, name, spec, interval, regions, ...).
     #[serde(flatten)]
@@ -217,6 +218,7 @@ async fn announce(state: &State, monitor: &Monitor) {
 }
 
 /// The team's monitors.
+#[utoipa::path(get, path = "/api/v1/monitors", tag = "monitors", responses((status = 200, body = Vec<Monitor>)))]
 pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Monitor>>, ApiError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE m.team_id = $1 ORDER BY m.name, m.id")))
         .bind(caller.team.0)
@@ -226,6 +228,7 @@ pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<V
 }
 
 /// One monitor.
+#[utoipa::path(get, path = "/api/v1/monitors/{id}", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), responses((status = 200, body = Monitor)))]
 pub async fn get(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -235,6 +238,7 @@ pub async fn get(
 }
 
 /// Creates a monitor.
+#[utoipa::path(post, path = "/api/v1/monitors", tag = "monitors", request_body = MonitorInput, responses((status = 201, body = Monitor)))]
 pub async fn create(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -269,6 +273,7 @@ pub async fn create(
 }
 
 /// Replaces a monitor's settings.
+#[utoipa::path(put, path = "/api/v1/monitors/{id}", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), request_body = MonitorInput, responses((status = 200, body = Monitor)))]
 pub async fn replace(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -327,6 +332,7 @@ async fn set_paused(state: &State, caller: &Caller, id: MonitorId, paused: bool)
 }
 
 /// Pauses a monitor: no checks until resumed.
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/pause", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), responses((status = 200, body = Monitor)))]
 pub async fn pause(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -336,6 +342,7 @@ pub async fn pause(
 }
 
 /// Resumes a paused monitor.
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/resume", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), responses((status = 200, body = Monitor)))]
 pub async fn resume(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -345,6 +352,7 @@ pub async fn resume(
 }
 
 /// Deletes a monitor with its history in Postgres.
+#[utoipa::path(delete, path = "/api/v1/monitors/{id}", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     Shared(state): Shared<State>,
     caller: Caller,
@@ -369,7 +377,7 @@ pub async fn delete(
 }
 
 /// `PUT /api/v1/monitors/{id}/channels`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelLinks {
     /// The channels to notify about this monitor (replacing the current set).
@@ -377,6 +385,7 @@ pub struct ChannelLinks {
 }
 
 /// Sets which of the team's channels are notified about a monitor.
+#[utoipa::path(put, path = "/api/v1/monitors/{id}/channels", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), request_body = ChannelLinks, responses((status = 200, body = Monitor)))]
 pub async fn set_channels(
     Shared(state): Shared<State>,
     caller: Caller,

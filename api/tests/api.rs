@@ -1,7 +1,10 @@
 //! The API's router driven in-process against real Postgres and NATS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{IpAddr, Ipv4Addr};
+mod support;
+
+use support::App;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,90 +13,9 @@ use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use statushawk_api::Deps;
-use statushawk_common::config::DatabaseConfig;
-use statushawk_common::secrets::SecretBox;
-use statushawk_guard::Guard;
 use statushawk_nats::async_nats::jetstream;
-use statushawk_nats::{Publisher, Topology};
-use statushawk_notifier::send::Sender;
 use statushawk_schemas::{ConfigChange, ConfigOp, Region};
-use statushawk_testkit::TestEnv;
 use tower::ServiceExt;
-
-struct App {
-    env: TestEnv,
-    router: axum::Router,
-    js: jetstream::Context,
-    topology: Topology,
-    pg: sqlx::PgPool,
-}
-
-impl App {
-    async fn new() -> Self {
-        let env = TestEnv::new().await;
-        let db = DatabaseConfig { url: env.database_url.clone().into(), max_connections: 4 };
-        statushawk_common::migrate::postgres(&db).await.unwrap();
-        let topology = Topology::new(&env.nats_prefix).unwrap();
-        let js = jetstream::new(env.nats().await);
-        topology.ensure(&js).await.unwrap();
-        let pg = env.pg().await;
-        let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
-        let deps = Deps {
-            pg: pg.clone(),
-            publisher: Publisher::new(js.clone(), topology.clone()),
-            nats: env.nats().await,
-            topology: topology.clone(),
-            regions: ["eu-west", "us-east", "ap-south"].map(|r| Region::new(r).unwrap()).to_vec(),
-            secrets: Some(SecretBox::new(&[9u8; 32]).unwrap()),
-            sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), Duration::from_secs(5)).unwrap(),
-            guard: Guard::new(false).unwrap(),
-        };
-        Self { router: statushawk_api::router(deps), env, js, topology, pg }
-    }
-
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let body = match body {
-            Some(body) => {
-                request = request.header("content-type", "application/json");
-                Body::from(body.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
-    }
-
-    /// Signs up a user owning a new team; returns its session token.
-    async fn sign_up(&self, email: &str, team: &str) -> String {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/api/v1/signup",
-                None,
-                Some(json!({"email": email, "password": "correct horse battery", "team_name": team})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-
-    /// An API token of the caller's team with `role`.
-    async fn token(&self, owner: &str, role: &str) -> String {
-        let (status, body) = self
-            .call("POST", "/api/v1/tokens", Some(owner), Some(json!({"name": format!("{role} bot"), "role": role})))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-}
 
 fn http_monitor(url: &str) -> Value {
     json!({"name": "Checkout API", "spec": {"kind": "http", "url": url}})
@@ -736,4 +658,42 @@ async fn repeated_failed_logins_are_throttled_per_address() {
         StatusCode::OK,
         "other addresses are not affected"
     );
+}
+
+#[tokio::test]
+async fn public_routes_are_rate_limited_per_client() {
+    let app = App::new().await;
+    for _ in 0..statushawk_api::middleware::PUBLIC_REQUESTS {
+        let (status, _) = app.call("GET", "/api/v1/public/status/nobody-here", None, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, _, body) = app.raw("GET", "/status/nobody-here", None, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("rate_limited"), "{body}");
+    // Authenticated routes are not affected.
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(&owner), None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = App::new().await;
+    let (status, document) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/monitors/{id}",
+        "/api/v1/monitors/{id}/uptime",
+        "/api/v1/status-pages/{id}",
+        "/api/v1/public/status/{slug}",
+        "/api/v1/maintenance/{id}",
+        "/api/v1/incidents/{id}/updates",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not described");
+    }
+    // A query string the API does not know is a JSON error naming it.
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let (status, body) = app.call("GET", "/api/v1/incidents?bogus=1", Some(&owner), None).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("bogus")));
 }

@@ -18,6 +18,8 @@ mod event;
 mod heartbeat;
 mod ids;
 pub mod msg_id;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 mod partition;
 mod result;
 pub mod subject;

@@ -1,0 +1,51 @@
+//! Request middleware: the rate limit of the public, unauthenticated routes
+//! (status pages), and request metrics.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State as Shared};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::State;
+use crate::error::ApiError;
+
+/// Requests per client address to the public routes within [`PUBLIC_WINDOW`].
+pub const PUBLIC_REQUESTS: usize = 120;
+/// The window of [`PUBLIC_REQUESTS`].
+pub const PUBLIC_WINDOW: Duration = Duration::from_secs(60);
+
+/// At most [`PUBLIC_REQUESTS`] per client address and window, then 429 with
+/// `Retry-After`. The address is the TCP peer's (behind a reverse proxy,
+/// the proxy's own: limit there instead).
+pub async fn public_rate_limit(Shared(state): Shared<State>, request: Request, next: Next) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .unwrap_or_default();
+    let now = Instant::now();
+    if let Some(wait) = state.public_requests.wait(&client, now) {
+        metrics::counter!("statushawk_api_rate_limited_total").increment(1);
+        return ApiError::too_many("too many requests from this address; slow down", wait).into_response();
+    }
+    state.public_requests.record(&client, now);
+    next.run(request).await
+}
+
+/// Counts requests and their duration by route and status:
+/// `statushawk_api_requests_total{route, method, status}` and
+/// `statushawk_api_request_seconds{route, method}`.
+pub async fn request_metrics(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("statushawk_api_request_seconds", "route" => route.clone(), "method" => method.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("statushawk_api_requests_total", "route" => route, "method" => method, "status" => status)
+        .increment(1);
+    response
+}

@@ -1,0 +1,147 @@
+//! The OpenAPI 3.1 document at `/api/v1/openapi.json`, generated from the
+//! handlers' `#[utoipa::path]` annotations and the types' `ToSchema`
+//! derives. The wire types of `statushawk-schemas` keep their one schema,
+//! the schemars one, which is put in place of their named placeholders.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::Value;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::{accounts, analytics, channels, incidents, live, maintenance, members, monitors, status_pages};
+
+/// Every error answer: `{"error": {"code", "message", "field"?}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// The error itself.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Machine-readable: `bad_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `invalid`, `rate_limited`, `internal`,
+    /// `unavailable`, ...
+    code: String,
+    /// For people.
+    message: String,
+    /// The invalid field (`spec.url`, `regions[1]`, ...), for `invalid`.
+    field: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "StatusHawk API",
+        description = "Monitors, channels, incidents, maintenance windows, analytics and live results of a team. \
+                       Send `Authorization: Bearer <token>` (a session from `/login` or a team API token)."
+    ),
+    paths(
+        accounts::sign_up, accounts::login, accounts::create_token, accounts::list_tokens, accounts::revoke_token,
+        monitors::list, monitors::create, monitors::get, monitors::replace, monitors::delete,
+        monitors::pause, monitors::resume, monitors::set_channels,
+        analytics::uptime, analytics::latency, analytics::results,
+        live::monitor, live::team,
+        channels::list, channels::create, channels::get, channels::replace, channels::delete, channels::test,
+        members::list, members::invite, members::change_role, members::remove,
+        incidents::list, incidents::get, incidents::add_update,
+        maintenance::list, maintenance::create, maintenance::get, maintenance::replace, maintenance::delete,
+        status_pages::list, status_pages::create, status_pages::get, status_pages::replace, status_pages::delete,
+        status_pages::public::json,
+        openapi_json,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&Conventions),
+    security(("bearer" = [])),
+)]
+struct ApiDoc;
+
+/// The bearer scheme, and the error answer as every operation's `default`.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        let error: RefOr<Response> = ResponseBuilder::new()
+            .description("An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...)")
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .into();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+            {
+                operation.responses.responses.entry("default".to_owned()).or_insert_with(|| error.clone());
+            }
+        }
+    }
+}
+
+/// The document (built once).
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(build)
+}
+
+fn build() -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    // The schemars schemas of the wire types, referring to each other under
+    // `#/components/schemas/`, in place of their placeholders.
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .into_generator();
+    statushawk_schemas::openapi::define(&mut generator);
+    if let Some(Value::Object(schemas)) = document.pointer_mut("/components/schemas") {
+        for (name, schema) in generator.take_definitions(true) {
+            schemas.insert(name, schema);
+        }
+    }
+    document
+}
+
+/// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> Json<&'static Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_wire_schema_in_place() {
+        let document = document();
+        assert_eq!(document["openapi"], "3.1.0");
+        let text = document.to_string();
+        assert!(!text.contains(statushawk_schemas::openapi::PLACEHOLDER), "a placeholder was left");
+        // Every reference resolves.
+        let schemas = document["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "{name} is referred to but not defined");
+        }
+        assert!(schemas.contains_key("MonitorSpec") && schemas.contains_key("HttpSpec"));
+        // Every operation answers errors with the error body.
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                assert!(operation["responses"]["default"].is_object(), "{method} {path}");
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The API test harness: the router in-process against real Postgres,
+//! ClickHouse and NATS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use statushawk_api::Deps;
+use statushawk_common::config::{ClickHouseConfig, DatabaseConfig};
+use statushawk_common::secrets::SecretBox;
+use statushawk_guard::Guard;
+use statushawk_nats::async_nats::jetstream;
+use statushawk_nats::{Publisher, Topology};
+use statushawk_notifier::send::Sender;
+use statushawk_schemas::Region;
+use statushawk_testkit::TestEnv;
+use tower::ServiceExt;
+
+/// The router over a fresh database, NATS prefix and ClickHouse database.
+pub struct App {
+    pub env: TestEnv,
+    pub router: axum::Router,
+    pub js: jetstream::Context,
+    pub topology: Topology,
+    pub pg: sqlx::PgPool,
+}
+
+impl App {
+    pub async fn new() -> Self {
+        let env = TestEnv::new().await;
+        let db = DatabaseConfig { url: env.database_url.clone().into(), max_connections: 4 };
+        statushawk_common::migrate::postgres(&db).await.unwrap();
+        let ch = ClickHouseConfig {
+            url: env.services.clickhouse_url.clone(),
+            database: env.clickhouse_database.clone(),
+            ..Default::default()
+        };
+        statushawk_common::migrate::clickhouse(&ch).await.unwrap();
+        let topology = Topology::new(&env.nats_prefix).unwrap();
+        let js = jetstream::new(env.nats().await);
+        topology.ensure(&js).await.unwrap();
+        let pg = env.pg().await;
+        let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let deps = Deps {
+            pg: pg.clone(),
+            clickhouse: env.clickhouse(),
+            publisher: Publisher::new(js.clone(), topology.clone()),
+            nats: env.nats().await,
+            topology: topology.clone(),
+            regions: ["eu-west", "us-east", "ap-south"].map(|r| Region::new(r).unwrap()).to_vec(),
+            secrets: Some(SecretBox::new(&[9u8; 32]).unwrap()),
+            sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), Duration::from_secs(5)).unwrap(),
+            guard: Guard::new(false).unwrap(),
+            metrics: None,
+        };
+        Self { router: statushawk_api::router(deps), env, js, topology, pg }
+    }
+
+    /// A request; the answer's status, content type and body.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, String, String) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self.router.clone().oneshot(request.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A request with a JSON answer (or the text as a JSON string).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, _, text) = self.raw(method, path, token, body).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Signs up a user owning a new team; returns its session token.
+    pub async fn sign_up(&self, email: &str, team: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/signup",
+                None,
+                Some(json!({"email": email, "password": "correct horse battery", "team_name": team})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// An API token of the caller's team with `role`.
+    pub async fn token(&self, owner: &str, role: &str) -> String {
+        let (status, body) = self
+            .call("POST", "/api/v1/tokens", Some(owner), Some(json!({"name": format!("{role} bot"), "role": role})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+}
