@@ -297,6 +297,54 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     );
 }
 
+/// `statushawk api` as a client finds it: schemathesis (scripts/api-fuzz)
+/// generates requests from its OpenAPI document and finds no server error
+/// and no answer that differs from the document.
+#[tokio::test]
+async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
+    let env = TestEnv::new().await;
+    stdout(&statushawk(&env, &["migrate"], &[]));
+    stdout(&statushawk(&env, &["topology"], &[]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = format!("127.0.0.1:{port}");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_statushawk"))
+            .arg("api")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+            .env("STATUSHAWK_DATABASE_URL", &env.database_url)
+            .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
+            .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
+            .env("STATUSHAWK_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+            .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .env("STATUSHAWK_API_LISTEN", &api)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(&api).await.is_err()
+        || !statushawk_testkit::http_get(&api, "/readyz").await.ends_with("ready")
+    {
+        assert!(std::time::Instant::now() < deadline, "the API did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let fuzz = Command::new(statushawk_testkit::repo_root().join("scripts/api-fuzz"))
+        .arg(format!("http://{api}"))
+        .args(["--seed", "1"])
+        .env("STATUSHAWK_FUZZ_EXAMPLES", "15")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&fuzz.stdout);
+    assert!(fuzz.status.success(), "{report}\n{}", String::from_utf8_lossy(&fuzz.stderr));
+    assert!(report.contains(" passed"), "{report}");
+    let metrics = statushawk_testkit::http_get(&api, "/metrics").await;
+    assert!(metrics.contains("statushawk_api_requests_total"), "{metrics}");
+    assert!(child.terminate().status.success());
+}
+
 /// A spawned `statushawk`, stopped with SIGTERM by [`Running::terminate`],
 /// or killed if the test fails before that (so no process outlives it).
 struct Running(Option<std::process::Child>);

@@ -522,6 +522,7 @@ pub struct ResultsQuery {
     /// Only this region's results.
     pub region: Option<String>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

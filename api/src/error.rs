@@ -108,6 +108,10 @@ impl From<sqlx::Error> for ApiError {
                 Some("23505") => return Self::conflict(format!("already exists ({constraint})")),
                 Some("23503") => return Self::invalid(constraint, "refers to something that does not exist"),
                 Some("23514") => return Self::invalid(constraint, "violates a constraint"),
+                // Out of range for its column (a time, a number): the input's.
+                Some("22003" | "22008") => {
+                    return Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "a value is out of range");
+                }
                 _ => {}
             }
         }

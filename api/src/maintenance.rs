@@ -39,8 +39,10 @@ pub enum Schedule {
     /// From `starts_at_ms` to `ends_at_ms`.
     OneOff {
         /// Start (Unix ms).
+        #[schema(minimum = 0, maximum = 253_402_300_799_999_i64)]
         starts_at_ms: UnixMs,
         /// End (Unix ms), after the start.
+        #[schema(minimum = 0, maximum = 253_402_300_799_999_i64)]
         ends_at_ms: UnixMs,
     },
     /// Every week on `weekdays` (ISO: 1 = Monday), from `start_time` (`HH:MM`
@@ -56,6 +58,9 @@ pub enum Schedule {
         timezone: String,
     },
 }
+
+/// The end of 9999 (Unix ms): one-off windows lie between 1970 and then.
+const MAX_MS: UnixMs = 253_402_300_799_999;
 
 const SELECT: &str = "SELECT id, title, monitor_id, kind::text AS kind, \
         (extract(epoch FROM starts_at) * 1000)::bigint AS starts_ms, (extract(epoch FROM ends_at) * 1000)::bigint AS ends_ms, \
@@ -89,6 +94,12 @@ async fn validate(state: &State, window: &Window) -> Result<(), ApiError> {
         return Err(ApiError::invalid("title", "1 to 200 characters"));
     }
     match &window.schedule {
+        Schedule::OneOff { starts_at_ms, .. } if !(0..=MAX_MS).contains(starts_at_ms) => {
+            Err(ApiError::invalid("starts_at_ms", "a time from 1970 to 9999"))
+        }
+        Schedule::OneOff { ends_at_ms, .. } if !(0..=MAX_MS).contains(ends_at_ms) => {
+            Err(ApiError::invalid("ends_at_ms", "a time from 1970 to 9999"))
+        }
         Schedule::OneOff { starts_at_ms, ends_at_ms } if ends_at_ms <= starts_at_ms => {
             Err(ApiError::invalid("ends_at_ms", "after starts_at_ms"))
         }
