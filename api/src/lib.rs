@@ -19,6 +19,7 @@ pub mod members;
 pub mod middleware;
 pub mod monitors;
 pub mod openapi;
+pub mod pings;
 pub mod status_pages;
 pub mod throttle;
 
@@ -76,6 +77,10 @@ pub struct Shared {
     pub logins: throttle::Throttle,
     /// Requests to the public routes per client address.
     pub public_requests: throttle::Throttle,
+    /// Heartbeat ping tokens.
+    pub ping_tokens: pings::Tokens,
+    /// Pings per heartbeat monitor.
+    pub pings: throttle::Throttle,
     /// Public status pages by slug, for `status_pages::public::TTL`.
     pub status_pages: status_pages::public::Cache,
 }
@@ -116,6 +121,8 @@ pub fn router(deps: Deps) -> Router {
         hub: live::Hub::default(),
         logins: throttle::Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW),
         public_requests: throttle::Throttle::new(middleware::PUBLIC_REQUESTS, middleware::PUBLIC_WINDOW),
+        ping_tokens: pings::Tokens::default(),
+        pings: throttle::Throttle::new(pings::PINGS_PER_TOKEN, std::time::Duration::from_secs(1)),
         status_pages: status_pages::public::Cache::new(status_pages::public::TTL),
     });
     // Unauthenticated and cached, but limited per client address.
@@ -133,6 +140,7 @@ pub fn router(deps: Deps) -> Router {
         .route("/monitors/{id}/pause", post(monitors::pause))
         .route("/monitors/{id}/resume", post(monitors::resume))
         .route("/monitors/{id}/channels", put(monitors::set_channels))
+        .route("/monitors/{id}/ping-token", post(monitors::rotate_ping_token))
         .route("/monitors/{id}/live", get(live::monitor))
         .route("/monitors/{id}/uptime", get(analytics::uptime))
         .route("/monitors/{id}/latency", get(analytics::latency))
@@ -155,6 +163,9 @@ pub fn router(deps: Deps) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(public)
+        // Heartbeat pings: the token is the credential; limited per token.
+        .route("/ping/{token}", get(pings::success).post(pings::success))
+        .route("/ping/{token}/{what}", get(pings::with_kind).post(pings::with_kind))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -80,6 +80,11 @@ pub struct Monitor {
     pub channel_ids: Vec<uuid::Uuid>,
     /// Created (Unix ms).
     pub created_at_ms: UnixMs,
+    /// Heartbeat monitors: the secret token of their ping URL
+    /// (`/ping/<token>`), only in the answer that created or rotated it (it
+    /// is stored hashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_token: Option<String>,
 }
 
 impl MonitorInput {
@@ -90,9 +95,17 @@ impl MonitorInput {
             return Err(ApiError::invalid("name", "1 to 200 characters"));
         }
         self.name = name.to_owned();
-        let Some(check) = self.spec.check() else {
-            return Err(ApiError::invalid("spec.kind", "heartbeat monitors are not available yet"));
+        let check = match &self.spec {
+            MonitorSpec::Heartbeat(schedule) => {
+                schedule.validate().map_err(|(field, message)| ApiError::invalid(format!("spec.{field}"), message))?;
+                // Pings have no region, and a missed one cannot be re-checked.
+                self.regions = vec![Region::heartbeat()];
+                (self.confirmations, self.recoveries, self.quorum) = (1, 1, Some(1));
+                return Ok(());
+            }
+            spec => spec.check(),
         };
+        let Some(check) = check else { return Err(ApiError::internal("a probed monitor without a check")) };
         statushawk_prober::checks::validate(&check)
             .map_err(|e| ApiError::invalid(format!("spec.{}", e.field), e.message))?;
         if let Some((field, host)) = target_host(&check)
@@ -194,6 +207,7 @@ fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Monitor, ApiError> {
         status: row.try_get("status")?,
         channel_ids: row.try_get("channel_ids")?,
         created_at_ms: row.try_get("created_ms")?,
+        ping_token: None,
     })
 }
 
@@ -248,10 +262,11 @@ pub async fn create(
     input.validate(&state)?;
     let (kind, spec) = input.stored_spec()?;
     let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
+    let token = matches!(input.spec, MonitorSpec::Heartbeat(_)).then(crate::pings::new_token);
     let id: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions, confirmations, \
-                               recoveries, quorum, paused, degraded_is_failure) \
-         VALUES ($1, $2, $3::monitor_kind, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                               recoveries, quorum, paused, degraded_is_failure, ping_token_hash) \
+         VALUES ($1, $2, $3::monitor_kind, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
     )
     .bind(caller.team.0)
     .bind(&input.name)
@@ -265,10 +280,12 @@ pub async fn create(
     .bind(input.quorum.map(i16::from))
     .bind(input.paused)
     .bind(input.degraded_is_failure)
+    .bind(token.as_deref().map(crate::auth::token_hash))
     .fetch_one(&state.pg)
     .await?;
-    let monitor = fetch(&state, &caller, MonitorId(id)).await?;
+    let mut monitor = fetch(&state, &caller, MonitorId(id)).await?;
     announce(&state, &monitor).await;
+    monitor.ping_token = token;
     Ok((StatusCode::CREATED, Json(monitor)))
 }
 
@@ -285,11 +302,15 @@ pub async fn replace(
     let (kind, spec) = input.stored_spec()?;
     let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
     let majority = i16::try_from(regions.len() / 2 + 1).unwrap_or(1);
-    let updated = sqlx::query(
+    // A monitor that becomes a heartbeat gets a token; one that stops being
+    // one loses it; a heartbeat keeps its own.
+    let token = crate::pings::new_token();
+    let updated: Option<bool> = sqlx::query_scalar(
         "UPDATE monitors SET name = $3, kind = $4::monitor_kind, spec = $5, interval_ms = $6, timeout_ms = $7, \
              regions = $8, confirmations = $9, recoveries = $10, quorum = coalesce($11, $13), paused = $12, \
-             degraded_is_failure = $14 \
-         WHERE id = $1 AND team_id = $2",
+             degraded_is_failure = $14, \
+             ping_token_hash = CASE WHEN $4 = 'heartbeat' THEN coalesce(ping_token_hash, $15) END \
+         WHERE id = $1 AND team_id = $2 RETURNING ping_token_hash IS NOT DISTINCT FROM $15",
     )
     .bind(id.0)
     .bind(caller.team.0)
@@ -305,13 +326,15 @@ pub async fn replace(
     .bind(input.paused)
     .bind(majority)
     .bind(input.degraded_is_failure)
-    .execute(&state.pg)
+    .bind(crate::auth::token_hash(&token))
+    .fetch_optional(&state.pg)
     .await?;
-    if updated.rows_affected() == 0 {
-        return Err(ApiError::not_found("monitor"));
-    }
-    let monitor = fetch(&state, &caller, id).await?;
+    let Some(minted) = updated else { return Err(ApiError::not_found("monitor")) };
+    let mut monitor = fetch(&state, &caller, id).await?;
     announce(&state, &monitor).await;
+    if minted {
+        monitor.ping_token = Some(token);
+    }
     Ok(Json(monitor))
 }
 
@@ -359,13 +382,15 @@ pub async fn delete(
     Id(id): Id<MonitorId>,
 ) -> Result<StatusCode, ApiError> {
     caller.may_edit()?;
-    let deleted = sqlx::query("DELETE FROM monitors WHERE id = $1 AND team_id = $2")
-        .bind(id.0)
-        .bind(caller.team.0)
-        .execute(&state.pg)
-        .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(ApiError::not_found("monitor"));
+    let deleted: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("DELETE FROM monitors WHERE id = $1 AND team_id = $2 RETURNING ping_token_hash")
+            .bind(id.0)
+            .bind(caller.team.0)
+            .fetch_optional(&state.pg)
+            .await?;
+    let Some(token_hash) = deleted else { return Err(ApiError::not_found("monitor")) };
+    if let Some(hash) = token_hash {
+        state.ping_tokens.forget(&hash).await;
     }
     let change = ConfigChange {
         schema_version: SCHEMA_VERSION,
@@ -374,6 +399,35 @@ pub async fn delete(
     };
     state.announce(&change).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives a heartbeat monitor a new ping token; the old one stops working
+/// (in this process at once, in others within [`crate::pings::TOKEN_TTL`]).
+#[utoipa::path(post, path = "/api/v1/monitors/{id}/ping-token", tag = "monitors", params(("id" = uuid::Uuid, Path, description = "Monitor id")), responses((status = 200, description = "The monitor, with its new `ping_token`", body = Monitor)))]
+pub async fn rotate_ping_token(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Id(id): Id<MonitorId>,
+) -> Result<Json<Monitor>, ApiError> {
+    caller.may_edit()?;
+    let token = crate::pings::new_token();
+    let old: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+        "WITH old AS (SELECT id, ping_token_hash FROM monitors \
+                      WHERE id = $1 AND team_id = $2 AND kind = 'heartbeat' FOR UPDATE) \
+         UPDATE monitors m SET ping_token_hash = $3 FROM old WHERE m.id = old.id RETURNING old.ping_token_hash",
+    )
+    .bind(id.0)
+    .bind(caller.team.0)
+    .bind(crate::auth::token_hash(&token))
+    .fetch_optional(&state.pg)
+    .await?;
+    let Some(old) = old else { return Err(ApiError::not_found("heartbeat monitor")) };
+    if let Some(old) = old {
+        state.ping_tokens.forget(&old).await;
+    }
+    let mut monitor = fetch(&state, &caller, id).await?;
+    monitor.ping_token = Some(token);
+    Ok(Json(monitor))
 }
 
 /// `PUT /api/v1/monitors/{id}/channels`.

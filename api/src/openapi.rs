@@ -11,7 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{accounts, analytics, channels, incidents, live, maintenance, members, monitors, status_pages};
+use crate::{accounts, analytics, channels, incidents, live, maintenance, members, monitors, pings, status_pages};
 
 /// Every error answer: `{"error": {"code", "message", "field"?}}`.
 #[derive(ToSchema)]
@@ -45,7 +45,8 @@ pub struct ErrorDetail {
     paths(
         accounts::sign_up, accounts::login, accounts::create_token, accounts::list_tokens, accounts::revoke_token,
         monitors::list, monitors::create, monitors::get, monitors::replace, monitors::delete,
-        monitors::pause, monitors::resume, monitors::set_channels,
+        monitors::pause, monitors::resume, monitors::set_channels, monitors::rotate_ping_token,
+        pings::success, pings::with_kind,
         analytics::uptime, analytics::latency, analytics::results,
         live::monitor, live::team,
         channels::list, channels::create, channels::get, channels::replace, channels::delete, channels::test,
@@ -83,7 +84,9 @@ impl Modify for Conventions {
             .into();
         for item in openapi.paths.paths.values_mut() {
             for operation in
-                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head]
+                    .into_iter()
+                    .flatten()
             {
                 operation.responses.responses.entry("default".to_owned()).or_insert_with(|| error.clone());
             }

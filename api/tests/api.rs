@@ -154,7 +154,11 @@ async fn invalid_monitors_are_refused_naming_the_field() {
         (with(json!({"spec": {"kind": "http", "url": "http://0x7f.1/"}})), "spec.url"),
         (with(json!({"spec": {"kind": "tcp", "host": "10.1.2.3", "port": 5432}})), "spec.host"),
         (with(json!({"spec": {"kind": "tcp", "host": "[::ffff:192.168.0.1]", "port": 22}})), "spec.host"),
-        (with(json!({"spec": {"kind": "heartbeat", "period_ms": 60000, "grace_ms": 1000}})), "spec.kind"),
+        (
+            with(json!({"spec": {"kind": "heartbeat", "period_ms": 60000, "cron": "* * * * *", "grace_ms": 1000}})),
+            "spec.period_ms",
+        ),
+        (with(json!({"spec": {"kind": "heartbeat", "cron": "at noon", "grace_ms": 1000}})), "spec.cron"),
         (with(json!({"colour": "red"})), "colour"),
     ];
     for (body, field) in cases {
@@ -696,4 +700,104 @@ async fn the_openapi_document_describes_every_route() {
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (status, body) = app.call("GET", "/api/v1/incidents?bogus=1", Some(&owner), None).await;
     assert_eq!((status, &body["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("bogus")));
+}
+
+#[tokio::test]
+async fn heartbeat_pings_are_published_cut_and_limited_per_token() {
+    let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let create = |name: &'static str| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let (status, monitor) = app
+                .call(
+                    "POST",
+                    "/api/v1/monitors",
+                    Some(owner),
+                    Some(json!({"name": name, "spec": {"kind": "heartbeat", "period_ms": 2000, "grace_ms": 1000}})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{monitor}");
+            monitor
+        }
+    };
+    let backup = create("Nightly backup").await;
+    assert_eq!(backup["regions"], json!(["heartbeat"]));
+    assert_eq!((&backup["confirmations"], &backup["quorum"]), (&json!(1), &json!(1)));
+    let token = backup["ping_token"].as_str().unwrap().to_owned();
+    let (_, read) =
+        app.call("GET", &format!("/api/v1/monitors/{}", backup["id"].as_str().unwrap()), Some(&owner), None).await;
+    assert!(read.get("ping_token").is_none(), "the token is shown once: {read}");
+    let (status, body) = app
+        .call(
+            "POST",
+            "/api/v1/monitors",
+            Some(&owner),
+            Some(json!({"name": "x", "spec": {"kind": "heartbeat", "grace_ms": 1000}})),
+        )
+        .await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("spec.period_ms")));
+
+    let nats = app.env.nats().await;
+    let mut pings = nats.subscribe(app.topology.subject("heartbeats.>")).await.unwrap();
+    let mut next = async || -> Value {
+        let message = tokio::time::timeout(Duration::from_secs(5), pings.next()).await.unwrap().unwrap();
+        serde_json::from_slice(&message.payload).unwrap()
+    };
+    for (path, kind, exit_code) in [
+        (format!("/ping/{token}"), "success", Value::Null),
+        (format!("/ping/{token}/start?rid=r1"), "start", Value::Null),
+        (format!("/ping/{token}/fail"), "fail", Value::Null),
+        (format!("/ping/{token}/0"), "success", json!(0)),
+    ] {
+        let (status, _, body) = app.raw("GET", &path, None, None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "OK\n"), "{path}");
+        let ping = next().await;
+        assert_eq!(
+            (&ping["kind"], ping.get("exit_code").unwrap_or(&Value::Null)),
+            (&json!(kind), &exit_code),
+            "{path}"
+        );
+        assert_eq!(ping["monitor_id"], backup["id"]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // A 1 MiB log is taken, and its first 10 KiB kept.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("/ping/{token}/17"))
+        .body(axum::body::Body::from(vec![b'x'; 1 << 20]))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(app.router.clone(), request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let ping = next().await;
+    assert_eq!((&ping["kind"], &ping["exit_code"]), (&json!("fail"), &json!(17)));
+    assert_eq!(ping["body"].as_str().unwrap().len(), statushawk_api::pings::BODY_KEPT);
+
+    // Unknown tokens and kinds.
+    assert_eq!(app.raw("GET", "/ping/0123456789abcdef", None, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.raw("GET", &format!("/ping/{token}/256"), None, None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A flood: limited per token, the others unaffected.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut answers = Vec::new();
+    for _ in 0..(statushawk_api::pings::PINGS_PER_TOKEN + 3) {
+        answers.push(app.raw("POST", &format!("/ping/{token}"), None, None).await.0);
+    }
+    assert_eq!(answers.iter().filter(|s| **s == StatusCode::OK).count(), statushawk_api::pings::PINGS_PER_TOKEN);
+    assert_eq!(answers.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+    let other = create("Queue worker").await;
+    let other_token = other["ping_token"].as_str().unwrap();
+    assert_eq!(app.raw("HEAD", &format!("/ping/{other_token}"), None, None).await.0, StatusCode::OK);
+
+    // Rotation: the old token stops working, the new one works.
+    let (status, rotated) = app
+        .call("POST", &format!("/api/v1/monitors/{}/ping-token", backup["id"].as_str().unwrap()), Some(&owner), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_token = rotated["ping_token"].as_str().unwrap();
+    assert_ne!(new_token, token);
+    tokio::time::sleep(Duration::from_secs(1)).await; // the flood's second is over
+    assert_eq!(app.raw("GET", &format!("/ping/{token}"), None, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.raw("GET", &format!("/ping/{new_token}"), None, None).await.0, StatusCode::OK);
 }

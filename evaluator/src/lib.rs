@@ -11,8 +11,11 @@
 //!
 //! Per batch: rows into ClickHouse ([`sink`]), the state machine
 //! ([`state`]), its changes into Postgres with the events in an outbox
-//! ([`store`]), re-checks and events to NATS, then the acks.
+//! ([`store`]), re-checks and events to NATS, then the acks. Next to it, the
+//! partition's heartbeat janitor ([`heartbeats`]) turns pings and missed
+//! deadlines into results of their own.
 
+pub mod heartbeats;
 pub mod partition;
 pub mod sink;
 pub mod state;
@@ -92,8 +95,9 @@ pub(crate) struct Shared {
     pg: PgPool,
     sink: sink::Sink,
     publisher: Publisher,
-    /// Where to tell each running partition that a monitor's configuration changed.
-    config_changes: Mutex<HashMap<u16, mpsc::UnboundedSender<MonitorId>>>,
+    /// Where to tell each running partition (its results and its heartbeat
+    /// janitor) that a monitor's configuration changed.
+    config_changes: Mutex<HashMap<u16, Vec<mpsc::UnboundedSender<MonitorId>>>>,
 }
 
 /// The name a value has on the wire (`connect`, `up`, ...).
@@ -274,8 +278,10 @@ async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
             ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => continue,
         };
         let p = partition_of(id, shared.topology.partitions);
-        if let Some(tx) = shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).get(&p) {
-            let _ = tx.send(id);
+        if let Some(senders) = shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).get(&p) {
+            for tx in senders {
+                let _ = tx.send(id);
+            }
         }
     }
     Ok(())

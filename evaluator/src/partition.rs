@@ -41,10 +41,17 @@ struct Entry {
 /// or `lost` (return at once).
 pub(crate) async fn run(partition: u16, shared: Arc<Shared>, stop: CancellationToken, lost: CancellationToken) {
     let (changed_tx, mut changed) = mpsc::unbounded_channel();
-    shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).insert(partition, changed_tx);
+    let (beats_tx, mut beats_changed) = mpsc::unbounded_channel();
+    shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).insert(partition, vec![changed_tx, beats_tx]);
     let _deregister = Deregister { shared: shared.clone(), partition };
-    let outcome = work(partition, &shared, &mut changed, &stop, &lost).await;
-    if outcome.is_err() {
+    // Results, and the heartbeat janitor (which publishes results of its own).
+    let (results, beats) = tokio::join!(
+        work(partition, &shared, &mut changed, &stop, &lost),
+        crate::heartbeats::run(partition, &shared, &mut beats_changed, &stop, &lost),
+    );
+    if results.is_err() || beats.is_err() {
+        // Either half losing the lease loses it for both.
+        lost.cancel();
         debug!(partition, "Partition work abandoned.");
     }
 }
@@ -90,7 +97,7 @@ async fn work(
         let batch = tokio::select! {
             () = lost.cancelled() => return Err(Abandoned),
             () = stop.cancelled() => return Ok(()),
-            batch = fetch(&consumer, shared.settings.batch_max, shared.settings.batch_wait) => batch,
+            batch = fetch::<CheckResult>(&consumer, shared.settings.batch_max, shared.settings.batch_wait) => batch,
         };
         let deliveries = match batch {
             Ok(deliveries) => deliveries,
@@ -124,11 +131,11 @@ async fn work(
     Ok(())
 }
 
-async fn fetch(
+pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(
     consumer: &PullConsumer,
     max: usize,
     wait: Duration,
-) -> Result<Vec<Delivery<CheckResult>>, statushawk_nats::async_nats::Error> {
+) -> Result<Vec<Delivery<T>>, statushawk_nats::async_nats::Error> {
     let mut messages = consumer.batch().max_messages(max).expires(wait).messages().await?;
     let mut deliveries = Vec::new();
     while let Some(message) = messages.next().await {
@@ -333,7 +340,7 @@ async fn keep_alive<T>(deliveries: &[Delivery<CheckResult>], every: Duration, wo
 
 /// Retries `op` with back-off (0.2 s doubling to 5 s) until it succeeds or
 /// `lost` fires.
-async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+pub(crate) async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     lost: &CancellationToken,
     what: &str,
     mut op: impl FnMut() -> F,
@@ -353,7 +360,7 @@ async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     }
 }
 
-async fn sleep_or(lost: &CancellationToken, duration: Duration) -> Result<(), Abandoned> {
+pub(crate) async fn sleep_or(lost: &CancellationToken, duration: Duration) -> Result<(), Abandoned> {
     tokio::select! {
         () = lost.cancelled() => Err(Abandoned),
         () = tokio::time::sleep(duration) => Ok(()),

@@ -183,6 +183,23 @@ fn monitor_of(row: &MonitorRow) -> Option<Monitor> {
     };
     let regions: Vec<Region> = row.regions.iter().filter_map(|r| Region::new(r.as_str()).ok()).collect();
     let check: Option<Box<RawValue>> = check;
+    if row.kind == "heartbeat" {
+        // One "region", and the first failure is confirmed: a missed ping
+        // cannot be re-checked.
+        return Some(Monitor {
+            id: MonitorId(row.id),
+            team_id: TeamId(row.team_id),
+            name: row.name.clone(),
+            interval_ms: u32::try_from(row.interval_ms).ok()?,
+            timeout_ms: u32::try_from(row.timeout_ms).ok()?,
+            regions: vec![Region::heartbeat()],
+            confirmations: 1,
+            recoveries: 1,
+            quorum: 1,
+            degraded_is_failure: false,
+            check: None,
+        });
+    }
     Some(Monitor {
         id: MonitorId(row.id),
         team_id: TeamId(row.team_id),
@@ -413,5 +430,80 @@ pub async fn published(pg: &PgPool, ids: &[i64]) -> sqlx::Result<()> {
         return Ok(());
     }
     sqlx::query("DELETE FROM event_outbox WHERE id = ANY($1)").bind(ids).execute(pg).await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct HeartbeatRow {
+    id: Uuid,
+    team_id: Uuid,
+    spec: serde_json::Value,
+    paused: bool,
+    deadline_ms: Option<i64>,
+    last_ping_ms: Option<i64>,
+    last_slot_ms: Option<i64>,
+    runs: Option<serde_json::Value>,
+}
+
+/// Heartbeat monitors (all of them, or those of `ids` that are heartbeat
+/// monitors) with their kept state.
+pub async fn heartbeats(
+    pg: &PgPool,
+    ids: Option<&[MonitorId]>,
+) -> sqlx::Result<HashMap<MonitorId, crate::heartbeats::Beat>> {
+    let uuids: Option<Vec<Uuid>> = ids.map(|ids| ids.iter().map(|id| id.0).collect());
+    let rows: Vec<HeartbeatRow> = sqlx::query_as(
+        "SELECT m.id, m.team_id, m.spec, m.paused, h.deadline_ms, h.last_ping_ms, h.last_slot_ms, h.runs \
+         FROM monitors m LEFT JOIN heartbeat_state h ON h.monitor_id = m.id \
+         WHERE m.kind = 'heartbeat' AND ($1::uuid[] IS NULL OR m.id = ANY($1))",
+    )
+    .bind(uuids)
+    .fetch_all(pg)
+    .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let Ok(schedule) = serde_json::from_value::<statushawk_schemas::HeartbeatSchedule>(row.spec) else {
+            tracing::warn!(monitor = %row.id, "Heartbeat schedule unreadable; the monitor is not watched.");
+            continue;
+        };
+        let runs = row.runs.and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();
+        out.insert(
+            MonitorId(row.id),
+            crate::heartbeats::Beat {
+                team_id: TeamId(row.team_id),
+                schedule,
+                paused: row.paused,
+                deadline_ms: row.deadline_ms,
+                last_ping_ms: row.last_ping_ms,
+                last_slot_ms: row.last_slot_ms.unwrap_or(0),
+                runs,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Keeps the janitor's state of `beats` (skipping monitors deleted meanwhile).
+pub async fn save_heartbeats(pg: &PgPool, beats: &[(MonitorId, &crate::heartbeats::Beat)]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = beats.iter().map(|(id, _)| id.0).collect();
+    let deadlines: Vec<Option<i64>> = beats.iter().map(|(_, b)| b.deadline_ms).collect();
+    let pings: Vec<Option<i64>> = beats.iter().map(|(_, b)| b.last_ping_ms).collect();
+    let slots: Vec<i64> = beats.iter().map(|(_, b)| b.last_slot_ms).collect();
+    let runs: Vec<serde_json::Value> = beats.iter().map(|(_, b)| serde_json::json!(b.runs)).collect();
+    sqlx::query(
+        "INSERT INTO heartbeat_state (monitor_id, deadline_ms, last_ping_ms, last_slot_ms, runs) \
+         SELECT u.id, u.deadline, u.ping, u.slot, u.runs \
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::jsonb[]) AS u(id, deadline, ping, slot, runs) \
+         WHERE EXISTS (SELECT 1 FROM monitors m WHERE m.id = u.id) \
+         ON CONFLICT (monitor_id) DO UPDATE SET deadline_ms = excluded.deadline_ms, \
+             last_ping_ms = excluded.last_ping_ms, last_slot_ms = excluded.last_slot_ms, runs = excluded.runs",
+    )
+    .bind(&ids)
+    .bind(&deadlines)
+    .bind(&pings)
+    .bind(&slots)
+    .bind(&runs)
+    .execute(pg)
+    .await?;
     Ok(())
 }

@@ -56,6 +56,71 @@ pub struct HeartbeatSchedule {
     pub grace_ms: u64,
 }
 
+/// The region a heartbeat monitor's results come from: pings have no
+/// region, and the evaluator's state machine needs one.
+pub const HEARTBEAT_REGION: &str = "heartbeat";
+
+/// The longest period, grace and run a heartbeat may have: 31 days.
+pub const HEARTBEAT_MAX_MS: u64 = 31 * 86_400_000;
+
+impl HeartbeatSchedule {
+    /// Checks the schedule; the error names the field (`period_ms`, `cron`,
+    /// `timezone`, `grace_ms`).
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        match (self.period_ms, &self.cron) {
+            (Some(_), Some(_)) | (None, None) => return Err(("period_ms", "give either period_ms or cron".into())),
+            (Some(period), None) => {
+                if !(1_000..=HEARTBEAT_MAX_MS).contains(&period) {
+                    return Err(("period_ms", format!("1000 (1 s) to {HEARTBEAT_MAX_MS} (31 days)")));
+                }
+                if self.timezone.is_some() {
+                    return Err(("timezone", "only with cron".into()));
+                }
+            }
+            (None, Some(_)) => {
+                self.parsed_cron()?;
+                self.zone()?;
+            }
+        }
+        if self.grace_ms > HEARTBEAT_MAX_MS {
+            return Err(("grace_ms", format!("at most {HEARTBEAT_MAX_MS} (31 days)")));
+        }
+        Ok(())
+    }
+
+    /// When the next ping is expected after one at `at_ms` (before the
+    /// grace): a period later, or the cron expression's next time strictly
+    /// after it. `None` for an invalid schedule.
+    pub fn next_expected(&self, at_ms: UnixMs) -> Option<UnixMs> {
+        if let Some(period) = self.period_ms {
+            return at_ms.checked_add(i64::try_from(period).ok()?);
+        }
+        let cron = self.parsed_cron().ok()?;
+        let zone = self.zone().ok()?;
+        // Whole seconds: the next fire is then a whole minute, not one with
+        // the ping's milliseconds.
+        let at = chrono::DateTime::from_timestamp(at_ms.div_euclid(1000), 0)?.with_timezone(&zone);
+        Some(cron.find_next_occurrence(&at, false).ok()?.timestamp_millis())
+    }
+
+    /// The deadline after a ping at `at_ms`: the next expected ping plus
+    /// the grace.
+    pub fn deadline_after(&self, at_ms: UnixMs) -> Option<UnixMs> {
+        self.next_expected(at_ms)?.checked_add(i64::try_from(self.grace_ms).ok()?)
+    }
+
+    fn parsed_cron(&self) -> Result<croner::Cron, (&'static str, String)> {
+        use std::str::FromStr as _;
+        let text = self.cron.as_deref().unwrap_or_default();
+        croner::Cron::from_str(text).map_err(|err| ("cron", format!("not a cron expression: {err}")))
+    }
+
+    fn zone(&self) -> Result<chrono_tz::Tz, (&'static str, String)> {
+        let name = self.timezone.as_deref().unwrap_or("UTC");
+        name.parse().map_err(|_| ("timezone", format!("unknown time zone {name:?}")))
+    }
+}
+
 /// Everything the scheduler and evaluator need to know of a monitor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MonitorConfig {
@@ -152,5 +217,54 @@ impl ConfigChange {
     /// The deterministic `Nats-Msg-Id` of this message.
     pub fn msg_id(&self) -> String {
         msg_id::config(&self.subject(), self.at_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(period_ms: Option<u64>, cron: Option<&str>, timezone: Option<&str>) -> HeartbeatSchedule {
+        HeartbeatSchedule {
+            period_ms,
+            cron: cron.map(str::to_owned),
+            timezone: timezone.map(str::to_owned),
+            grace_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_period_deadline_is_the_ping_plus_period_plus_grace() {
+        let s = schedule(Some(2_000), None, None);
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.deadline_after(10_000), Some(13_000));
+    }
+
+    #[test]
+    fn a_cron_deadline_is_the_next_fire_in_its_time_zone_plus_grace() {
+        // 2026-11-28 10:00:30 UTC; Asia/Kolkata is UTC+5:30, so its 16:00
+        // (the next "0 16 * * *") is 10:30 UTC.
+        let at = 1_795_860_030_000;
+        let daily = schedule(None, Some("0 16 * * *"), Some("Asia/Kolkata"));
+        assert_eq!(daily.validate(), Ok(()));
+        assert_eq!(daily.deadline_after(at), Some(1_795_861_800_000 + 1_000));
+        let minutely = schedule(None, Some("*/1 * * * *"), Some("Europe/Berlin"));
+        assert_eq!(minutely.deadline_after(at), Some(1_795_860_060_000 + 1_000));
+        assert_eq!(minutely.deadline_after(at + 837), Some(1_795_860_060_000 + 1_000), "whole minutes");
+    }
+
+    #[test]
+    fn invalid_schedules_name_their_field() {
+        let field = |s: HeartbeatSchedule| s.validate().err().map(|(field, _)| field);
+        assert_eq!(field(schedule(None, None, None)), Some("period_ms"));
+        assert_eq!(field(schedule(Some(2_000), Some("* * * * *"), None)), Some("period_ms"));
+        assert_eq!(field(schedule(Some(999), None, None)), Some("period_ms"));
+        assert_eq!(field(schedule(Some(2_000), None, Some("UTC"))), Some("timezone"));
+        assert_eq!(field(schedule(None, Some("every minute"), None)), Some("cron"));
+        assert_eq!(field(schedule(None, Some("* * * * *"), Some("Mars/Olympus"))), Some("timezone"));
+        assert_eq!(
+            field(HeartbeatSchedule { grace_ms: HEARTBEAT_MAX_MS + 1, ..schedule(Some(2_000), None, None) }),
+            Some("grace_ms")
+        );
     }
 }

@@ -112,6 +112,11 @@ impl Region {
         if valid { Ok(Self(name)) } else { Err(RegionError(name)) }
     }
 
+    /// The region of heartbeat monitors' results ([`crate::HEARTBEAT_REGION`]).
+    pub fn heartbeat() -> Self {
+        Self(crate::HEARTBEAT_REGION.to_owned())
+    }
+
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0

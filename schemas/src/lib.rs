@@ -29,7 +29,9 @@ pub use check::{
     Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod, HttpSpec, IcmpSpec,
     StatusRange, TcpSpec, TlsSpec,
 };
-pub use config::{ConfigChange, ConfigOp, HeartbeatSchedule, MonitorConfig, MonitorSpec};
+pub use config::{
+    ConfigChange, ConfigOp, HEARTBEAT_MAX_MS, HEARTBEAT_REGION, HeartbeatSchedule, MonitorConfig, MonitorSpec,
+};
 pub use due::{DueCheck, DueCheckRaw};
 pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence, RegionState, StatusEvent};
 pub use heartbeat::{HeartbeatPing, PingKind};

@@ -49,6 +49,11 @@ pub enum ErrorKind {
     Deadline,
     /// A fault in the prober itself.
     Internal,
+    /// A heartbeat monitor's ping did not arrive in time.
+    Missed,
+    /// A job reported its own failure (a `/fail` ping or a non-zero exit
+    /// code).
+    JobFailed,
 }
 
 /// Phase timings in milliseconds; a phase that did not happen is absent.

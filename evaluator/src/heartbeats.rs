@@ -1,0 +1,461 @@
+//! Heartbeat monitors of one owned partition: pings become results, and so
+//! does silence.
+//!
+//! Heartbeat monitors have no prober. The API publishes each ping on
+//! `heartbeats.<p>.<monitor>`; this janitor keeps every heartbeat monitor
+//! of the partition with its deadline in one ordered set, and turns pings
+//! and missed deadlines into [`CheckResult`]s of the region `heartbeat`,
+//! published on the partition's result subject. The results path then does
+//! what it does for every probe: ClickHouse, the state machine (heartbeat
+//! monitors confirm on the first failure: confirmations, recoveries and
+//! quorum are 1), incidents and events.
+//!
+//! - A success ping is `up`, with the run's duration as `total_ms` when a
+//!   `start` came before it; the deadline moves to the next expected ping
+//!   plus the grace.
+//! - A `fail` ping or a non-zero exit code is `down` at once (`job_failed`).
+//! - A `start` must be followed by a finish within the grace, or the run is
+//!   `down` (`timeout`).
+//! - No ping by the deadline is `down` (`missed`), once; the next success
+//!   recovers. A monitor that never pinged, or is paused, expects nothing.
+//!
+//! The deadline, the open runs and the last slot are written to
+//! `heartbeat_state` before the pings are acked, so a restart or a takeover
+//! fires a deadline that passed meanwhile. Every result gets a slot after
+//! the previous one, so a ping that arrives just after its monitor's miss
+//! was reported still recovers it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
+use statushawk_nats::{Delivery, evaluator_heartbeats_consumer};
+use statushawk_schemas::{
+    CheckResult, CheckStatus, ErrorKind, HeartbeatPing, HeartbeatSchedule, MonitorId, PingKind, Region, SCHEMA_VERSION,
+    TeamId, Timings, UnixMs, now_ms, partition_of, subject,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::Shared;
+use crate::partition::{Abandoned, fetch, retry, sleep_or};
+use crate::store;
+
+/// A heartbeat monitor as the janitor keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Beat {
+    /// Its team.
+    pub team_id: TeamId,
+    /// When pings are expected.
+    pub schedule: HeartbeatSchedule,
+    /// Paused monitors expect nothing.
+    pub paused: bool,
+    /// When silence becomes a failure (`None`: nothing expected).
+    pub deadline_ms: Option<UnixMs>,
+    /// The last ping.
+    pub last_ping_ms: Option<UnixMs>,
+    /// The newest result slot published.
+    pub last_slot_ms: UnixMs,
+    /// Runs started and not finished: run id (`""` without one) to start.
+    pub runs: BTreeMap<String, UnixMs>,
+}
+
+/// What a ping or a deadline amounts to: a result to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// When it happened (the result's start).
+    pub at_ms: UnixMs,
+    /// Up or down.
+    pub status: CheckStatus,
+    /// Why it is down.
+    pub error: Option<ErrorKind>,
+    /// For people.
+    pub message: String,
+    /// The run's duration, when known.
+    pub duration_ms: Option<u32>,
+}
+
+/// Open runs remembered per monitor, at most (the oldest are forgotten).
+const MAX_RUNS: usize = 32;
+
+impl Beat {
+    /// The next time something falls due: the deadline, or an open run's
+    /// end of grace.
+    pub fn due(&self) -> Option<UnixMs> {
+        if self.paused {
+            return None;
+        }
+        let grace = i64::try_from(self.schedule.grace_ms).unwrap_or(i64::MAX);
+        let run = self.runs.values().min().map(|start| start.saturating_add(grace));
+        self.deadline_ms.into_iter().chain(run).min()
+    }
+
+    /// Takes a ping; what it amounts to (a `start` amounts to nothing yet).
+    pub fn ping(&mut self, ping: &HeartbeatPing) -> Option<Outcome> {
+        let at = ping.received_at_ms;
+        self.last_ping_ms = Some(self.last_ping_ms.map_or(at, |last| last.max(at)));
+        let run = ping.run_id.clone().unwrap_or_default();
+        let failed = ping.kind == PingKind::Fail || ping.exit_code.is_some_and(|code| code != 0);
+        if ping.kind == PingKind::Start && !failed {
+            self.runs.insert(run, at);
+            while self.runs.len() > MAX_RUNS {
+                let oldest = self.runs.iter().min_by_key(|(_, start)| **start).map(|(id, _)| id.clone());
+                oldest.map(|id| self.runs.remove(&id));
+            }
+            return None;
+        }
+        // A finish: this run's start (without a run id, the latest start).
+        let started = match ping.run_id {
+            Some(_) => self.runs.remove(&run),
+            None => {
+                let latest = self.runs.iter().max_by_key(|(_, start)| **start).map(|(id, _)| id.clone());
+                latest.and_then(|id| self.runs.remove(&id))
+            }
+        };
+        let duration_ms = started.map(|start| u32::try_from((at - start).max(0)).unwrap_or(u32::MAX));
+        self.deadline_ms = self.schedule.deadline_after(at);
+        let took = duration_ms.map(|ms| format!(" after {:.1} s", f64::from(ms) / 1000.0)).unwrap_or_default();
+        Some(if failed {
+            let message = match ping.exit_code {
+                Some(code) if code != 0 => format!("the job exited with code {code}{took}"),
+                _ => format!("the job reported a failure{took}"),
+            };
+            Outcome { at_ms: at, status: CheckStatus::Down, error: Some(ErrorKind::JobFailed), message, duration_ms }
+        } else {
+            let message = format!("ping{took}");
+            Outcome { at_ms: at, status: CheckStatus::Up, error: None, message, duration_ms }
+        })
+    }
+
+    /// What has fallen due by `now`: runs past their grace, then a missed
+    /// deadline (reported once).
+    pub fn expire(&mut self, now: UnixMs) -> Vec<Outcome> {
+        if self.paused {
+            return Vec::new();
+        }
+        let grace = i64::try_from(self.schedule.grace_ms).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        let late: Vec<(String, UnixMs)> = self
+            .runs
+            .iter()
+            .filter(|(_, start)| start.saturating_add(grace) <= now)
+            .map(|(id, s)| (id.clone(), *s))
+            .collect();
+        for (id, start) in late {
+            self.runs.remove(&id);
+            let run = if id.is_empty() { String::new() } else { format!(" (run {id})") };
+            out.push(Outcome {
+                at_ms: start.saturating_add(grace),
+                status: CheckStatus::Down,
+                error: Some(ErrorKind::Timeout),
+                message: format!("a run{run} started and did not finish within the grace of {} s", grace / 1000),
+                duration_ms: None,
+            });
+        }
+        if let Some(deadline) = self.deadline_ms.filter(|d| *d <= now) {
+            self.deadline_ms = None;
+            let since = self.last_ping_ms.map(|p| format!(" (last ping {} s before)", (deadline - p) / 1000));
+            out.push(Outcome {
+                at_ms: deadline,
+                status: CheckStatus::Down,
+                error: Some(ErrorKind::Missed),
+                message: format!("no ping by the deadline{}", since.unwrap_or_default()),
+                duration_ms: None,
+            });
+        }
+        out
+    }
+
+    /// The result of `outcome`, in a slot after every earlier one.
+    pub fn result(&mut self, monitor: MonitorId, outcome: Outcome) -> CheckResult {
+        let slot = outcome.at_ms.max(self.last_slot_ms + 1);
+        self.last_slot_ms = slot;
+        CheckResult {
+            schema_version: SCHEMA_VERSION,
+            monitor_id: monitor,
+            team_id: self.team_id,
+            region: Region::heartbeat(),
+            slot_ms: slot,
+            attempt: 0,
+            prober_id: "heartbeat".into(),
+            started_at_ms: outcome.at_ms,
+            status: outcome.status,
+            error: outcome.error,
+            message: Some(outcome.message),
+            timings: Timings { total_ms: outcome.duration_ms.unwrap_or(0), ..Timings::default() },
+            ip: None,
+            http_status: None,
+            body_bytes: None,
+            cert_expires_at_ms: None,
+            cert_issuer: None,
+            assertions: Vec::new(),
+        }
+    }
+}
+
+/// The janitor of `partition`'s heartbeat monitors, until `stop` or `lost`.
+pub(crate) async fn run(
+    partition: u16,
+    shared: &Shared,
+    changed: &mut mpsc::UnboundedReceiver<MonitorId>,
+    stop: &CancellationToken,
+    lost: &CancellationToken,
+) -> Result<(), Abandoned> {
+    let partitions = shared.topology.partitions;
+    let ours = move |id: &MonitorId| partition_of(*id, partitions) == partition;
+    let consumer: PullConsumer = retry(lost, "opening the heartbeat consumer", move || async move {
+        let stream = shared.js.get_stream_no_info(shared.topology.stream(statushawk_nats::HEARTBEATS)).await?;
+        stream.get_consumer(&evaluator_heartbeats_consumer(partition)).await
+    })
+    .await?;
+    let pg = &shared.pg;
+    let loaded = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, None)).await?;
+    let mut beats: HashMap<MonitorId, Beat> = loaded.into_iter().filter(|(id, _)| ours(id)).collect();
+    // (due, monitor); an entry whose monitor has another due time by now is
+    // stale and skipped.
+    let mut timers: BTreeSet<(UnixMs, MonitorId)> = beats.iter().filter_map(|(id, b)| Some((b.due()?, *id))).collect();
+
+    while !stop.is_cancelled() {
+        // Configuration changes: reload (a resumed monitor waits for its next ping).
+        let mut reload = Vec::new();
+        while let Ok(id) = changed.try_recv() {
+            if ours(&id) {
+                reload.push(id);
+            }
+        }
+        if !reload.is_empty() {
+            let ids = &reload;
+            let mut fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
+            for id in reload {
+                match fresh.remove(&id) {
+                    Some(mut beat) => {
+                        if beats.get(&id).is_some_and(|old| old.paused) && !beat.paused {
+                            beat.deadline_ms = None;
+                            beat.runs.clear();
+                        }
+                        if let Some(due) = beat.due() {
+                            timers.insert((due, id));
+                        }
+                        beats.insert(id, beat);
+                    }
+                    None => {
+                        beats.remove(&id);
+                    }
+                }
+            }
+        }
+
+        // Deadlines that have passed.
+        let now = now_ms();
+        let mut results = Vec::new();
+        let mut touched = BTreeSet::new();
+        while let Some(&(due, id)) = timers.first() {
+            if due > now {
+                break;
+            }
+            timers.pop_first();
+            let Some(beat) = beats.get_mut(&id) else { continue };
+            if beat.due() != Some(due) {
+                continue;
+            }
+            for outcome in beat.expire(now) {
+                results.push(beat.result(id, outcome));
+            }
+            touched.insert(id);
+            if let Some(next) = beat.due() {
+                timers.insert((next, id));
+            }
+        }
+        settle(shared, &beats, &results, &touched, lost).await?;
+
+        // Pings, waiting at most until the next deadline.
+        let wait = timers.first().map_or(Duration::from_secs(1), |(due, _)| {
+            Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+                .clamp(Duration::from_millis(50), Duration::from_secs(1))
+        });
+        let batch = tokio::select! {
+            () = lost.cancelled() => return Err(Abandoned),
+            () = stop.cancelled() => return Ok(()),
+            batch = fetch::<HeartbeatPing>(&consumer, 1_000, wait) => batch,
+        };
+        let deliveries = match batch {
+            Ok(deliveries) => deliveries,
+            Err(err) => {
+                warn!(partition, error = %err, "Fetching heartbeat pings failed; retrying.");
+                sleep_or(lost, Duration::from_secs(1)).await?;
+                continue;
+            }
+        };
+        if deliveries.is_empty() {
+            continue;
+        }
+        let unknown: Vec<MonitorId> = {
+            let mut ids: Vec<MonitorId> =
+                deliveries.iter().map(|d| d.payload().monitor_id).filter(|id| !beats.contains_key(id)).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        if !unknown.is_empty() {
+            let ids = &unknown;
+            let fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
+            beats.extend(fresh.into_iter().filter(|(id, _)| ours(id)));
+        }
+        let mut results = Vec::new();
+        let mut touched = BTreeSet::new();
+        for delivery in &deliveries {
+            let ping = delivery.payload();
+            metrics::counter!("statushawk_evaluator_heartbeat_pings_total", "kind" => crate::wire_name(&ping.kind))
+                .increment(1);
+            // Deleted, not a heartbeat, or paused: nothing to judge.
+            let Some(beat) = beats.get_mut(&ping.monitor_id).filter(|b| !b.paused) else { continue };
+            if let Some(outcome) = beat.ping(ping) {
+                results.push(beat.result(ping.monitor_id, outcome));
+            }
+            touched.insert(ping.monitor_id);
+            if let Some(due) = beat.due() {
+                timers.insert((due, ping.monitor_id));
+            }
+        }
+        settle(shared, &beats, &results, &touched, lost).await?;
+        let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;
+        if let Some(Err(err)) = acks.into_iter().find(Result::is_err) {
+            // Redelivered later: the results repeat under the same ids or order after.
+            warn!(partition, error = %err, "Acking heartbeat pings failed.");
+        }
+    }
+    Ok(())
+}
+
+/// Publishes `results` and writes the state of the `touched` monitors.
+async fn settle(
+    shared: &Shared,
+    beats: &HashMap<MonitorId, Beat>,
+    results: &[CheckResult],
+    touched: &BTreeSet<MonitorId>,
+    lost: &CancellationToken,
+) -> Result<(), Abandoned> {
+    if !results.is_empty() {
+        let partitions = shared.topology.partitions;
+        retry(lost, "publishing heartbeat results", move || async move {
+            let mut acks = Vec::with_capacity(results.len());
+            for result in results {
+                let subject = subject::check_result(result.monitor_id, &result.region, partitions);
+                acks.push(shared.publisher.send(&subject, &result.msg_id(), result).await?);
+            }
+            for ack in acks {
+                ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
+            }
+            Ok::<_, statushawk_nats::async_nats::Error>(())
+        })
+        .await?;
+    }
+    if !touched.is_empty() {
+        let states: Vec<(MonitorId, &Beat)> = touched.iter().filter_map(|id| Some((*id, beats.get(id)?))).collect();
+        let (pg, states) = (&shared.pg, &states);
+        retry(lost, "saving heartbeat state", move || store::save_heartbeats(pg, states)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(period_ms: u64, grace_ms: u64) -> Beat {
+        Beat {
+            team_id: TeamId::new(),
+            schedule: HeartbeatSchedule { period_ms: Some(period_ms), cron: None, timezone: None, grace_ms },
+            paused: false,
+            deadline_ms: None,
+            last_ping_ms: None,
+            last_slot_ms: 0,
+            runs: BTreeMap::new(),
+        }
+    }
+
+    fn ping(at: UnixMs, kind: PingKind, exit_code: Option<u8>, run_id: Option<&str>) -> HeartbeatPing {
+        HeartbeatPing {
+            schema_version: SCHEMA_VERSION,
+            ping_id: uuid::Uuid::now_v7(),
+            monitor_id: MonitorId::new(),
+            team_id: TeamId::new(),
+            received_at_ms: at,
+            kind,
+            exit_code,
+            run_id: run_id.map(str::to_owned),
+            source_ip: None,
+            body: None,
+        }
+    }
+
+    #[test]
+    fn a_monitor_that_never_pinged_expects_nothing_and_a_ping_sets_the_deadline() {
+        let mut b = beat(2_000, 1_000);
+        assert_eq!(b.due(), None);
+        assert!(b.expire(1_000_000).is_empty());
+        let up = b.ping(&ping(10_000, PingKind::Success, None, None)).unwrap();
+        assert_eq!((up.status, up.duration_ms), (CheckStatus::Up, None));
+        assert_eq!(b.due(), Some(13_000));
+        assert!(b.expire(12_999).is_empty());
+        let missed = b.expire(13_000);
+        assert_eq!(missed.len(), 1);
+        assert_eq!(
+            (missed[0].status, missed[0].error, missed[0].at_ms),
+            (CheckStatus::Down, Some(ErrorKind::Missed), 13_000)
+        );
+        // Reported once.
+        assert_eq!(b.due(), None);
+        assert!(b.expire(60_000).is_empty());
+    }
+
+    #[test]
+    fn fail_pings_and_exit_codes_fail_at_once_and_exit_zero_succeeds() {
+        let mut b = beat(60_000, 1_000);
+        let fail = b.ping(&ping(1_000, PingKind::Fail, None, None)).unwrap();
+        assert_eq!((fail.status, fail.error), (CheckStatus::Down, Some(ErrorKind::JobFailed)));
+        let code = b.ping(&ping(2_000, PingKind::Success, Some(3), None)).unwrap();
+        assert_eq!((code.status, code.message.as_str()), (CheckStatus::Down, "the job exited with code 3"));
+        let zero = b.ping(&ping(3_000, PingKind::Success, Some(0), None)).unwrap();
+        assert_eq!(zero.status, CheckStatus::Up);
+    }
+
+    #[test]
+    fn runs_are_timed_paired_by_run_id_and_fail_past_the_grace() {
+        let mut b = beat(60_000, 5_000);
+        assert_eq!(b.ping(&ping(1_000, PingKind::Start, None, Some("a"))), None);
+        assert_eq!(b.ping(&ping(2_000, PingKind::Start, None, Some("b"))), None);
+        assert_eq!(b.due(), Some(6_000), "run a must end within the grace");
+        let b_done = b.ping(&ping(2_500, PingKind::Success, None, Some("b"))).unwrap();
+        assert_eq!(b_done.duration_ms, Some(500));
+        let late = b.expire(6_000);
+        assert_eq!((late.len(), late[0].error), (1, Some(ErrorKind::Timeout)));
+        assert!(late[0].message.contains("run a"), "{}", late[0].message);
+        // Without run ids, a finish closes the latest start.
+        assert_eq!(b.ping(&ping(10_000, PingKind::Start, None, None)), None);
+        assert_eq!(b.ping(&ping(12_345, PingKind::Success, None, None)).unwrap().duration_ms, Some(2_345));
+    }
+
+    #[test]
+    fn results_always_order_after_the_previous_one() {
+        let mut b = beat(2_000, 1_000);
+        let monitor = MonitorId::new();
+        b.ping(&ping(10_000, PingKind::Success, None, None));
+        let missed = b.expire(13_000).remove(0);
+        assert_eq!(b.result(monitor, missed).slot_ms, 13_000);
+        // A ping received before the deadline but handled after it.
+        let late = b.ping(&ping(12_900, PingKind::Success, None, None)).unwrap();
+        let result = b.result(monitor, late);
+        assert_eq!((result.slot_ms, result.started_at_ms, result.region.as_str()), (13_001, 12_900, "heartbeat"));
+    }
+
+    #[test]
+    fn paused_monitors_expect_nothing() {
+        let mut b = beat(2_000, 1_000);
+        b.ping(&ping(10_000, PingKind::Success, None, None));
+        b.paused = true;
+        assert_eq!(b.due(), None);
+        assert!(b.expire(100_000).is_empty());
+    }
+}
