@@ -33,12 +33,12 @@ async fn migrate_twice_applies_then_says_nothing_to_do() {
     let first = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         first,
-        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api, 0005 heartbeats\nclickhouse: applied 0001_check_results, 0002_rollups\n"
+        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api, 0005 heartbeats\nclickhouse: applied 0001_check_results, 0002_rollups, 0003_heartbeat_pings\n"
     );
     let second = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         second,
-        "postgres: up to date (5 migrations), nothing to do\nclickhouse: up to date (2 migrations), nothing to do\n"
+        "postgres: up to date (5 migrations), nothing to do\nclickhouse: up to date (3 migrations), nothing to do\n"
     );
 }
 

@@ -145,6 +145,8 @@ pub fn router(deps: Deps) -> Router {
         .route("/monitors/{id}/uptime", get(analytics::uptime))
         .route("/monitors/{id}/latency", get(analytics::latency))
         .route("/monitors/{id}/results", get(analytics::results))
+        .route("/monitors/{id}/pings", get(analytics::pings))
+        .route("/monitors/{id}/runs", get(analytics::runs))
         .route("/live", get(live::team))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))

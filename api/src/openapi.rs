@@ -47,7 +47,7 @@ pub struct ErrorDetail {
         monitors::list, monitors::create, monitors::get, monitors::replace, monitors::delete,
         monitors::pause, monitors::resume, monitors::set_channels, monitors::rotate_ping_token,
         pings::success, pings::with_kind,
-        analytics::uptime, analytics::latency, analytics::results,
+        analytics::uptime, analytics::latency, analytics::results, analytics::pings, analytics::runs,
         live::monitor, live::team,
         channels::list, channels::create, channels::get, channels::replace, channels::delete, channels::test,
         members::list, members::invite, members::change_role, members::remove,

@@ -278,3 +278,69 @@ async fn latency_percentiles_counts_and_raw_results_from_clickhouse() {
         app.call("GET", &format!("/api/v1/monitors/{id}/results?cursor=nope"), Some(&owner), None).await;
     assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("cursor")));
 }
+
+#[tokio::test]
+async fn heartbeat_pings_and_run_durations_per_day() {
+    let app = App::new().await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let owner = app.sign_up("owner@shop.example", "Shop").await;
+    let (_, monitor) = app
+        .call(
+            "POST",
+            "/api/v1/monitors",
+            Some(&owner),
+            Some(json!({"name": "Backup", "spec": {"kind": "heartbeat", "period_ms": 86_400_000, "grace_ms": 3_600_000}})),
+        )
+        .await;
+    let id = monitor["id"].as_str().unwrap();
+    let team = monitor["team_id"].as_str().unwrap();
+    // Yesterday: runs of 100, 200, 300, 400 ms (one stored twice, as a
+    // redelivery would); today: one of 1000 ms and a failure without a start.
+    let today = now / DAY * DAY;
+    let row = |n: u32, at: i64, kind: &str, exit: &str, duration: &str| {
+        format!(
+            "(toDateTime({s}), {at}, toUUID('00000000-0000-4000-8000-{n:012}'), toUUID('{id}'), toUUID('{team}'), \
+             '{kind}', {exit}, {duration}, '', '10.0.0.{n}', 'log {n}')",
+            s = at / 1000
+        )
+    };
+    let y = (today - DAY + HOUR) * 1000;
+    let rows = [
+        row(1, y, "success", "NULL", "100"),
+        row(2, y + 1000, "success", "NULL", "200"),
+        row(3, y + 2000, "success", "NULL", "300"),
+        row(3, y + 2000, "success", "NULL", "300"),
+        row(4, y + 3000, "success", "0", "400"),
+        row(5, (today + 60) * 1000, "success", "NULL", "1000"),
+        row(6, (today + 120) * 1000, "fail", "2", "NULL"),
+    ];
+    app.env
+        .clickhouse()
+        .query(&format!("INSERT INTO heartbeat_pings VALUES {}", rows.join(", ")))
+        .execute()
+        .await
+        .unwrap();
+
+    let (status, pings) = app.call("GET", &format!("/api/v1/monitors/{id}/pings?limit=3"), Some(&owner), None).await;
+    assert_eq!(status, StatusCode::OK, "{pings}");
+    let pings = pings.as_array().unwrap();
+    assert_eq!(pings.len(), 3);
+    assert_eq!(
+        (&pings[0]["kind"], &pings[0]["exit_code"], &pings[0]["body"]),
+        (&json!("fail"), &json!(2), &json!("log 6"))
+    );
+    assert_eq!((&pings[1]["duration_ms"], &pings[2]["duration_ms"]), (&json!(1000), &json!(400)));
+
+    // Yesterday's four runs (the copy counted once): p50 = s[1.5] = 250,
+    // p95 = s[2.85] = 385; today's one run.
+    let (_, days) = app.call("GET", &format!("/api/v1/monitors/{id}/runs?days=2"), Some(&owner), None).await;
+    assert_eq!(
+        days,
+        json!([
+            {"day_ms": (today - DAY) * 1000, "runs": 4, "p50_ms": 250, "p95_ms": 385, "max_ms": 400},
+            {"day_ms": today * 1000, "runs": 1, "p50_ms": 1000, "p95_ms": 1000, "max_ms": 1000},
+        ])
+    );
+    let (_, days) = app.call("GET", &format!("/api/v1/monitors/{id}/runs?days=1"), Some(&owner), None).await;
+    assert_eq!(days.as_array().unwrap().len(), 1);
+}

@@ -39,6 +39,7 @@ macro_rules! clickhouse_migrations {
 clickhouse_migrations! {
     1 "0001_check_results",
     2 "0002_rollups",
+    3 "0003_heartbeat_pings",
 }
 
 /// What one database's migration run did.

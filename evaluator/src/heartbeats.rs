@@ -76,6 +76,47 @@ pub struct Outcome {
     pub duration_ms: Option<u32>,
 }
 
+/// A row of ClickHouse `heartbeat_pings`.
+#[derive(Debug, serde::Serialize, clickhouse::Row)]
+pub struct PingRow {
+    ts: u32,
+    received_at_ms: i64,
+    #[serde(with = "clickhouse::serde::uuid")]
+    ping_id: uuid::Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    monitor_id: uuid::Uuid,
+    #[serde(with = "clickhouse::serde::uuid")]
+    team_id: uuid::Uuid,
+    kind: i8,
+    exit_code: Option<u8>,
+    duration_ms: Option<u32>,
+    run_id: String,
+    source_ip: String,
+    body: String,
+}
+
+impl PingRow {
+    fn new(ping: &HeartbeatPing, duration_ms: Option<u32>) -> Self {
+        Self {
+            ts: u32::try_from(ping.received_at_ms.div_euclid(1000)).unwrap_or(0),
+            received_at_ms: ping.received_at_ms,
+            ping_id: ping.ping_id,
+            monitor_id: ping.monitor_id.0,
+            team_id: ping.team_id.0,
+            kind: match ping.kind {
+                PingKind::Success => 1,
+                PingKind::Start => 2,
+                PingKind::Fail => 3,
+            },
+            exit_code: ping.exit_code,
+            duration_ms,
+            run_id: ping.run_id.clone().unwrap_or_default(),
+            source_ip: ping.source_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            body: ping.body.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// Open runs remembered per monitor, at most (the oldest are forgotten).
 const MAX_RUNS: usize = 32;
 
@@ -303,20 +344,39 @@ pub(crate) async fn run(
             beats.extend(fresh.into_iter().filter(|(id, _)| ours(id)));
         }
         let mut results = Vec::new();
+        let mut rows = Vec::new();
         let mut touched = BTreeSet::new();
         for delivery in &deliveries {
             let ping = delivery.payload();
             metrics::counter!("statushawk_evaluator_heartbeat_pings_total", "kind" => crate::wire_name(&ping.kind))
                 .increment(1);
-            // Deleted, not a heartbeat, or paused: nothing to judge.
-            let Some(beat) = beats.get_mut(&ping.monitor_id).filter(|b| !b.paused) else { continue };
-            if let Some(outcome) = beat.ping(ping) {
+            // Deleted or not a heartbeat: nothing to keep.
+            let Some(beat) = beats.get_mut(&ping.monitor_id) else { continue };
+            if beat.paused {
+                // Kept, not judged.
+                rows.push(PingRow::new(ping, None));
+                continue;
+            }
+            let outcome = beat.ping(ping);
+            rows.push(PingRow::new(ping, outcome.as_ref().and_then(|o| o.duration_ms)));
+            if let Some(outcome) = outcome {
                 results.push(beat.result(ping.monitor_id, outcome));
             }
             touched.insert(ping.monitor_id);
             if let Some(due) = beat.due() {
                 timers.insert((due, ping.monitor_id));
             }
+        }
+        if !rows.is_empty() {
+            let rows = &rows;
+            retry(lost, "storing heartbeat pings", move || async move {
+                let mut insert = shared.clickhouse.insert::<PingRow>("heartbeat_pings").await?;
+                for row in rows {
+                    insert.write(row).await?;
+                }
+                insert.end().await
+            })
+            .await?;
         }
         settle(shared, &beats, &results, &touched, lost).await?;
         let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;

@@ -94,6 +94,8 @@ pub(crate) struct Shared {
     topology: Topology,
     pg: PgPool,
     sink: sink::Sink,
+    /// ClickHouse, for heartbeat pings.
+    clickhouse: clickhouse::Client,
     publisher: Publisher,
     /// Where to tell each running partition (its results and its heartbeat
     /// janitor) that a monitor's configuration changed.
@@ -123,6 +125,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
         topology: deps.topology.clone(),
         pg: deps.pg.clone(),
         sink,
+        clickhouse: deps.clickhouse.clone(),
         publisher: Publisher::new(deps.js.clone(), deps.topology.clone()),
         config_changes: Mutex::new(HashMap::new()),
     });

@@ -110,6 +110,16 @@ async fn a_fail_ping_fails_at_once_exit_zero_recovers_and_runs_are_timed() {
         .await
         .unwrap();
     assert!((400..5_000).contains(&took), "the run took {took} ms");
+    // Both pings kept in heartbeat_pings, the finish with the run's duration.
+    let kept: Vec<(String, Option<u32>)> = stack
+        .ch
+        .query(&format!(
+            "SELECT toString(kind), duration_ms FROM heartbeat_pings WHERE monitor_id = toUUID('{m}') ORDER BY received_at_ms"
+        ))
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(kept, [("start".to_owned(), None), ("success".to_owned(), Some(took))]);
 
     // Long before any deadline: the job says it failed.
     let failed = ping(&stack, m, PingKind::Fail, Some(3)).await;
