@@ -98,6 +98,20 @@ enum Bench {
         #[arg(long, default_value = "127.0.0.1:18080")]
         listen: std::net::SocketAddr,
     },
+    /// Heartbeat pings through the API (HTTP, token, JetStream ack): pings/s.
+    /// Uses the configured Postgres (a throw-away team) and NATS (its own
+    /// prefix).
+    Heartbeat {
+        /// Pings to send.
+        #[arg(long, default_value_t = 200_000)]
+        pings: usize,
+        /// Heartbeat monitors they go to (each pings at most 5/s).
+        #[arg(long, default_value_t = 10_000)]
+        tokens: usize,
+        /// Connections sending at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
     /// The scheduler's loop and publisher: publish lag and memory.
     Scheduler {
         /// Monitors in the index.
@@ -471,6 +485,27 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
             let settings = statushawk_scheduler::bench::BenchSettings { monitors, interval, duration, regions };
             let report = statushawk_scheduler::bench::run(client, settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Bench { what: Bench::Heartbeat { pings, tokens, concurrency } } => {
+            let nats = connect(&config, "statushawk-bench").await?;
+            let deps = statushawk_api::Deps {
+                pg: db::pg_pool(&config.database).await?,
+                clickhouse: db::clickhouse(&config.clickhouse),
+                publisher: statushawk_nats::Publisher::new(jetstream::new(nats.clone()), config.topology()?),
+                nats,
+                topology: config.topology()?,
+                regions: config.cluster.regions.clone(),
+                secrets: None,
+                sender: statushawk_notifier::send::Sender::new(
+                    statushawk_guard::Guard::new(false)?,
+                    Duration::from_secs(config.notifier.send_timeout_secs),
+                )?,
+                guard: statushawk_guard::Guard::new(false)?,
+                metrics: None,
+            };
+            let settings = statushawk_api::bench::BenchSettings { pings, tokens, concurrency };
+            let report = statushawk_api::bench::run(deps, settings).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Version => {}

@@ -297,6 +297,96 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     );
 }
 
+/// A heartbeat end to end through `statushawk all`: pings on the API's ping
+/// URL keep it up; silence opens an incident that the notifier delivers to
+/// the monitor's webhook; the next ping resolves it, and that is delivered
+/// too.
+#[tokio::test]
+async fn a_silent_heartbeat_is_notified_and_its_next_ping_resolves_it() {
+    use statushawk_testkit::http_json;
+    let env = TestEnv::new().await;
+    // The monitor's webhook.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", hook.local_addr().unwrap());
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| async move {
+            sink.lock().unwrap().push(body);
+            "ok"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(hook, app).await });
+
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = format!("127.0.0.1:{api_port}");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_statushawk"))
+            .arg("all")
+            .env_clear()
+            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+            .env("STATUSHAWK_DATABASE_URL", &env.database_url)
+            .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
+            .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
+            .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
+            .env("STATUSHAWK_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+            .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .env("STATUSHAWK_API_LISTEN", &api)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(&api).await.is_err()
+        || !statushawk_testkit::http_get(&api, "/readyz").await.ends_with("ready")
+    {
+        assert!(std::time::Instant::now() < deadline, "the API did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let signup = serde_json::json!({"email": "ops@shop.example", "password": "correct horse battery", "team_name": "Shop"});
+    let (status, session) = http_json(&api, "POST", "/api/v1/signup", None, &signup).await;
+    assert_eq!(status, 201, "{session}");
+    let token = session["token"].as_str().unwrap();
+    let channel = serde_json::json!({"name": "Ops", "kind": "webhook",
+        "settings": {"url": hook_url, "signing_secret": "a long enough signing secret"}});
+    let (status, channel) = http_json(&api, "POST", "/api/v1/channels", Some(token), &channel).await;
+    assert_eq!(status, 201, "{channel}");
+    let monitor = serde_json::json!({"name": "Nightly backup",
+        "spec": {"kind": "heartbeat", "period_ms": 2000, "grace_ms": 1000}});
+    let (status, monitor) = http_json(&api, "POST", "/api/v1/monitors", Some(token), &monitor).await;
+    assert_eq!(status, 201, "{monitor}");
+    let links = serde_json::json!({"channel_ids": [channel["id"]]});
+    let path = format!("/api/v1/monitors/{}/channels", monitor["id"].as_str().unwrap());
+    assert_eq!(http_json(&api, "PUT", &path, Some(token), &links).await.0, 200);
+    let ping = format!("/ping/{}", monitor["ping_token"].as_str().unwrap());
+
+    for _ in 0..3 {
+        assert!(statushawk_testkit::http_get(&api, &ping).await.contains(" 200 OK"));
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let delivered = |event: &'static str| {
+        let received = received.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+            loop {
+                if received.lock().unwrap().iter().any(|body| body.contains(event)) {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "no {event} delivered");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    delivered("incident.opened").await;
+    assert!(received.lock().unwrap().iter().all(|body| body.contains("Nightly backup")));
+    assert!(statushawk_testkit::http_get(&api, &ping).await.contains(" 200 OK"));
+    delivered("incident.resolved").await;
+    assert!(child.terminate().status.success());
+}
+
 /// `statushawk api` as a client finds it: schemathesis (scripts/api-fuzz)
 /// generates requests from its OpenAPI document and finds no server error
 /// and no answer that differs from the document.

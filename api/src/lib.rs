@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod auth;
+pub mod bench;
 pub mod channels;
 pub mod error;
 pub mod incidents;
@@ -165,9 +166,6 @@ pub fn router(deps: Deps) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(public)
-        // Heartbeat pings: the token is the credential; limited per token.
-        .route("/ping/{token}", get(pings::success).post(pings::success))
-        .route("/ping/{token}/{what}", get(pings::with_kind).post(pings::with_kind))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -184,6 +182,12 @@ pub fn router(deps: Deps) -> Router {
         // cookies), so any origin may.
         .layer(tower_http::cors::CorsLayer::permissive())
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Heartbeat pings: the token is the credential, limited per token.
+        // Tens of thousands a second, so without the layers above: no
+        // per-request span, compression, timeout or CORS (jobs are not
+        // browsers); they are counted by `statushawk_api_pings_total`.
+        .route("/ping/{token}", get(pings::success).post(pings::success))
+        .route("/ping/{token}/{what}", get(pings::with_kind).post(pings::with_kind))
         .with_state(state)
 }
 

@@ -801,3 +801,14 @@ async fn heartbeat_pings_are_published_cut_and_limited_per_token() {
     assert_eq!(app.raw("GET", &format!("/ping/{token}"), None, None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(app.raw("GET", &format!("/ping/{new_token}"), None, None).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_heartbeat_benchmark_counts_what_the_stream_holds() {
+    let app = App::new().await;
+    let settings = statushawk_api::bench::BenchSettings { pings: 600, tokens: 50, concurrency: 8 };
+    let report = statushawk_api::bench::run(app.deps.clone(), settings).await.unwrap();
+    assert_eq!((report.accepted, report.refused, report.stream_messages), (600, 0, 600), "{report:?}");
+    assert!(report.pings_per_sec > 0.0);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM monitors").fetch_one(&app.pg).await.unwrap();
+    assert_eq!(left, 0, "the benchmark removes its monitors");
+}

@@ -108,6 +108,31 @@ pub async fn http_get(addr: &str, path: &str) -> String {
     response
 }
 
+/// A plain HTTP/1.0 request with a JSON body (and a bearer token): the
+/// status code and the body, parsed as JSON (`Null` if it is not).
+pub async fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connecting");
+    let body = body.to_string();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("writing");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("reading");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let json = response.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok());
+    (status, json.unwrap_or(serde_json::Value::Null))
+}
+
 /// The `nats-server` binary the project's scripts use (at least 2.10).
 pub fn nats_server_binary() -> PathBuf {
     let script = repo_root().join("scripts/services");

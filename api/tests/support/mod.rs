@@ -24,6 +24,7 @@ use tower::ServiceExt;
 pub struct App {
     pub env: TestEnv,
     pub router: axum::Router,
+    pub deps: Deps,
     pub js: jetstream::Context,
     pub topology: Topology,
     pub pg: sqlx::PgPool,
@@ -57,7 +58,7 @@ impl App {
             guard: Guard::new(false).unwrap(),
             metrics: None,
         };
-        Self { router: statushawk_api::router(deps), env, js, topology, pg }
+        Self { router: statushawk_api::router(deps.clone()), deps, env, js, topology, pg }
     }
 
     /// A request; the answer's status, content type and body.
