@@ -346,7 +346,8 @@ async fn a_silent_heartbeat_is_notified_and_its_next_ping_resolves_it() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 
-    let signup = serde_json::json!({"email": "ops@shop.example", "password": "correct horse battery", "team_name": "Shop"});
+    let signup =
+        serde_json::json!({"email": "ops@shop.example", "password": "correct horse battery", "team_name": "Shop"});
     let (status, session) = http_json(&api, "POST", "/api/v1/signup", None, &signup).await;
     assert_eq!(status, 201, "{session}");
     let token = session["token"].as_str().unwrap();
