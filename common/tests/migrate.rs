@@ -19,7 +19,7 @@ fn configs(env: &TestEnv) -> (DatabaseConfig, ClickHouseConfig) {
     )
 }
 
-const POSTGRES_TABLES: [&str; 17] = [
+const POSTGRES_TABLES: [&str; 18] = [
     "teams",
     "users",
     "memberships",
@@ -36,15 +36,17 @@ const POSTGRES_TABLES: [&str; 17] = [
     "region_outages",
     "notification_deliveries",
     "notification_attempts",
+    "heartbeat_state",
     "_sqlx_migrations",
 ];
 
-const CLICKHOUSE_TABLES: [&str; 6] = [
+const CLICKHOUSE_TABLES: [&str; 7] = [
     "check_results",
     "check_results_1h",
     "check_results_1h_mv",
     "check_results_1m",
     "check_results_1m_mv",
+    "heartbeat_pings",
     "schema_migrations",
 ];
 
@@ -57,7 +59,7 @@ async fn migrate_twice_creates_every_table_then_does_nothing() {
     assert_eq!(first.applied.len(), first.total);
     assert!(first.total >= 1);
     let first_ch = migrate::clickhouse(&ch).await.unwrap();
-    assert_eq!(first_ch.applied, ["0001_check_results", "0002_rollups"]);
+    assert_eq!(first_ch.applied, ["0001_check_results", "0002_rollups", "0003_heartbeat_pings"]);
 
     let second = migrate::postgres(&pg).await.unwrap();
     assert!(second.applied.is_empty());
@@ -65,7 +67,7 @@ async fn migrate_twice_creates_every_table_then_does_nothing() {
     assert!(second.to_string().ends_with("nothing to do"), "{second}");
     let second_ch = migrate::clickhouse(&ch).await.unwrap();
     assert!(second_ch.applied.is_empty());
-    assert_eq!(second_ch.to_string(), "clickhouse: up to date (2 migrations), nothing to do");
+    assert_eq!(second_ch.to_string(), "clickhouse: up to date (3 migrations), nothing to do");
 
     let pool = env.pg().await;
     let tables: Vec<String> =
