@@ -229,26 +229,9 @@ async fn a_prober_runs_its_regions_checks_and_stops_on_sigterm() {
 #[tokio::test]
 async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sigterm() {
     let env = TestEnv::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let api_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let api = format!("127.0.0.1:{api_port}");
-    let child = Running::spawn(
-        Command::new(env!("CARGO_BIN_EXE_statushawk"))
-            .args(["all", "--demo"])
-            .env_clear()
-            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
-            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
-            .env("STATUSHAWK_DATABASE_URL", &env.database_url)
-            .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
-            .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
-            .env("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true")
-            .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
-            .env("STATUSHAWK_METRICS_LISTEN", &listen)
-            .env("STATUSHAWK_API_LISTEN", &api)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null()),
-    );
+    let allow =
+        [("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true"), ("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")];
+    let Served { child, api, metrics: listen } = serve(&env, &["all", "--demo"], &allow);
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
     let incident = loop {
@@ -319,32 +302,9 @@ async fn a_silent_heartbeat_is_notified_and_its_next_ping_resolves_it() {
     );
     tokio::spawn(async move { axum::serve(hook, app).await });
 
-    let api_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let api = format!("127.0.0.1:{api_port}");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Running::spawn(
-        Command::new(env!("CARGO_BIN_EXE_statushawk"))
-            .arg("all")
-            .env_clear()
-            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
-            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
-            .env("STATUSHAWK_DATABASE_URL", &env.database_url)
-            .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
-            .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
-            .env("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")
-            .env("STATUSHAWK_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-            .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-            .env("STATUSHAWK_API_LISTEN", &api)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(&api).await.is_err()
-        || !statushawk_testkit::http_get(&api, "/readyz").await.ends_with("ready")
-    {
-        assert!(std::time::Instant::now() < deadline, "the API did not become ready");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let allow = [("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true")];
+    let Served { child, api, .. } = serve(&env, &["all"], &allow);
+    wait_ready(&api).await;
 
     let signup =
         serde_json::json!({"email": "ops@shop.example", "password": "correct horse battery", "team_name": "Shop"});
@@ -396,32 +356,8 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     let env = TestEnv::new().await;
     stdout(&statushawk(&env, &["migrate"], &[]));
     stdout(&statushawk(&env, &["topology"], &[]));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let api = format!("127.0.0.1:{port}");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Running::spawn(
-        Command::new(env!("CARGO_BIN_EXE_statushawk"))
-            .arg("api")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
-            .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
-            .env("STATUSHAWK_DATABASE_URL", &env.database_url)
-            .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
-            .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
-            .env("STATUSHAWK_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-            .env("STATUSHAWK_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-            .env("STATUSHAWK_API_LISTEN", &api)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(&api).await.is_err()
-        || !statushawk_testkit::http_get(&api, "/readyz").await.ends_with("ready")
-    {
-        assert!(std::time::Instant::now() < deadline, "the API did not become ready");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let Served { child, api, .. } = serve(&env, &["api"], &[]);
+    wait_ready(&api).await;
     let fuzz = Command::new(statushawk_testkit::repo_root().join("scripts/api-fuzz"))
         .arg(format!("http://{api}"))
         .args(["--seed", "1"])
@@ -434,6 +370,56 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     let metrics = statushawk_testkit::http_get(&api, "/metrics").await;
     assert!(metrics.contains("statushawk_api_requests_total"), "{metrics}");
     assert!(child.terminate().status.success());
+}
+
+/// A `statushawk` serving, and where.
+struct Served {
+    child: Running,
+    /// The API's `host:port`.
+    api: String,
+    /// The metrics endpoint's `host:port`.
+    metrics: String,
+}
+
+/// A free `127.0.0.1:<port>`.
+fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("127.0.0.1:{port}")
+}
+
+/// `statushawk <args>` on `env`'s services, its API and metrics on free
+/// ports, with `extra` settings and a channel-secrets key; stdout captured.
+fn serve(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> Served {
+    let (api, metrics) = (free_addr(), free_addr());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_statushawk"));
+    command
+        .args(args)
+        .env_clear()
+        .env("STATUSHAWK_NATS_URL", &env.services.nats_url)
+        .env("STATUSHAWK_NATS_PREFIX", &env.nats_prefix)
+        .env("STATUSHAWK_DATABASE_URL", &env.database_url)
+        .env("STATUSHAWK_CLICKHOUSE_URL", &env.services.clickhouse_url)
+        .env("STATUSHAWK_CLICKHOUSE_DATABASE", &env.clickhouse_database)
+        .env("STATUSHAWK_SECRETS_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env("STATUSHAWK_METRICS_LISTEN", &metrics)
+        .env("STATUSHAWK_API_LISTEN", &api)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    Served { child: Running::spawn(&mut command), api, metrics }
+}
+
+/// Waits (at most 30 s) until the API at `api` is ready.
+async fn wait_ready(api: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(api).await.is_err()
+        || !statushawk_testkit::http_get(api, "/readyz").await.ends_with("ready")
+    {
+        assert!(std::time::Instant::now() < deadline, "the API did not become ready");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// A spawned `statushawk`, stopped with SIGTERM by [`Running::terminate`],

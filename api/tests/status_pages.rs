@@ -10,21 +10,6 @@ use support::App;
 use uuid::Uuid;
 
 impl App {
-    /// Signs up a user owning a new team; returns the session (`token`,
-    /// `user_id`, `team_id`).
-    async fn session(&self, email: &str, team: &str) -> Value {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/api/v1/signup",
-                None,
-                Some(json!({"email": email, "password": "correct horse battery", "team_name": team})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
-    }
-
     /// The session token of a new team's owner.
     async fn owner(&self, email: &str, team: &str) -> String {
         self.session(email, team).await["token"].as_str().unwrap().to_owned()

@@ -100,8 +100,9 @@ impl App {
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
-    /// Signs up a user owning a new team; returns its session token.
-    pub async fn sign_up(&self, email: &str, team: &str) -> String {
+    /// Signs up a user owning a new team; returns the session (`token`,
+    /// `user_id`, `team_id`).
+    pub async fn session(&self, email: &str, team: &str) -> Value {
         let (status, body) = self
             .call(
                 "POST",
@@ -111,7 +112,12 @@ impl App {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["token"].as_str().unwrap().to_owned()
+        body
+    }
+
+    /// Signs up a user owning a new team; returns its session token.
+    pub async fn sign_up(&self, email: &str, team: &str) -> String {
+        self.session(email, team).await["token"].as_str().unwrap().to_owned()
     }
 
     /// An API token of the caller's team with `role`.
