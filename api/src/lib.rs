@@ -81,7 +81,7 @@ pub struct Shared {
     /// Heartbeat ping tokens.
     pub ping_tokens: pings::Tokens,
     /// Pings per heartbeat monitor.
-    pub pings: throttle::Throttle,
+    pub pings: throttle::Throttle<statushawk_schemas::MonitorId>,
     /// Public status pages by slug, for `status_pages::public::TTL`.
     pub status_pages: status_pages::public::Cache,
 }

@@ -63,6 +63,9 @@ impl Tokens {
     }
 
     async fn lookup(&self, pg: &sqlx::PgPool, hash: Vec<u8>) -> Result<Option<(MonitorId, TeamId)>, ApiError> {
+        if let Some(found) = self.cache.get(&hash).await {
+            return Ok(found);
+        }
         let query = hash.clone();
         self.cache
             .try_get_with(hash, async move {
@@ -153,13 +156,10 @@ async fn receive(
     let Some((monitor, team)) = state.ping_tokens.lookup(&state.pg, token_hash(token)).await? else {
         return Err(ApiError::not_found("heartbeat monitor"));
     };
-    let key = monitor.to_string();
-    let now = Instant::now();
-    if let Some(wait) = state.pings.wait(&key, now) {
+    if let Err(wait) = state.pings.admit(&monitor, Instant::now()) {
         metrics::counter!("statushawk_api_pings_rate_limited_total").increment(1);
         return Err(ApiError::too_many(format!("at most {PINGS_PER_TOKEN} pings per second"), wait));
     }
-    state.pings.record(&key, now);
     let ping = HeartbeatPing {
         schema_version: SCHEMA_VERSION,
         ping_id: uuid::Uuid::now_v7(),

@@ -1,18 +1,20 @@
 //! A small in-process limiter: at most `max` events per key within a
-//! sliding `window` (failed logins per e-mail address).
+//! sliding `window` (failed logins per e-mail address, public requests per
+//! client address, pings per heartbeat monitor).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Counts events per key over a sliding window.
-pub struct Throttle {
+pub struct Throttle<K = String> {
     max: usize,
     window: Duration,
-    events: Mutex<HashMap<String, VecDeque<Instant>>>,
+    events: Mutex<HashMap<K, VecDeque<Instant>>>,
 }
 
-impl Throttle {
+impl<K: Hash + Eq + Clone> Throttle<K> {
     /// At most `max` events per key within `window`.
     pub fn new(max: usize, window: Duration) -> Self {
         Self { max, window, events: Mutex::new(HashMap::new()) }
@@ -20,7 +22,11 @@ impl Throttle {
 
     /// How long `key` must wait before its next event is allowed, if it
     /// must.
-    pub fn wait(&self, key: &str, now: Instant) -> Option<Duration> {
+    pub fn wait<Q>(&self, key: &Q, now: Instant) -> Option<Duration>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         let times = events.get_mut(key)?;
         while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
@@ -36,13 +42,44 @@ impl Throttle {
 
     /// Records an event of `key`; now and then forgets keys with no event
     /// in the window, so the map does not grow without bound.
-    pub fn record(&self, key: &str, now: Instant) {
+    pub fn record<Q>(&self, key: &Q, now: Instant)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        self.forget_idle(&mut events, now);
+        match events.get_mut(key) {
+            Some(times) => times.push_back(now),
+            None => {
+                events.insert(key.to_owned(), VecDeque::from([now]));
+            }
+        }
+    }
+
+    /// Records an event of `key` if it is allowed now (one lock, for hot
+    /// paths); otherwise how long to wait.
+    pub fn admit(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        self.forget_idle(&mut events, now);
+        let times = events.entry(key.clone()).or_default();
+        while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            times.pop_front();
+        }
+        if times.len() >= self.max {
+            return Err(times.front().map_or(Duration::ZERO, |t| self.window - now.duration_since(*t)));
+        }
+        times.push_back(now);
+        Ok(())
+    }
+
+    /// Now and then forgets keys with no event in the window, so the map
+    /// does not grow without bound.
+    fn forget_idle(&self, events: &mut HashMap<K, VecDeque<Instant>>, now: Instant) {
         if events.len() > 10_000 {
             let window = self.window;
             events.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
         }
-        events.entry(key.to_owned()).or_default().push_back(now);
     }
 }
 
@@ -61,5 +98,16 @@ mod tests {
         assert_eq!(throttle.wait("a", start + Duration::from_secs(10)), Some(Duration::from_secs(50)));
         assert_eq!(throttle.wait("b", start + Duration::from_secs(10)), None, "other keys are not affected");
         assert_eq!(throttle.wait("a", start + Duration::from_secs(61)), None, "the window slides");
+    }
+
+    #[test]
+    fn admit_records_what_it_allows_and_refuses_the_rest() {
+        let throttle: Throttle<u32> = Throttle::new(2, Duration::from_secs(1));
+        let start = Instant::now();
+        assert_eq!(throttle.admit(&7, start), Ok(()));
+        assert_eq!(throttle.admit(&7, start + Duration::from_millis(100)), Ok(()));
+        assert_eq!(throttle.admit(&7, start + Duration::from_millis(200)), Err(Duration::from_millis(800)));
+        assert_eq!(throttle.admit(&8, start + Duration::from_millis(200)), Ok(()), "other keys are not affected");
+        assert_eq!(throttle.admit(&7, start + Duration::from_millis(1_000)), Ok(()), "the window slides");
     }
 }
