@@ -6,8 +6,8 @@
 //! It creates a throw-away team with `tokens` heartbeat monitors in the
 //! configured Postgres and a NATS topology under its own prefix, serves the
 //! router on a loopback port, sends `pings` over `concurrency` keep-alive
-//! HTTP/1.1 connections (each token below its allowed rate, so nothing is
-//! refused), checks the stream holds every ping, and removes it all.
+//! HTTP/1.1 connections (each token's pings one at a time, spaced below its
+//! allowed rate, so nothing is refused), checks the stream holds every ping, and removes it all.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,15 +110,16 @@ async fn measure(
     let server = tokio::spawn(async move {
         axum::serve(listener, crate::router(deps).into_make_service_with_connect_info::<std::net::SocketAddr>()).await
     });
-    // Each token pings at most its allowed rate: pings of one token are
-    // spread over time by sending them in rounds.
-    // One round fewer than the limit per second, so a round that starts a
-    // hair early is not refused by the sliding window.
-    let round_gap = Duration::from_secs(1) / u32::try_from(PINGS_PER_TOKEN.saturating_sub(1).max(1)).unwrap_or(1);
+    // A token's pings go one at a time, each sent at least `gap` after the
+    // previous one was answered (so after the server counted it): the
+    // server sees at most PINGS_PER_TOKEN - 1 of them in any second,
+    // however the clients are scheduled, and refuses none.
+    let gap = Duration::from_secs(1) / u32::try_from(PINGS_PER_TOKEN.saturating_sub(1).max(1)).unwrap_or(1);
+    let tokens: Arc<Vec<(String, tokio::sync::Mutex<Option<Instant>>)>> =
+        Arc::new(tokens.iter().map(|t| (t.clone(), tokio::sync::Mutex::new(None))).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
     let refused = Arc::new(AtomicUsize::new(0));
-    let tokens = Arc::new(tokens.to_vec());
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency {
@@ -135,18 +136,19 @@ async fn measure(
                 if i >= total {
                     return Ok::<_, anyhow::Error>(());
                 }
-                // Ping i is round i / tokens: not before that round's time.
-                let due = round_gap * u32::try_from(i / tokens.len()).unwrap_or(u32::MAX);
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(wait).await;
+                let (token, answered) = &tokens[i % tokens.len()];
+                let mut answered = answered.lock().await;
+                if let Some(previous) = *answered {
+                    tokio::time::sleep_until((previous + gap).into()).await;
                 }
-                let request = hyper::Request::get(format!("/ping/{}", tokens[i % tokens.len()]))
-                    .header("host", "bench")
-                    .body(Empty::<Bytes>::new())?;
+                let request =
+                    hyper::Request::get(format!("/ping/{token}")).header("host", "bench").body(Empty::<Bytes>::new())?;
                 sender.ready().await?;
                 let response = sender.send_request(request).await?;
                 let ok = response.status() == hyper::StatusCode::OK;
                 response.into_body().collect().await?;
+                *answered = Some(Instant::now());
+                drop(answered);
                 if ok { &accepted } else { &refused }.fetch_add(1, Ordering::Relaxed);
             }
         });
