@@ -321,6 +321,25 @@ fn clickhouse_error(err: clickhouse::error::Error) -> ApiError {
     }
 }
 
+/// The `[from, to)` of a query in Unix ms: `to` defaults to now, `from` to
+/// `span` before it, and `from` is aligned down to `align`.
+fn range(from_ms: Option<UnixMs>, to_ms: Option<UnixMs>, span: i64, align: i64) -> Result<Span, ApiError> {
+    let to = to_ms.unwrap_or_else(|| unix_ms(OffsetDateTime::now_utc()));
+    let from = from_ms.unwrap_or(to - span).div_euclid(align) * align;
+    if to <= from || from < 0 {
+        return Err(ApiError::invalid("from_ms", "must be before to_ms, and not before 1970"));
+    }
+    Ok((from, to))
+}
+
+/// The SQL condition of an optional region filter (validated, so safe to
+/// inline).
+fn region_filter(region: Option<&str>) -> Result<String, ApiError> {
+    let Some(region) = region else { return Ok(String::new()) };
+    let region = statushawk_schemas::Region::new(region).map_err(|err| ApiError::invalid("region", err.to_string()))?;
+    Ok(format!("AND region = '{region}'"))
+}
+
 /// Counts of the monitor's results in roll-up buckets at or after `from_s`.
 async fn counts(state: &State, monitor: Uuid, table: &str, from_s: i64) -> Result<CheckCounts, ApiError> {
     // Uuids render as hex and dashes only; the table is one of ours.
@@ -451,22 +470,11 @@ pub async fn latency(
 ) -> Result<Json<Latency>, ApiError> {
     own_monitor(&state, &caller, id).await?;
     let size = query.bucket.ms();
-    let to = query.to_ms.unwrap_or_else(|| unix_ms(OffsetDateTime::now_utc()));
-    let from = query.from_ms.unwrap_or(to - 60 * size).div_euclid(size) * size;
-    if to <= from || from < 0 {
-        return Err(ApiError::invalid("from_ms", "must be before to_ms, and not before 1970"));
-    }
+    let (from, to) = range(query.from_ms, query.to_ms, 60 * size, size)?;
     if ceil_div(to - from, size) > MAX_BUCKETS {
         return Err(ApiError::invalid("from_ms", format!("at most {MAX_BUCKETS} buckets per request")));
     }
-    let region = match &query.region {
-        Some(region) => {
-            let region =
-                statushawk_schemas::Region::new(region).map_err(|err| ApiError::invalid("region", err.to_string()))?;
-            format!("AND region = '{region}'")
-        }
-        None => String::new(),
-    };
+    let region = region_filter(query.region.as_deref())?;
     let (table, at) = match query.bucket {
         Bucket::Minute => ("check_results_1m", "bucket"),
         Bucket::Hour => ("check_results_1h", "bucket"),
@@ -634,23 +642,9 @@ pub async fn results(
     Params(query): Params<ResultsQuery>,
 ) -> Result<Json<ResultsPage>, ApiError> {
     own_monitor(&state, &caller, id).await?;
-    let to = query.to_ms.unwrap_or_else(|| unix_ms(OffsetDateTime::now_utc()));
-    let from = query.from_ms.unwrap_or(to - DAY_MS);
-    if to <= from || from < 0 {
-        return Err(ApiError::invalid("from_ms", "must be before to_ms, and not before 1970"));
-    }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be 1 to 1000"));
-    }
-    let region = match &query.region {
-        Some(region) => {
-            let region =
-                statushawk_schemas::Region::new(region).map_err(|err| ApiError::invalid("region", err.to_string()))?;
-            format!("AND region = '{region}'")
-        }
-        None => String::new(),
-    };
+    let (from, to) = range(query.from_ms, query.to_ms, DAY_MS, 1)?;
+    let limit = crate::error::count("limit", query.limit, 100, 1000)?;
+    let region = region_filter(query.region.as_deref())?;
     let after = match &query.cursor {
         Some(text) => {
             Cursor::parse(text).ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave"))?.condition()
@@ -756,10 +750,7 @@ pub async fn pings(
     Params(query): Params<PingsQuery>,
 ) -> Result<Json<Vec<StoredPing>>, ApiError> {
     own_monitor(&state, &caller, id).await?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "1 to 1000"));
-    }
+    let limit = crate::error::count("limit", query.limit, 50, 1000)?;
     // A redelivered ping may be stored twice until parts merge.
     let sql = format!(
         "SELECT received_at_ms, toString(kind) AS kind, exit_code, duration_ms, run_id, source_ip, body \
@@ -826,10 +817,7 @@ pub async fn runs(
     Params(query): Params<RunsQuery>,
 ) -> Result<Json<Vec<RunDay>>, ApiError> {
     own_monitor(&state, &caller, id).await?;
-    let days = query.days.unwrap_or(30);
-    if !(1..=400).contains(&days) {
-        return Err(ApiError::invalid("days", "1 to 400"));
-    }
+    let days = crate::error::count("days", query.days, 30, 400)?;
     let today = unix_ms(OffsetDateTime::now_utc()).div_euclid(DAY_MS) * DAY_MS;
     let from_s = (today - DAY_MS * (i64::from(days) - 1)) / 1000;
     let sql = format!(

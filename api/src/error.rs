@@ -193,6 +193,13 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// An optional count parameter (`limit`, `days`): `default` when absent,
+/// else within `1..=max`.
+pub fn count(field: &str, value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let value = value.unwrap_or(default);
+    if (1..=max).contains(&value) { Ok(value) } else { Err(ApiError::invalid(field, format!("1 to {max}"))) }
+}
+
 /// JSON body extractor whose rejections are [`ApiError`]s.
 #[derive(axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

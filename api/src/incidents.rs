@@ -112,11 +112,7 @@ pub async fn list(
     caller: Caller,
     Params(filter): Params<Filter>,
 ) -> Result<Json<Vec<Incident>>, ApiError> {
-    let limit = filter.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid("limit", "1 to 1000"));
-    }
-    let limit = i64::from(limit);
+    let limit = i64::from(crate::error::count("limit", filter.limit, 100, 1000)?);
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE i.team_id = $1 AND ($2::boolean IS NULL OR (i.resolved_at IS NULL) = $2) \
            AND ($3::uuid IS NULL OR i.monitor_id = $3) ORDER BY i.started_at DESC LIMIT $4"

@@ -76,8 +76,8 @@ pub struct Shared {
     pub hub: live::Hub,
     /// Failed logins per e-mail address.
     pub logins: throttle::Throttle,
-    /// Requests to the public routes per client address.
-    pub public_requests: throttle::Throttle,
+    /// Requests to the public routes per client address (`None`: unknown).
+    pub public_requests: throttle::Throttle<Option<std::net::IpAddr>>,
     /// Heartbeat ping tokens.
     pub ping_tokens: pings::Tokens,
     /// Pings per heartbeat monitor.

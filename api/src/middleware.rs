@@ -23,14 +23,12 @@ pub async fn public_rate_limit(Shared(state): Shared<State>, request: Request, n
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_string())
+        .map(|ConnectInfo(peer)| Some(peer.ip()))
         .unwrap_or_default();
-    let now = Instant::now();
-    if let Some(wait) = state.public_requests.wait(&client, now) {
+    if let Err(wait) = state.public_requests.admit(&client, Instant::now()) {
         metrics::counter!("statushawk_api_rate_limited_total").increment(1);
         return ApiError::too_many("too many requests from this address; slow down", wait).into_response();
     }
-    state.public_requests.record(&client, now);
     next.run(request).await
 }
 

@@ -25,7 +25,7 @@
 //! the previous one, so a ping that arrives just after its monitor's miss
 //! was reported still recovers it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::Shared;
-use crate::partition::{Abandoned, fetch, retry, sleep_or};
+use crate::partition::{Abandoned, Outgoing, fetch, publish_all, retry, sleep_or};
 use crate::store;
 
 /// A heartbeat monitor as the janitor keeps it.
@@ -77,7 +77,7 @@ pub struct Outcome {
 }
 
 /// A row of ClickHouse `heartbeat_pings`.
-#[derive(Debug, serde::Serialize, clickhouse::Row)]
+#[derive(Debug, PartialEq, serde::Serialize, clickhouse::Row)]
 pub struct PingRow {
     ts: u32,
     received_at_ms: i64,
@@ -235,6 +235,84 @@ impl Beat {
     }
 }
 
+/// The heartbeat monitors of one partition and their due times.
+#[derive(Default)]
+struct Janitor {
+    beats: HashMap<MonitorId, Beat>,
+    /// (due, monitor); an entry whose monitor has another due time by now
+    /// is stale and skipped.
+    timers: BTreeSet<(UnixMs, MonitorId)>,
+    /// Monitors whose pings arrive but that are not (or no longer) heartbeat
+    /// monitors: not looked up again until their configuration changes.
+    strangers: HashSet<MonitorId>,
+}
+
+impl Janitor {
+    /// Keeps `beat` (a reloaded monitor, or a first met one); a monitor
+    /// resumed from pause waits for its next ping.
+    fn keep(&mut self, id: MonitorId, mut beat: Beat) {
+        if self.beats.get(&id).is_some_and(|old| old.paused) && !beat.paused {
+            beat.deadline_ms = None;
+            beat.runs.clear();
+        }
+        self.schedule(id, &beat);
+        self.strangers.remove(&id);
+        self.beats.insert(id, beat);
+    }
+
+    fn schedule(&mut self, id: MonitorId, beat: &Beat) {
+        if let Some(due) = beat.due() {
+            self.timers.insert((due, id));
+        }
+    }
+
+    /// The next due time.
+    fn next_due(&self) -> Option<UnixMs> {
+        self.timers.first().map(|(due, _)| *due)
+    }
+
+    /// What has fallen due by `now`: results, and the monitors changed.
+    fn expire(&mut self, now: UnixMs) -> (Vec<CheckResult>, BTreeSet<MonitorId>) {
+        let (mut results, mut touched) = (Vec::new(), BTreeSet::new());
+        while let Some(&(due, id)) = self.timers.first() {
+            if due > now {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(beat) = self.beats.get_mut(&id) else { continue };
+            if beat.due() != Some(due) {
+                continue;
+            }
+            for outcome in beat.expire(now) {
+                results.push(beat.result(id, outcome));
+            }
+            touched.insert(id);
+            if let Some(next) = beat.due() {
+                self.timers.insert((next, id));
+            }
+        }
+        (results, touched)
+    }
+
+    /// Takes a ping: the row to store (none for a stranger), and the result
+    /// it amounts to.
+    fn ping(&mut self, ping: &HeartbeatPing) -> (Option<PingRow>, Option<CheckResult>) {
+        let id = ping.monitor_id;
+        let Some(beat) = self.beats.get_mut(&id) else { return (None, None) };
+        if beat.paused {
+            // Kept, not judged.
+            return (Some(PingRow::new(ping, None)), None);
+        }
+        let outcome = beat.ping(ping);
+        let row = PingRow::new(ping, outcome.as_ref().and_then(|o| o.duration_ms));
+        let result = outcome.map(|outcome| beat.result(id, outcome));
+        if let Some(due) = beat.due() {
+            self.timers.insert((due, id));
+        }
+        (Some(row), result)
+    }
+}
+
 /// The janitor of `partition`'s heartbeat monitors, until `stop` or `lost`.
 pub(crate) async fn run(
     partition: u16,
@@ -251,67 +329,37 @@ pub(crate) async fn run(
     })
     .await?;
     let pg = &shared.pg;
+    let mut janitor = Janitor::default();
     let loaded = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, None)).await?;
-    let mut beats: HashMap<MonitorId, Beat> = loaded.into_iter().filter(|(id, _)| ours(id)).collect();
-    // (due, monitor); an entry whose monitor has another due time by now is
-    // stale and skipped.
-    let mut timers: BTreeSet<(UnixMs, MonitorId)> = beats.iter().filter_map(|(id, b)| Some((b.due()?, *id))).collect();
+    for (id, beat) in loaded.into_iter().filter(|(id, _)| ours(id)) {
+        janitor.keep(id, beat);
+    }
 
     while !stop.is_cancelled() {
-        // Configuration changes: reload (a resumed monitor waits for its next ping).
-        let mut reload = Vec::new();
-        while let Ok(id) = changed.try_recv() {
-            if ours(&id) {
-                reload.push(id);
-            }
-        }
+        // Configuration changes: reload.
+        let mut reload: Vec<MonitorId> = std::iter::from_fn(|| changed.try_recv().ok()).filter(ours).collect();
         if !reload.is_empty() {
+            reload.sort_unstable();
+            reload.dedup();
             let ids = &reload;
             let mut fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
             for id in reload {
                 match fresh.remove(&id) {
-                    Some(mut beat) => {
-                        if beats.get(&id).is_some_and(|old| old.paused) && !beat.paused {
-                            beat.deadline_ms = None;
-                            beat.runs.clear();
-                        }
-                        if let Some(due) = beat.due() {
-                            timers.insert((due, id));
-                        }
-                        beats.insert(id, beat);
-                    }
+                    Some(beat) => janitor.keep(id, beat),
                     None => {
-                        beats.remove(&id);
+                        janitor.beats.remove(&id);
+                        janitor.strangers.remove(&id);
                     }
                 }
             }
         }
 
         // Deadlines that have passed.
-        let now = now_ms();
-        let mut results = Vec::new();
-        let mut touched = BTreeSet::new();
-        while let Some(&(due, id)) = timers.first() {
-            if due > now {
-                break;
-            }
-            timers.pop_first();
-            let Some(beat) = beats.get_mut(&id) else { continue };
-            if beat.due() != Some(due) {
-                continue;
-            }
-            for outcome in beat.expire(now) {
-                results.push(beat.result(id, outcome));
-            }
-            touched.insert(id);
-            if let Some(next) = beat.due() {
-                timers.insert((next, id));
-            }
-        }
-        settle(shared, &beats, &results, &touched, lost).await?;
+        let (results, touched) = janitor.expire(now_ms());
+        settle(shared, &janitor.beats, &results, &touched, lost).await?;
 
         // Pings, waiting at most until the next deadline.
-        let wait = timers.first().map_or(Duration::from_secs(1), |(due, _)| {
+        let wait = janitor.next_due().map_or(Duration::from_secs(1), |due| {
             Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
                 .clamp(Duration::from_millis(50), Duration::from_secs(1))
         });
@@ -331,41 +379,38 @@ pub(crate) async fn run(
         if deliveries.is_empty() {
             continue;
         }
-        let unknown: Vec<MonitorId> = {
-            let mut ids: Vec<MonitorId> =
-                deliveries.iter().map(|d| d.payload().monitor_id).filter(|id| !beats.contains_key(id)).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        };
+        // Monitors first met: load them once (a ping for a monitor of another
+        // partition cannot arrive on this partition's subject).
+        let mut unknown: Vec<MonitorId> = deliveries
+            .iter()
+            .map(|d| d.payload().monitor_id)
+            .filter(|id| !janitor.beats.contains_key(id) && !janitor.strangers.contains(id))
+            .collect();
         if !unknown.is_empty() {
+            unknown.sort_unstable();
+            unknown.dedup();
             let ids = &unknown;
-            let fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
-            beats.extend(fresh.into_iter().filter(|(id, _)| ours(id)));
+            let mut fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
+            for id in unknown {
+                match fresh.remove(&id) {
+                    Some(beat) => janitor.keep(id, beat),
+                    None => {
+                        janitor.strangers.insert(id);
+                    }
+                }
+            }
         }
-        let mut results = Vec::new();
-        let mut rows = Vec::new();
-        let mut touched = BTreeSet::new();
+        let (mut results, mut rows, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
         for delivery in &deliveries {
             let ping = delivery.payload();
             metrics::counter!("statushawk_evaluator_heartbeat_pings_total", "kind" => crate::wire_name(&ping.kind))
                 .increment(1);
-            // Deleted or not a heartbeat: nothing to keep.
-            let Some(beat) = beats.get_mut(&ping.monitor_id) else { continue };
-            if beat.paused {
-                // Kept, not judged.
-                rows.push(PingRow::new(ping, None));
-                continue;
+            let (row, result) = janitor.ping(ping);
+            if row.is_some() {
+                touched.insert(ping.monitor_id);
             }
-            let outcome = beat.ping(ping);
-            rows.push(PingRow::new(ping, outcome.as_ref().and_then(|o| o.duration_ms)));
-            if let Some(outcome) = outcome {
-                results.push(beat.result(ping.monitor_id, outcome));
-            }
-            touched.insert(ping.monitor_id);
-            if let Some(due) = beat.due() {
-                timers.insert((due, ping.monitor_id));
-            }
+            rows.extend(row);
+            results.extend(result);
         }
         if !rows.is_empty() {
             let rows = &rows;
@@ -378,7 +423,7 @@ pub(crate) async fn run(
             })
             .await?;
         }
-        settle(shared, &beats, &results, &touched, lost).await?;
+        settle(shared, &janitor.beats, &results, &touched, lost).await?;
         let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;
         if let Some(Err(err)) = acks.into_iter().find(Result::is_err) {
             // Redelivered later: the results repeat under the same ids or order after.
@@ -396,21 +441,15 @@ async fn settle(
     touched: &BTreeSet<MonitorId>,
     lost: &CancellationToken,
 ) -> Result<(), Abandoned> {
-    if !results.is_empty() {
-        let partitions = shared.topology.partitions;
-        retry(lost, "publishing heartbeat results", move || async move {
-            let mut acks = Vec::with_capacity(results.len());
-            for result in results {
-                let subject = subject::check_result(result.monitor_id, &result.region, partitions);
-                acks.push(shared.publisher.send(&subject, &result.msg_id(), result).await?);
-            }
-            for ack in acks {
-                ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
-            }
-            Ok::<_, statushawk_nats::async_nats::Error>(())
+    let partitions = shared.topology.partitions;
+    let messages: Vec<Outgoing> = results
+        .iter()
+        .filter_map(|r| {
+            let payload = serde_json::to_vec(r).ok()?;
+            Some((subject::check_result(r.monitor_id, &r.region, partitions), r.msg_id(), payload.into()))
         })
-        .await?;
-    }
+        .collect();
+    publish_all(shared, "publishing heartbeat results", &messages, lost).await?;
     if !touched.is_empty() {
         let states: Vec<(MonitorId, &Beat)> = touched.iter().filter_map(|id| Some((*id, beats.get(id)?))).collect();
         let (pg, states) = (&shared.pg, &states);
@@ -508,6 +547,29 @@ mod tests {
         let late = b.ping(&ping(12_900, PingKind::Success, None, None)).unwrap();
         let result = b.result(monitor, late);
         assert_eq!((result.slot_ms, result.started_at_ms, result.region.as_str()), (13_001, 12_900, "heartbeat"));
+    }
+
+    #[test]
+    fn the_janitor_fires_each_due_monitor_once_and_skips_stale_timers() {
+        let mut janitor = Janitor::default();
+        let (a, b) = (MonitorId::new(), MonitorId::new());
+        janitor.keep(a, beat(2_000, 1_000));
+        janitor.keep(b, beat(2_000, 1_000));
+        for (id, at) in [(a, 10_000), (b, 10_000), (a, 11_000)] {
+            let (row, result) =
+                janitor.ping(&HeartbeatPing { monitor_id: id, ..ping(at, PingKind::Success, None, None) });
+            assert!(row.is_some() && result.is_some());
+        }
+        // a's first deadline (13 s) is stale: its second ping moved it to 14 s.
+        assert_eq!(janitor.next_due(), Some(13_000));
+        let (results, touched) = janitor.expire(13_500);
+        assert_eq!(results.iter().map(|r| r.monitor_id).collect::<Vec<_>>(), [b]);
+        assert_eq!(touched.into_iter().collect::<Vec<_>>(), [b]);
+        let (results, _) = janitor.expire(14_000);
+        assert_eq!(results.iter().map(|r| (r.monitor_id, r.slot_ms)).collect::<Vec<_>>(), [(a, 14_000)]);
+        assert!(janitor.expire(100_000).0.is_empty(), "each miss is reported once");
+        // Pings of a monitor it does not keep are nothing.
+        assert_eq!(janitor.ping(&ping(1, PingKind::Success, None, None)), (None, None));
     }
 
     #[test]

@@ -217,19 +217,12 @@ async fn process(
 
     // 4. Re-checks and events out.
     if !changes.rechecks.is_empty() {
-        let rechecks = &changes.rechecks;
-        retry(lost, "publishing re-checks", move || async move {
-            let mut acks = Vec::with_capacity(rechecks.len());
-            for recheck in rechecks {
-                let subject = subject::checks_urgent(&recheck.region);
-                acks.push(shared.publisher.send_bytes(&subject, &recheck.msg_id, recheck.payload.clone()).await?);
-            }
-            for ack in acks {
-                ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
-            }
-            Ok::<_, statushawk_nats::async_nats::Error>(())
-        })
-        .await?;
+        let rechecks: Vec<Outgoing> = changes
+            .rechecks
+            .iter()
+            .map(|r| (subject::checks_urgent(&r.region), r.msg_id.clone(), r.payload.clone()))
+            .collect();
+        publish_all(shared, "publishing re-checks", &rechecks, lost).await?;
         metrics::counter!("statushawk_evaluator_rechecks_total").increment(changes.rechecks.len() as u64);
     }
     publish_events(shared, &pending, lost).await?;
@@ -276,18 +269,11 @@ async fn publish_events(shared: &Shared, pending: &[Pending], lost: &Cancellatio
     if pending.is_empty() {
         return Ok(());
     }
-    retry(lost, "publishing events", move || async move {
-        let mut acks = Vec::with_capacity(pending.len());
-        for event in pending {
-            let payload = bytes::Bytes::from(event.payload.clone().into_bytes());
-            acks.push(shared.publisher.send_bytes(&event.subject, &event.msg_id, payload).await?);
-        }
-        for ack in acks {
-            ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
-        }
-        Ok::<_, statushawk_nats::async_nats::Error>(())
-    })
-    .await?;
+    let events: Vec<Outgoing> = pending
+        .iter()
+        .map(|e| (e.subject.clone(), e.msg_id.clone(), bytes::Bytes::from(e.payload.clone().into_bytes())))
+        .collect();
+    publish_all(shared, "publishing events", &events, lost).await?;
     let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
     // A failure here only means the events are published again later, under
     // the same message ids.
@@ -295,6 +281,34 @@ async fn publish_events(shared: &Shared, pending: &[Pending], lost: &Cancellatio
         warn!(error = %err, "Clearing published events from the outbox failed.");
     }
     Ok(())
+}
+
+/// A message to publish: subject (unprefixed), `Nats-Msg-Id`, payload.
+pub(crate) type Outgoing = (String, String, bytes::Bytes);
+
+/// Publishes `messages` all in flight at once and waits for every ack;
+/// retried (under the same ids, so JetStream keeps one copy) until done or
+/// `lost`.
+pub(crate) async fn publish_all(
+    shared: &Shared,
+    what: &str,
+    messages: &[Outgoing],
+    lost: &CancellationToken,
+) -> Result<(), Abandoned> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    retry(lost, what, move || async move {
+        let mut acks = Vec::with_capacity(messages.len());
+        for (subject, msg_id, payload) in messages {
+            acks.push(shared.publisher.send_bytes(subject, msg_id, payload.clone()).await?);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;
+        }
+        Ok::<_, statushawk_nats::async_nats::Error>(())
+    })
+    .await
 }
 
 fn log_event(event: &Event) {
