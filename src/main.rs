@@ -405,12 +405,6 @@ async fn demo_receiver(signing_secret: String) -> anyhow::Result<String> {
     Ok(url)
 }
 
-/// mimalloc: the services allocate small, short-lived buffers per message
-/// and per request from many threads, where it is markedly cheaper than
-/// glibc's malloc (BENCHMARKS.md, "Heartbeat pings").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
