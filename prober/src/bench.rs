@@ -40,6 +40,10 @@ pub struct BenchReport {
     pub p50_ms: u32,
     /// 99th percentile check duration.
     pub p99_ms: u32,
+    /// CPU time this process (prober and, by default, the target) spent
+    /// per check while the clock ran, in µs: steadier than `checks_per_sec`
+    /// on a shared machine. NATS's share is not in it.
+    pub cpu_us_per_check: f64,
     /// Concurrency used.
     pub concurrency: usize,
     /// The targets probed (space separated).
@@ -48,6 +52,10 @@ pub struct BenchReport {
 
 /// Serves `ok` over HTTP/1.1 on `listen` until the process ends: the target
 /// of both this benchmark and the blackbox_exporter comparison.
+///
+/// Deliberately minimal (read a request head, write a fixed response, close)
+/// so that the machine's CPU goes to the probers being measured rather than
+/// to their target: a full HTTP server here took a quarter of both cores.
 pub async fn serve_target(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
     // A deep accept queue: at thousands of fresh connections per second a
     // short one overflows, and the clients' SYNs wait a second to retry.
@@ -56,11 +64,40 @@ pub async fn serve_target(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
     socket.bind(listen)?;
     let listener = socket.listen(4096)?;
     let addr = listener.local_addr()?;
-    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(answer(stream));
+                }
+                // Out of descriptors, say: wait rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
     });
     Ok(addr)
+}
+
+/// Reads one request head and answers it with `ok`, then closes.
+async fn answer(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const OK: &[u8] =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+    let mut head = [0u8; 4096];
+    let mut len = 0;
+    loop {
+        match stream.read(&mut head[len..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => len += n,
+        }
+        if head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+        if len == head.len() {
+            return;
+        }
+    }
+    let _ = stream.write_all(OK).await;
 }
 
 /// Runs the benchmark against the NATS server of `client`, in streams of its
@@ -137,6 +174,7 @@ async fn measure(
     checks.guard = checks.guard.with_exceptions(&hosts);
     let stop = CancellationToken::new();
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     let worker = tokio::spawn(worker::run(
         Settings { region, prober_id: "bench".into(), concurrency: settings.concurrency },
         Deps { js: js.clone(), topology: topology.clone(), checks },
@@ -157,6 +195,7 @@ async fn measure(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_started;
     stop.cancel();
     worker.await??;
 
@@ -187,7 +226,20 @@ async fn measure(
         checks_per_sec: durations.len() as f64 / elapsed,
         p50_ms: percentile(50.0),
         p99_ms: percentile(99.0),
+        cpu_us_per_check: cpu * 1e6 / settings.checks as f64,
         concurrency: settings.concurrency,
         target,
     })
+}
+
+/// User and system CPU time of this process so far, in seconds (0 where
+/// `/proc` is not there).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here, in
+    // clock ticks of 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
 }

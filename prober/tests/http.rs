@@ -40,8 +40,8 @@ async fn hops(Path(n): Path<u32>) -> Response {
 }
 
 async fn echo(method: axum::http::Method, headers: HeaderMap, body: String) -> String {
-    let auth = headers.get("x-token").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    format!("{method} {auth} {body}")
+    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    format!("{method} {} connection={} {body}", header("x-token"), header("connection"))
 }
 
 /// The target server: one route per case.
@@ -215,7 +215,15 @@ async fn method_headers_and_body_are_sent() {
     post.method = HttpMethod::Post;
     post.headers = vec![statushawk_schemas::Header { name: "X-Token".into(), value: "s3cret".into() }];
     post.body = Some("payload".into());
-    post.assertions = vec![Assertion::BodyContains { value: "POST s3cret payload".into() }];
+    // The connection is not reused, and the server is told so: it closes
+    // first, so TIME_WAIT stays on its side, not on the prober's ports.
+    post.assertions = vec![Assertion::BodyContains { value: "POST s3cret connection=close payload".into() }];
+    let outcome = run(post.clone(), &context(Duration::from_secs(5))).await;
+    assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+
+    // A Connection header the monitor sets is sent as it is.
+    post.headers.push(statushawk_schemas::Header { name: "Connection".into(), value: "keep-alive".into() });
+    post.assertions = vec![Assertion::BodyContains { value: "POST s3cret connection=keep-alive payload".into() }];
     let outcome = run(post, &context(Duration::from_secs(5))).await;
     assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
 }

@@ -199,3 +199,15 @@ async fn a_check_interrupted_by_a_crashed_prober_is_redelivered_and_yields_a_res
     stop.cancel();
     b.await.unwrap().unwrap();
 }
+
+/// `statushawk bench prober` end to end, small: every due check comes back
+/// as an `up` result from the benchmark's own target.
+#[tokio::test]
+async fn the_benchmark_runs_every_check_against_its_target() {
+    let env = TestEnv::new().await;
+    let settings = statushawk_prober::bench::BenchSettings { checks: 300, concurrency: 32, target: None };
+    let report = statushawk_prober::bench::run(env.nats().await, settings).await.unwrap();
+    assert_eq!((report.checks, report.errors), (300, 0), "{report:?}");
+    assert!(report.checks_per_sec > 0.0 && report.p99_ms >= report.p50_ms, "{report:?}");
+    assert_eq!(report.target.split(' ').count(), 8, "{report:?}");
+}

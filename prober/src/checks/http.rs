@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HOST, HeaderName, HeaderValue, LOCATION, USER_AGENT};
+use hyper::header::{CONNECTION, HOST, HeaderName, HeaderValue, LOCATION, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use statushawk_schemas::{Assertion, AssertionResult, CheckStatus, ErrorKind, HttpMethod, HttpSpec, StatusRange};
@@ -334,6 +334,12 @@ impl Head<'_> {
             .header(USER_AGENT, concat!("StatusHawk/", env!("CARGO_PKG_VERSION")));
         for header in &self.spec.headers {
             builder = builder.header(header.name.as_str(), header.value.as_str());
+        }
+        // Each check uses a fresh connection: say so, so the server closes
+        // first and keeps TIME_WAIT on its side rather than on the prober's
+        // ports (as blackbox_exporter's and most probers' clients do).
+        if !self.spec.headers.iter().any(|h| h.name.eq_ignore_ascii_case(CONNECTION.as_str())) {
+            builder = builder.header(CONNECTION, "close");
         }
         let body = Full::new(Bytes::from(self.body.unwrap_or_default().to_owned()));
         builder.body(body).map_err(|e| format!("building the request: {e}"))
