@@ -44,6 +44,12 @@ pub struct BenchReport {
     /// per check while the clock ran, in µs: steadier than `checks_per_sec`
     /// on a shared machine. NATS's share is not in it.
     pub cpu_us_per_check: f64,
+    /// CPU time the whole machine (this process, NATS, anything else)
+    /// spent per check while the clock ran, in µs.
+    pub machine_cpu_us_per_check: f64,
+    /// The machine's CPUs busy while the clock ran, as a share of all of
+    /// them (1.0 = every core busy throughout).
+    pub machine_busy: f64,
     /// Concurrency used.
     pub concurrency: usize,
     /// The targets probed (space separated).
@@ -175,6 +181,7 @@ async fn measure(
     let stop = CancellationToken::new();
     let started = Instant::now();
     let cpu_started = cpu_seconds();
+    let machine_started = machine_cpu_seconds();
     let worker = tokio::spawn(worker::run(
         Settings { region, prober_id: "bench".into(), concurrency: settings.concurrency },
         Deps { js: js.clone(), topology: topology.clone(), checks },
@@ -196,6 +203,10 @@ async fn measure(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_started;
+    let (machine_busy, machine_total) = {
+        let (busy, total) = machine_cpu_seconds();
+        (busy - machine_started.0, total - machine_started.1)
+    };
     stop.cancel();
     worker.await??;
 
@@ -227,6 +238,8 @@ async fn measure(
         p50_ms: percentile(50.0),
         p99_ms: percentile(99.0),
         cpu_us_per_check: cpu * 1e6 / settings.checks as f64,
+        machine_cpu_us_per_check: machine_busy * 1e6 / settings.checks as f64,
+        machine_busy: if machine_total > 0.0 { machine_busy / machine_total } else { 0.0 },
         concurrency: settings.concurrency,
         target,
     })
@@ -242,4 +255,18 @@ fn cpu_seconds() -> f64 {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 here, in
     // clock ticks of 1/100 s on Linux.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The machine's busy and total CPU time so far, in seconds, summed over
+/// its CPUs, from `/proc/stat` (zeros where it is not there). Busy is user,
+/// nice, system, interrupts and steal; idle and I/O wait are not.
+fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|line| line.starts_with("cpu ")) else { return (0.0, 0.0) };
+    let ticks: Vec<f64> = line.split_whitespace().skip(1).map(|v| v.parse().unwrap_or(0.0)).collect();
+    let field = |i: usize| ticks.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal
+    let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+    let total = busy + field(3) + field(4);
+    (busy / 100.0, total / 100.0)
 }
