@@ -214,6 +214,9 @@ pub struct Token {
     pub created_at_ms: UnixMs,
     /// Expires (Unix ms).
     pub expires_at_ms: Option<UnixMs>,
+    /// Last used to authenticate a request (Unix ms, to the minute: it is
+    /// recorded at most once a minute); none if never.
+    pub last_used_at_ms: Option<UnixMs>,
     /// The token itself: only in the answer that created it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -262,6 +265,7 @@ pub async fn create_token(
             prefix,
             created_at_ms: row.try_get("created_ms")?,
             expires_at_ms: row.try_get("expires_ms")?,
+            last_used_at_ms: None,
             token: Some(token),
         }),
     ))
@@ -273,7 +277,8 @@ pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result
     caller.may_administer()?;
     let rows = sqlx::query(
         "SELECT id, name, role::text AS role, token_prefix, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, \
-                (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms \
+                (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms, \
+                (extract(epoch FROM last_used_at) * 1000)::bigint AS last_used_ms \
          FROM api_tokens WHERE team_id = $1 AND NOT session AND revoked_at IS NULL ORDER BY created_at",
     )
     .bind(caller.team.0)
@@ -290,6 +295,7 @@ pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result
                 prefix: row.try_get("token_prefix")?,
                 created_at_ms: row.try_get("created_ms")?,
                 expires_at_ms: row.try_get("expires_ms")?,
+                last_used_at_ms: row.try_get("last_used_ms")?,
                 token: None,
             })
         })

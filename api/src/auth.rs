@@ -93,8 +93,9 @@ impl FromRequestParts<State> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
         let row = sqlx::query(
-            "SELECT t.team_id, t.created_by, \
-                    (CASE WHEN t.session THEN m.role ELSE t.role END)::text AS role \
+            "SELECT t.id, t.team_id, t.created_by, \
+                    (CASE WHEN t.session THEN m.role ELSE t.role END)::text AS role, \
+                    t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute' AS stale \
              FROM api_tokens t \
              LEFT JOIN memberships m ON t.session AND m.team_id = t.team_id AND m.user_id = t.created_by \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())",
@@ -105,6 +106,14 @@ impl FromRequestParts<State> for Caller {
         .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked token"))?;
         let role: Option<String> = row.try_get("role")?;
         let role = role.as_deref().and_then(Role::parse).ok_or_else(|| ApiError::unauthorized("no longer a member"))?;
+        // When it was last used, to the minute: one write per token and
+        // minute, not one per request.
+        if row.try_get("stale")? {
+            sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE id = $1")
+                .bind(row.try_get::<Uuid, _>("id")?)
+                .execute(&state.pg)
+                .await?;
+        }
         Ok(Self { team: TeamId(row.try_get("team_id")?), role, user: row.try_get("created_by")? })
     }
 }

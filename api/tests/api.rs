@@ -21,6 +21,23 @@ fn http_monitor(url: &str) -> Value {
     json!({"name": "Checkout API", "spec": {"kind": "http", "url": url}})
 }
 
+fn now_ms() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// Marks the team tokens as last used `ago`, uses `token`, and returns when
+/// the list says it was last used.
+async fn used_again(app: &App, owner: &str, token: &str, ago: &str) -> i64 {
+    sqlx::query("UPDATE api_tokens SET last_used_at = now() - $1::text::interval WHERE NOT session")
+        .bind(ago)
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(token), None).await.0, StatusCode::OK);
+    let (_, tokens) = app.call("GET", "/api/v1/tokens", Some(owner), None).await;
+    tokens[0]["last_used_at_ms"].as_i64().unwrap()
+}
+
 #[tokio::test]
 async fn sign_up_login_and_api_tokens() {
     let app = App::new().await;
@@ -66,6 +83,24 @@ async fn sign_up_login_and_api_tokens() {
     let stored: Vec<u8> =
         sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE NOT session").fetch_one(&app.pg).await.unwrap();
     assert_ne!(stored, viewer.as_bytes(), "only a hash is stored");
+
+    // When a token was last used shows in the list, recorded at most once a
+    // minute.
+    assert!(listed["last_used_at_ms"].is_null(), "{listed}");
+    let before_use = now_ms();
+    assert_eq!(app.call("GET", "/api/v1/monitors", Some(&viewer), None).await.0, StatusCode::OK);
+    let (_, tokens) = app.call("GET", "/api/v1/tokens", Some(&owner), None).await;
+    let used = tokens[0]["last_used_at_ms"].as_i64().unwrap();
+    assert!(used >= before_use - 1_000, "{used} < {before_use}");
+    let now = now_ms();
+    assert!(
+        used_again(&app, &owner, &viewer, "30 seconds").await < now - 20_000,
+        "used again within the minute: not rewritten"
+    );
+    assert!(
+        used_again(&app, &owner, &viewer, "2 minutes").await >= now - 1_000,
+        "used again after a minute: rewritten"
+    );
 
     let id = listed["id"].as_str().unwrap();
     assert_eq!(app.call("DELETE", &format!("/api/v1/tokens/{id}"), Some(&owner), None).await.0, StatusCode::NO_CONTENT);
