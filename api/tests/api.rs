@@ -14,15 +14,11 @@ use futures::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use statushawk_nats::async_nats::jetstream;
-use statushawk_schemas::{ConfigChange, ConfigOp, Region};
+use statushawk_schemas::{ConfigChange, ConfigOp, Region, now_ms};
 use tower::ServiceExt;
 
 fn http_monitor(url: &str) -> Value {
     json!({"name": "Checkout API", "spec": {"kind": "http", "url": url}})
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
 /// Marks the team tokens as last used `ago`, uses `token`, and returns when
@@ -554,13 +550,13 @@ async fn maintenance_windows_are_what_the_notifier_reads() {
         app.call("POST", "/api/v1/monitors", Some(&owner), Some(http_monitor("https://shop.example/"))).await;
     let monitor_id: uuid::Uuid = monitor["id"].as_str().unwrap().parse().unwrap();
     let team: uuid::Uuid = sqlx::query_scalar("SELECT team_id FROM monitors").fetch_one(&app.pg).await.unwrap();
-    let now = statushawk_schemas::now_ms();
+    let now = now_ms();
     let covered = async || {
         statushawk_notifier::store::maintenance(
             &app.pg,
             statushawk_schemas::TeamId(team),
             statushawk_schemas::MonitorId(monitor_id),
-            statushawk_schemas::now_ms(),
+            now_ms(),
         )
         .await
         .unwrap()

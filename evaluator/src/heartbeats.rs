@@ -260,6 +260,35 @@ impl Janitor {
         self.beats.insert(id, beat);
     }
 
+    /// Reads `ids` from Postgres again: heartbeat monitors are kept; the
+    /// rest (deleted, or no longer heartbeats) become strangers, whose
+    /// pings are ignored without another read until their configuration
+    /// changes.
+    async fn refresh(
+        &mut self,
+        pg: &sqlx::PgPool,
+        mut ids: Vec<MonitorId>,
+        lost: &CancellationToken,
+    ) -> Result<(), Abandoned> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let wanted = &ids;
+        let mut fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(wanted))).await?;
+        for id in ids {
+            match fresh.remove(&id) {
+                Some(beat) => self.keep(id, beat),
+                None => {
+                    self.beats.remove(&id);
+                    self.strangers.insert(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn schedule(&mut self, id: MonitorId, beat: &Beat) {
         if let Some(due) = beat.due() {
             self.timers.insert((due, id));
@@ -337,22 +366,8 @@ pub(crate) async fn run(
 
     while !stop.is_cancelled() {
         // Configuration changes: reload.
-        let mut reload: Vec<MonitorId> = std::iter::from_fn(|| changed.try_recv().ok()).filter(ours).collect();
-        if !reload.is_empty() {
-            reload.sort_unstable();
-            reload.dedup();
-            let ids = &reload;
-            let mut fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
-            for id in reload {
-                match fresh.remove(&id) {
-                    Some(beat) => janitor.keep(id, beat),
-                    None => {
-                        janitor.beats.remove(&id);
-                        janitor.strangers.remove(&id);
-                    }
-                }
-            }
-        }
+        let reload: Vec<MonitorId> = std::iter::from_fn(|| changed.try_recv().ok()).filter(ours).collect();
+        janitor.refresh(pg, reload, lost).await?;
 
         // Deadlines that have passed.
         let (results, touched) = janitor.expire(now_ms());
@@ -381,25 +396,12 @@ pub(crate) async fn run(
         }
         // Monitors first met: load them once (a ping for a monitor of another
         // partition cannot arrive on this partition's subject).
-        let mut unknown: Vec<MonitorId> = deliveries
+        let unknown: Vec<MonitorId> = deliveries
             .iter()
             .map(|d| d.payload().monitor_id)
             .filter(|id| !janitor.beats.contains_key(id) && !janitor.strangers.contains(id))
             .collect();
-        if !unknown.is_empty() {
-            unknown.sort_unstable();
-            unknown.dedup();
-            let ids = &unknown;
-            let mut fresh = retry(lost, "loading heartbeat monitors", move || store::heartbeats(pg, Some(ids))).await?;
-            for id in unknown {
-                match fresh.remove(&id) {
-                    Some(beat) => janitor.keep(id, beat),
-                    None => {
-                        janitor.strangers.insert(id);
-                    }
-                }
-            }
-        }
+        janitor.refresh(pg, unknown, lost).await?;
         let (mut results, mut rows, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
         for delivery in &deliveries {
             let ping = delivery.payload();
