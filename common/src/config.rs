@@ -40,6 +40,8 @@ pub struct Config {
     pub notifier: NotifierConfig,
     /// The HTTP API.
     pub api: ApiConfig,
+    /// The deployment's own mail server (invitations, address verification).
+    pub email: EmailConfig,
     /// The key that encrypts secrets at rest (channel tokens and URLs).
     pub secrets: SecretsConfig,
     /// The Prometheus `/metrics` endpoint.
@@ -241,11 +243,69 @@ impl Default for NotifierConfig {
 pub struct ApiConfig {
     /// Address the API listens on.
     pub listen: SocketAddr,
+    /// The address people reach the API at (`https://status.example.com`),
+    /// for the links it hands out: invitations, address verification.
+    pub public_url: String,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: "http://127.0.0.1:8080".into() }
+    }
+}
+
+/// How the connection to an SMTP server is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpSecurity {
+    /// STARTTLS, required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the start (port 465).
+    Tls,
+    /// Plain text: only for a server on the same host or in tests.
+    None,
+}
+
+/// The deployment's own mail server, for mail StatusHawk sends on its own
+/// behalf (invitations, address verification); tenants' e-mail channels
+/// bring their own servers. The notifier sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// SMTP server name or address; empty: no system mail (invitations
+    /// are links handed on by the inviting admin, addresses are not
+    /// verified).
+    pub smtp_host: String,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// Connection security.
+    pub security: SmtpSecurity,
+    /// SMTP user name (empty: no authentication).
+    pub username: String,
+    /// SMTP password (never printed).
+    pub password: SecretString,
+    /// The sender, e.g. `StatusHawk <noreply@status.example.com>`.
+    pub from: String,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_host: String::new(),
+            smtp_port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: SecretString::default(),
+            from: "StatusHawk <noreply@localhost>".into(),
+        }
+    }
+}
+
+impl EmailConfig {
+    /// Whether the deployment sends mail of its own.
+    pub fn enabled(&self) -> bool {
+        !self.smtp_host.trim().is_empty()
     }
 }
 
@@ -395,6 +455,12 @@ impl Config {
             && !matches!(err, crate::secrets::SecretsError::NoKey)
         {
             return invalid("secrets.key", &err.to_string());
+        }
+        if !self.api.public_url.starts_with("http://") && !self.api.public_url.starts_with("https://") {
+            return invalid("api.public_url", "must be an http:// or https:// URL");
+        }
+        if self.email.enabled() && !self.email.from.contains('@') {
+            return invalid("email.from", "must hold an e-mail address, e.g. StatusHawk <noreply@example.com>");
         }
         if self.scheduler.reconcile_secs == 0 {
             return invalid("scheduler.reconcile_secs", "must be at least 1");

@@ -19,7 +19,7 @@ fn configs(env: &TestEnv) -> (DatabaseConfig, ClickHouseConfig) {
     )
 }
 
-const POSTGRES_TABLES: [&str; 18] = [
+const POSTGRES_TABLES: [&str; 19] = [
     "teams",
     "users",
     "memberships",
@@ -37,6 +37,7 @@ const POSTGRES_TABLES: [&str; 18] = [
     "notification_deliveries",
     "notification_attempts",
     "heartbeat_state",
+    "system_mail",
     "_sqlx_migrations",
 ];
 
