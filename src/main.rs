@@ -262,6 +262,8 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     )?,
                     guard,
                     metrics: Some(handle.clone()),
+                    public_url: config.api.public_url.clone(),
+                    system_mail: config.email.enabled(),
                 };
                 let listen = config.api.listen;
                 tasks.spawn(async move { ("api", statushawk_api::run(listen, deps, shutdown).await) });
@@ -503,6 +505,8 @@ async fn main() -> anyhow::Result<()> {
                 )?,
                 guard: statushawk_guard::Guard::new(false)?,
                 metrics: None,
+                public_url: config.api.public_url.clone(),
+                system_mail: false,
             };
             let settings = statushawk_api::bench::BenchSettings { pings, tokens, concurrency };
             let report = statushawk_api::bench::run(deps, settings).await?;

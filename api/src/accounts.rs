@@ -1,4 +1,14 @@
-//! Sign-up, login and team API tokens.
+//! Sign-up, login, address verification and team API tokens.
+//!
+//! Passwords cost an argon2 run, so nothing reaches one before the cheap
+//! checks: the e-mail address and password are bounded in size, and every
+//! attempt is admitted by one throttle per client address and per account
+//! in one step ([`Attempts`]), before any hashing. Hashing itself is bounded
+//! per process ([`crate::auth::Passwords`]), and a login for an account
+//! that does not exist costs the same verification as one that does.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State as Shared;
@@ -9,26 +19,34 @@ use statushawk_schemas::{TeamId, UnixMs};
 use uuid::Uuid;
 
 use crate::State;
-use crate::auth::{Caller, Role, hash_password, new_token, token_hash, verify_password};
+use crate::auth::{Caller, Role, new_token, token_hash};
 use crate::error::{ApiError, Body, Id};
+use crate::pings::PeerIp;
 
 /// `POST /api/v1/signup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
-    /// Login e-mail address.
-    #[schema(format = Email)]
+    /// Login e-mail address (at most 254 characters).
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// At least 10 characters.
+    /// 10 to 1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
     /// Display name.
     #[serde(default)]
     pub name: String,
-    /// The new team's name.
-    pub team_name: String,
+    /// The new team's name; not with `invite_token` (the user joins the
+    /// inviting team instead).
+    #[serde(default)]
+    pub team_name: Option<String>,
     /// The team's slug (`[a-z0-9-]`); derived from the name when absent.
     #[serde(default)]
     pub team_slug: Option<String>,
+    /// An invitation's token: sign up into the team that sent it, with its
+    /// role.
+    #[serde(default)]
+    pub invite_token: Option<String>,
 }
 
 /// A session: the bearer token to send, and who it is.
@@ -42,9 +60,101 @@ pub struct Session {
     pub team_id: TeamId,
     /// The user's role there.
     pub role: Role,
+    /// Whether the user's e-mail address has been proven (a verification
+    /// link, or an e-mailed invitation).
+    pub email_verified: bool,
 }
 
 const SESSION_DAYS: i32 = 30;
+/// Days a verification link works.
+const VERIFICATION_DAYS: i32 = 2;
+
+/// The longest e-mail address (RFC 5321's path limit); longer input is
+/// refused before any other work.
+pub const EMAIL_MAX: usize = 254;
+/// The longest password accepted (argon2's cost grows with it).
+pub const PASSWORD_MAX: usize = 1024;
+
+/// Login attempts per account within [`LOGIN_WINDOW`] (successful ones are
+/// given back).
+pub const LOGIN_ATTEMPTS_PER_ACCOUNT: usize = 10;
+/// Login attempts per client address within [`LOGIN_WINDOW`].
+pub const LOGIN_ATTEMPTS_PER_CLIENT: usize = 30;
+/// The window of the login limits.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
+/// Sign-ups (and verification mails) per e-mail address within
+/// [`SIGNUP_WINDOW`].
+pub const SIGNUPS_PER_ACCOUNT: usize = 3;
+/// Sign-ups per client address within [`SIGNUP_WINDOW`].
+pub const SIGNUPS_PER_CLIENT: usize = 10;
+/// The window of the sign-up limits.
+pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What an attempt is counted against.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AttemptKey {
+    /// The client's address (IPv6 by its /64).
+    Client(Option<IpAddr>),
+    /// The account's e-mail address, lower-cased.
+    Account(String),
+}
+
+/// Login and sign-up attempts: each admitted against both its client
+/// address and its account at once, before any password is hashed.
+pub struct Attempts {
+    logins: crate::throttle::Throttle<AttemptKey>,
+    signups: crate::throttle::Throttle<AttemptKey>,
+}
+
+impl Default for Attempts {
+    fn default() -> Self {
+        Self {
+            logins: crate::throttle::Throttle::new(LOGIN_ATTEMPTS_PER_ACCOUNT, LOGIN_WINDOW),
+            signups: crate::throttle::Throttle::new(SIGNUPS_PER_ACCOUNT, SIGNUP_WINDOW),
+        }
+    }
+}
+
+/// The key a client is counted by: IPv6 addresses by their /64, the block
+/// one subscriber gets.
+fn client_key(ip: Option<IpAddr>) -> Option<IpAddr> {
+    ip.map(|ip| match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)))
+        }
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
+}
+
+impl Attempts {
+    fn keys(client: Option<IpAddr>, email: &str, per_client: usize, per_account: usize) -> [(AttemptKey, usize); 2] {
+        [(AttemptKey::Client(client_key(client)), per_client), (AttemptKey::Account(email.to_lowercase()), per_account)]
+    }
+
+    /// Admits a login attempt for `email` from `client`.
+    pub fn login(&self, client: Option<IpAddr>, email: &str) -> Result<(), ApiError> {
+        let keys = Self::keys(client, email, LOGIN_ATTEMPTS_PER_CLIENT, LOGIN_ATTEMPTS_PER_ACCOUNT);
+        self.logins.admit_all(&keys, Instant::now()).map_err(|wait| {
+            ApiError::too_many("too many login attempts for this address or from this client; try again later", wait)
+        })
+    }
+
+    /// Gives a successful login's attempt back.
+    pub fn login_succeeded(&self, client: Option<IpAddr>, email: &str) {
+        for (key, _) in Self::keys(client, email, 0, 0) {
+            self.logins.refund(&key);
+        }
+    }
+
+    /// Admits a sign-up (or a verification mail) for `email` from `client`.
+    pub fn signup(&self, client: Option<IpAddr>, email: &str) -> Result<(), ApiError> {
+        let keys = Self::keys(client, email, SIGNUPS_PER_CLIENT, SIGNUPS_PER_ACCOUNT);
+        self.signups
+            .admit_all(&keys, Instant::now())
+            .map_err(|wait| ApiError::too_many("too many sign-ups for this address or from this client", wait))
+    }
+}
 
 fn slug_of(name: &str) -> String {
     let mut slug = String::new();
@@ -58,43 +168,64 @@ fn slug_of(name: &str) -> String {
     slug.trim_end_matches('-').chars().take(64).collect()
 }
 
-fn check_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < 10 || password.len() > 1024 {
-        return Err(ApiError::invalid("password", "between 10 and 1024 characters"));
+/// The e-mail address, trimmed, if it can be one; checked before anything
+/// else is done with a request.
+pub fn check_email(email: &str) -> Result<&str, ApiError> {
+    let email = email.trim();
+    if email.len() > EMAIL_MAX || !email.contains('@') || email.chars().any(char::is_whitespace) {
+        return Err(ApiError::invalid("email", format!("not an e-mail address (at most {EMAIL_MAX} characters)")));
+    }
+    Ok(email)
+}
+
+/// A new password's length.
+pub fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < 10 || password.len() > PASSWORD_MAX {
+        return Err(ApiError::invalid("password", format!("between 10 and {PASSWORD_MAX} characters")));
     }
     Ok(())
 }
 
-/// Creates a user, a team it owns, and a session.
+/// Creates a user and either a team it owns or (with `invite_token`) its
+/// membership in the inviting team, and a session. With a system mail
+/// server configured, a new address is sent a verification link.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "accounts", request_body = SignUp, responses((status = 201, description = "The user, its team and a session", body = Session)), security(()))]
 pub async fn sign_up(
     Shared(state): Shared<State>,
+    PeerIp(client): PeerIp,
     Body(input): Body<SignUp>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
-    let email = input.email.trim().to_owned();
-    if !email.contains('@') || email.len() > 254 {
-        return Err(ApiError::invalid("email", "not an e-mail address"));
-    }
-    check_password(&input.password)?;
-    let slug = input.team_slug.clone().unwrap_or_else(|| slug_of(&input.team_name));
-    let hash = {
-        let password = input.password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(ApiError::internal)??
+    let session = match input.invite_token.as_deref() {
+        Some(token) => {
+            if input.team_name.is_some() || input.team_slug.is_some() {
+                return Err(ApiError::invalid("team_name", "not with invite_token: you join the inviting team"));
+            }
+            crate::invitations::sign_up_invited(&state, client, &input.email, &input.password, &input.name, token)
+                .await?
+        }
+        None => sign_up_with_team(&state, client, &input).await?,
     };
+    Ok((StatusCode::CREATED, Json(session)))
+}
+
+async fn sign_up_with_team(state: &State, client: Option<IpAddr>, input: &SignUp) -> Result<Session, ApiError> {
+    let email = check_email(&input.email)?;
+    check_password(&input.password)?;
+    let team_name = input.team_name.as_deref().map(str::trim).unwrap_or_default();
+    if team_name.is_empty() {
+        return Err(ApiError::invalid("team_name", "the new team's name (or sign up with an invite_token)"));
+    }
+    state.attempts.signup(client, email)?;
+    // A taken address costs no hash.
+    if email_taken(&state.pg, email).await? {
+        return Err(ApiError::conflict("a user with this e-mail exists; log in instead"));
+    }
+    let slug = input.team_slug.clone().unwrap_or_else(|| slug_of(team_name));
+    let hash = state.passwords.hash(&input.password).await?;
     let mut tx = state.pg.begin().await?;
-    let user: Uuid =
-        sqlx::query_scalar("INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id")
-            .bind(&email)
-            .bind(input.name.trim())
-            .bind(&hash)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| match ApiError::from(e) {
-                e if e.is_conflict() => ApiError::conflict("a user with this e-mail exists; log in instead"),
-                e => e,
-            })?;
+    let user = insert_user(&mut tx, email, &input.name, &hash, false).await?;
     let team: Uuid = sqlx::query_scalar("INSERT INTO teams (name, slug) VALUES ($1, $2) RETURNING id")
-        .bind(input.team_name.trim())
+        .bind(team_name)
         .bind(&slug)
         .fetch_one(&mut *tx)
         .await
@@ -108,12 +239,53 @@ pub async fn sign_up(
         .bind(user)
         .execute(&mut *tx)
         .await?;
+    if state.system_mail {
+        send_verification(state, &mut tx, user, email).await?;
+    }
     let token = insert_session(&mut tx, TeamId(team), user).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(Session { token, user_id: user, team_id: TeamId(team), role: Role::Owner })))
+    Ok(Session { token, user_id: user, team_id: TeamId(team), role: Role::Owner, email_verified: false })
 }
 
-async fn insert_session(tx: &mut sqlx::PgConnection, team: TeamId, user: Uuid) -> Result<String, ApiError> {
+/// Whether a user has this address (in any case).
+pub(crate) async fn email_taken(pg: &sqlx::PgPool, email: &str) -> Result<bool, ApiError> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))")
+        .bind(email)
+        .fetch_one(pg)
+        .await?)
+}
+
+/// Inserts a user; a taken address is a conflict.
+pub(crate) async fn insert_user(
+    tx: &mut sqlx::PgConnection,
+    email: &str,
+    name: &str,
+    hash: &str,
+    verified: bool,
+) -> Result<Uuid, ApiError> {
+    let name = name.trim();
+    if name.chars().count() > 200 {
+        return Err(ApiError::invalid("name", "at most 200 characters"));
+    }
+    sqlx::query_scalar(
+        "INSERT INTO users (email, name, password_hash, email_verified_at) \
+         VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END) RETURNING id",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(hash)
+    .bind(verified)
+    .fetch_one(tx)
+    .await
+    .map_err(|e| match ApiError::from(e) {
+        e if e.is_conflict() => ApiError::conflict("a user with this e-mail exists; log in instead"),
+        e if e.is_invalid() => ApiError::invalid("email", "not an e-mail address"),
+        e => e,
+    })
+}
+
+/// A login session of `user` in `team`.
+pub(crate) async fn insert_session(tx: &mut sqlx::PgConnection, team: TeamId, user: Uuid) -> Result<String, ApiError> {
     let (token, prefix) = new_token();
     sqlx::query(
         "INSERT INTO api_tokens (team_id, created_by, name, role, token_hash, token_prefix, session, expires_at) \
@@ -129,13 +301,47 @@ async fn insert_session(tx: &mut sqlx::PgConnection, team: TeamId, user: Uuid) -
     Ok(token)
 }
 
+/// A new one-time link for proving an address (`ver_` and 48 hex digits).
+fn new_link_token(prefix: &str) -> String {
+    format!("{prefix}_{}", hex::encode(rand::random::<[u8; 24]>()))
+}
+
+/// Writes a verification link for `email` to the system mail queue.
+async fn send_verification(
+    state: &State,
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    email: &str,
+) -> Result<(), ApiError> {
+    let token = new_link_token("ver");
+    sqlx::query(
+        "INSERT INTO email_verifications (token_hash, user_id, email, expires_at) \
+         VALUES ($1, $2, $3, now() + make_interval(days => $4))",
+    )
+    .bind(token_hash(&token))
+    .bind(user)
+    .bind(email)
+    .bind(VERIFICATION_DAYS)
+    .execute(&mut *tx)
+    .await?;
+    let link = format!("{}/verify-email/{token}", state.public_url.trim_end_matches('/'));
+    let body = format!(
+        "Confirm that {email} is your address on StatusHawk by opening this link:\n\n{link}\n\n\
+         The link works once and expires in {VERIFICATION_DAYS} days. If you did not sign up, ignore this \
+         message: nothing happens without the link.\n"
+    );
+    crate::mail::enqueue(tx, "verification", email, "Confirm your e-mail address for StatusHawk", &body).await
+}
+
 /// `POST /api/v1/login`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// E-mail address.
+    #[schema(max_length = 254)]
     pub email: String,
     /// Password.
+    #[schema(max_length = 1024)]
     pub password: String,
     /// The team's slug, for users in several teams (default: the first
     /// joined).
@@ -143,31 +349,45 @@ pub struct Login {
     pub team: Option<String>,
 }
 
-/// Logs in with e-mail and password: a session token for 30 days.
-#[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = Login, responses((status = 200, description = "A session for 30 days", body = Session)), security(()))]
-pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Result<Json<Session>, ApiError> {
+/// The user whose e-mail and password these are. Throttled per client and
+/// account before any hashing; unknown accounts cost the same argon2 run.
+pub(crate) async fn authenticate(
+    state: &State,
+    client: Option<IpAddr>,
+    email: &str,
+    password: &str,
+) -> Result<(Uuid, bool), ApiError> {
     let refused = || ApiError::unauthorized("wrong e-mail or password");
-    // Guessing passwords: a few failures per address, then wait.
-    let key = input.email.trim().to_lowercase();
-    if let Some(wait) = state.logins.wait(&key, std::time::Instant::now()) {
-        return Err(ApiError::too_many("too many failed logins for this address; try again later", wait));
+    let email = check_email(email)?;
+    if password.len() > PASSWORD_MAX {
+        return Err(ApiError::invalid("password", format!("at most {PASSWORD_MAX} bytes")));
     }
-    let row = sqlx::query("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)")
-        .bind(input.email.trim())
-        .fetch_optional(&state.pg)
-        .await?;
-    let (user, phc): (Uuid, Option<String>) = match &row {
-        Some(row) => (row.try_get("id")?, row.try_get("password_hash")?),
-        None => (Uuid::nil(), None),
+    state.attempts.login(client, email)?;
+    let row = sqlx::query(
+        "SELECT id, password_hash, email_verified_at IS NOT NULL AS verified FROM users WHERE lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(&state.pg)
+    .await?;
+    let (user, phc, verified): (Uuid, Option<String>, bool) = match &row {
+        Some(row) => (row.try_get("id")?, row.try_get("password_hash")?, row.try_get("verified")?),
+        None => (Uuid::nil(), None, false),
     };
-    let password = input.password.clone();
-    let matches = tokio::task::spawn_blocking(move || phc.is_some_and(|phc| verify_password(&password, &phc)))
-        .await
-        .map_err(ApiError::internal)?;
-    if !matches {
-        state.logins.record(&key, std::time::Instant::now());
+    if !state.passwords.verify(password, phc).await? {
         return Err(refused());
     }
+    state.attempts.login_succeeded(client, email);
+    Ok((user, verified))
+}
+
+/// Logs in with e-mail and password: a session token for 30 days.
+#[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = Login, responses((status = 200, description = "A session for 30 days", body = Session)), security(()))]
+pub async fn login(
+    Shared(state): Shared<State>,
+    PeerIp(client): PeerIp,
+    Body(input): Body<Login>,
+) -> Result<Json<Session>, ApiError> {
+    let (user, email_verified) = authenticate(&state, client, &input.email, &input.password).await?;
     let membership = sqlx::query(
         "SELECT m.team_id, m.role::text AS role FROM memberships m JOIN teams t ON t.id = m.team_id \
          WHERE m.user_id = $1 AND ($2::text IS NULL OR t.slug = $2) ORDER BY m.created_at LIMIT 1",
@@ -182,7 +402,88 @@ pub async fn login(Shared(state): Shared<State>, Body(input): Body<Login>) -> Re
     let role = Role::from_row(&role)?;
     let mut conn = state.pg.acquire().await?;
     let token = insert_session(&mut conn, team, user).await?;
-    Ok(Json(Session { token, user_id: user, team_id: team, role }))
+    Ok(Json(Session { token, user_id: user, team_id: team, role, email_verified }))
+}
+
+/// `POST /api/v1/verify-email`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    /// The token of the verification link (`ver_...`).
+    pub token: String,
+}
+
+/// What a verification proved.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Verified {
+    /// The address now proven.
+    pub email: String,
+}
+
+/// Proves the address a verification link was sent to (the link's token
+/// works once).
+pub(crate) async fn verify(state: &State, token: &str) -> Result<Verified, ApiError> {
+    let mut tx = state.pg.begin().await?;
+    let found: Option<(Uuid, String)> = sqlx::query_as(
+        "DELETE FROM email_verifications WHERE token_hash = $1 AND expires_at > now() RETURNING user_id, email",
+    )
+    .bind(token_hash(token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (user, email) = found.ok_or_else(|| ApiError::gone("this verification link is unknown, used or expired"))?;
+    let done = sqlx::query(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) \
+         WHERE id = $1 AND lower(email) = lower($2)",
+    )
+    .bind(user)
+    .bind(&email)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::gone("this verification link is for an address the account no longer has"));
+    }
+    sqlx::query("DELETE FROM email_verifications WHERE user_id = $1").bind(user).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Verified { email })
+}
+
+/// Proves an address with the token of its verification link.
+#[utoipa::path(post, path = "/api/v1/verify-email", tag = "accounts", request_body = Verification, responses((status = 200, description = "The address is proven", body = Verified)), security(()))]
+pub async fn verify_email(
+    Shared(state): Shared<State>,
+    Body(input): Body<Verification>,
+) -> Result<Json<Verified>, ApiError> {
+    Ok(Json(verify(&state, &input.token).await?))
+}
+
+/// Sends the signed-in user a new verification link (when the deployment
+/// has a mail server).
+#[utoipa::path(post, path = "/api/v1/verify-email/resend", tag = "accounts", responses((status = 202, description = "A new link is on its way")))]
+pub async fn resend_verification(
+    Shared(state): Shared<State>,
+    PeerIp(client): PeerIp,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let user = match (caller.session, caller.user) {
+        (true, Some(user)) => user,
+        _ => return Err(ApiError::forbidden("only a person's login session has an address to verify")),
+    };
+    if !state.system_mail {
+        return Err(ApiError::unavailable("this deployment has no mail server ([email] smtp_host)"));
+    }
+    let (email, verified): (String, bool) =
+        sqlx::query_as("SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&state.pg)
+            .await?;
+    if verified {
+        return Err(ApiError::conflict("this address is already verified"));
+    }
+    state.attempts.signup(client, &email)?;
+    let mut tx = state.pg.begin().await?;
+    send_verification(&state, &mut tx, user, &email).await?;
+    tx.commit().await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// `POST /api/v1/tokens`.
@@ -192,7 +493,8 @@ pub struct NewToken {
     /// What it is for.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    /// The role it acts with (at most the caller's own).
+    /// The role it acts with: at most the caller's own, and never more than
+    /// its creator's current role in the team.
     pub role: Role,
     /// Days until it expires (none: it does not).
     #[serde(default)]
@@ -206,10 +508,15 @@ pub struct Token {
     pub id: Uuid,
     /// What it is for.
     pub name: String,
-    /// Its role.
+    /// The role it was given; it acts with at most its creator's current
+    /// role, and with none once its creator has left the team.
     pub role: Role,
     /// Its first characters, to recognise it.
     pub prefix: String,
+    /// Who created it (none if that user was deleted).
+    pub created_by: Option<Uuid>,
+    /// The creator's e-mail address.
+    pub created_by_email: Option<String>,
     /// Created (Unix ms).
     pub created_at_ms: UnixMs,
     /// Expires (Unix ms).
@@ -233,6 +540,9 @@ pub async fn create_token(
     if input.role < caller.role {
         return Err(ApiError::forbidden("a token cannot have more power than its creator"));
     }
+    let Some(creator) = caller.user else {
+        return Err(ApiError::forbidden("tokens are made by people: use a login session or a token made by one"));
+    };
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid("name", "1 to 100 characters"));
@@ -245,10 +555,11 @@ pub async fn create_token(
         "INSERT INTO api_tokens (team_id, created_by, name, role, token_hash, token_prefix, expires_at) \
          VALUES ($1, $2, $3, $4::team_role, $5, $6, now() + make_interval(days => $7)) \
          RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, \
-                   (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms",
+                   (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms, \
+                   (SELECT email FROM users WHERE id = $2) AS creator_email",
     )
     .bind(caller.team.0)
-    .bind(caller.user)
+    .bind(creator)
     .bind(name)
     .bind(input.role.as_str())
     .bind(token_hash(&token))
@@ -263,6 +574,8 @@ pub async fn create_token(
             name: name.to_owned(),
             role: input.role,
             prefix,
+            created_by: Some(creator),
+            created_by_email: row.try_get("creator_email")?,
             created_at_ms: row.try_get("created_ms")?,
             expires_at_ms: row.try_get("expires_ms")?,
             last_used_at_ms: None,
@@ -276,10 +589,12 @@ pub async fn create_token(
 pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Vec<Token>>, ApiError> {
     caller.may_administer()?;
     let rows = sqlx::query(
-        "SELECT id, name, role::text AS role, token_prefix, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, \
-                (extract(epoch FROM expires_at) * 1000)::bigint AS expires_ms, \
-                (extract(epoch FROM last_used_at) * 1000)::bigint AS last_used_ms \
-         FROM api_tokens WHERE team_id = $1 AND NOT session AND revoked_at IS NULL ORDER BY created_at",
+        "SELECT t.id, t.name, t.role::text AS role, t.token_prefix, t.created_by, u.email AS creator_email, \
+                (extract(epoch FROM t.created_at) * 1000)::bigint AS created_ms, \
+                (extract(epoch FROM t.expires_at) * 1000)::bigint AS expires_ms, \
+                (extract(epoch FROM t.last_used_at) * 1000)::bigint AS last_used_ms \
+         FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by \
+         WHERE t.team_id = $1 AND NOT t.session AND t.revoked_at IS NULL ORDER BY t.created_at",
     )
     .bind(caller.team.0)
     .fetch_all(&state.pg)
@@ -293,6 +608,8 @@ pub async fn list_tokens(Shared(state): Shared<State>, caller: Caller) -> Result
                 name: row.try_get("name")?,
                 role: Role::from_row(&role)?,
                 prefix: row.try_get("token_prefix")?,
+                created_by: row.try_get("created_by")?,
+                created_by_email: row.try_get("creator_email")?,
                 created_at_ms: row.try_get("created_ms")?,
                 expires_at_ms: row.try_get("expires_ms")?,
                 last_used_at_ms: row.try_get("last_used_ms")?,
@@ -321,4 +638,20 @@ pub async fn revoke_token(
         return Err(ApiError::not_found("token"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_key(ip("2001:db8:1:2:bbbb::2")), client_key(ip("2001:db8:1:2:cccc::3")));
+        assert_ne!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:3::1")));
+        assert_eq!(client_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_key(None), None);
+    }
 }

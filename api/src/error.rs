@@ -68,6 +68,21 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// 410: it existed but is no longer usable (a used or expired link).
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", message)
+    }
+
     /// Whether this is a 409.
     pub fn is_conflict(&self) -> bool {
         self.status == StatusCode::CONFLICT

@@ -1,11 +1,13 @@
 //! The HTTP API (axum): teams, members, roles and tokens; monitors,
 //! channels, incidents and maintenance windows.
 //!
-//! Every request but sign-up, login and health carries a bearer token
-//! ([`auth::Caller`]); every query is scoped to the token's team, and an id
-//! of another team is simply not found. Viewers change nothing, members
-//! manage monitors, owners and admins also channels and tokens. Errors are
-//! JSON `{"error": {"code", "message", "field"?}}` ([`error::ApiError`]).
+//! Every request but sign-up, login, the links people are sent and health
+//! carries a bearer token ([`auth::Caller`]); every query is scoped to the
+//! token's team, and an id of another team is simply not found. Viewers
+//! change nothing, members manage monitors, owners and admins also
+//! channels, tokens and members (who join by invitation only,
+//! [`invitations`]). Errors are JSON `{"error": {"code", "message",
+//! "field"?}}` ([`error::ApiError`]).
 
 pub mod accounts;
 pub mod analytics;
@@ -14,7 +16,9 @@ pub mod bench;
 pub mod channels;
 pub mod error;
 pub mod incidents;
+pub mod invitations;
 pub mod live;
+pub mod mail;
 pub mod maintenance;
 pub mod members;
 pub mod middleware;
@@ -64,6 +68,12 @@ pub struct Deps {
     pub guard: Guard,
     /// Renders the process's metrics at `/metrics` (`None`: not served).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Where people reach the API (`api.public_url`), for the links it
+    /// hands out.
+    pub public_url: String,
+    /// Whether the deployment has a mail server of its own (`[email]`):
+    /// then invitations are e-mailed and new addresses verified.
+    pub system_mail: bool,
 }
 
 /// Shared by every handler.
@@ -74,8 +84,10 @@ pub struct Shared {
     deps: Deps,
     /// Team feeds of live results.
     pub hub: live::Hub,
-    /// Failed logins per e-mail address.
-    pub logins: throttle::Throttle,
+    /// Login and sign-up attempts per client address and account.
+    pub attempts: accounts::Attempts,
+    /// Password hashing, bounded.
+    pub passwords: auth::Passwords,
     /// Requests to the public routes per client address (`None`: unknown).
     pub public_requests: throttle::Throttle<Option<std::net::IpAddr>>,
     /// Heartbeat ping tokens.
@@ -107,20 +119,21 @@ impl std::ops::Deref for Shared {
     }
 }
 
-/// Failed logins allowed per e-mail address within [`LOGIN_WINDOW`].
-pub const LOGIN_FAILURES: usize = 10;
-/// The window of [`LOGIN_FAILURES`].
-pub const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
-
 /// Request bodies above this are refused (413).
 const BODY_LIMIT: usize = 256 * 1024;
 
 /// The API's routes.
 pub fn router(deps: Deps) -> Router {
+    router_and_state(deps).0
+}
+
+/// The API's routes and the state they share (for tests that look inside).
+pub fn router_and_state(deps: Deps) -> (Router, State) {
     let state = Arc::new(Shared {
         deps,
         hub: live::Hub::default(),
-        logins: throttle::Throttle::new(LOGIN_FAILURES, LOGIN_WINDOW),
+        attempts: accounts::Attempts::default(),
+        passwords: auth::Passwords::default(),
         public_requests: throttle::Throttle::new(middleware::PUBLIC_REQUESTS, middleware::PUBLIC_WINDOW),
         ping_tokens: pings::Tokens::default(),
         pings: throttle::Throttle::new(pings::PINGS_PER_TOKEN, std::time::Duration::from_secs(1)),
@@ -130,10 +143,15 @@ pub fn router(deps: Deps) -> Router {
     let public = Router::new()
         .route("/api/v1/public/status/{slug}", get(status_pages::public::json))
         .route("/status/{slug}", get(status_pages::public::html))
+        .route("/api/v1/invitations/preview", post(invitations::preview))
+        .route("/api/v1/verify-email", post(accounts::verify_email))
+        .route("/invite/{token}", get(invitations::page).post(invitations::page_form))
+        .route("/verify-email/{token}", get(invitations::verification_page))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::public_rate_limit));
     let api = Router::new()
         .route("/signup", post(accounts::sign_up))
         .route("/login", post(accounts::login))
+        .route("/verify-email/resend", post(accounts::resend_verification))
         .route("/tokens", get(accounts::list_tokens).post(accounts::create_token))
         .route("/tokens/{id}", axum::routing::delete(accounts::revoke_token))
         .route("/monitors", get(monitors::list).post(monitors::create))
@@ -152,7 +170,10 @@ pub fn router(deps: Deps) -> Router {
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
         .route("/integrations/test", post(channels::test))
-        .route("/members", get(members::list).post(members::invite))
+        .route("/members", get(members::list))
+        .route("/invitations", get(invitations::list).post(invitations::create))
+        .route("/invitations/accept", post(invitations::accept))
+        .route("/invitations/{id}", axum::routing::delete(invitations::revoke))
         .route("/members/{id}", put(members::change_role).delete(members::remove))
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::get))
@@ -163,7 +184,7 @@ pub fn router(deps: Deps) -> Router {
         .route("/status-pages/{id}", get(status_pages::get).put(status_pages::replace).delete(status_pages::delete))
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::not_found("route") });
-    Router::new()
+    let router = Router::new()
         .nest("/api/v1", api)
         .merge(public)
         .route("/healthz", get(|| async { "ok" }))
@@ -188,7 +209,8 @@ pub fn router(deps: Deps) -> Router {
         // browsers); they are counted by `statushawk_api_pings_total`.
         .route("/ping/{token}", get(pings::success).post(pings::success))
         .route("/ping/{token}/{what}", get(pings::with_kind).post(pings::with_kind))
-        .with_state(state)
+        .with_state(state.clone());
+    (router, state)
 }
 
 /// The process's metrics in the Prometheus text format.

@@ -1,5 +1,7 @@
 //! Team members and their roles. Owners and admins manage members; only an
 //! owner grants or takes away ownership, and a team always keeps an owner.
+//! People join by invitation only ([`crate::invitations`]). Removing a
+//! member revokes every token they made in the team.
 
 use axum::Json;
 use axum::extract::State as Shared;
@@ -22,17 +24,6 @@ pub struct Member {
     /// Display name.
     pub name: String,
     /// Role in the team.
-    pub role: Role,
-}
-
-/// `POST /api/v1/members`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Invite {
-    /// The person's e-mail address (a user is created if there is none).
-    #[schema(format = Email)]
-    pub email: String,
-    /// Their role.
     pub role: Role,
 }
 
@@ -68,59 +59,13 @@ pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<V
     Ok(Json(members))
 }
 
-fn may_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
+/// Whether the caller may give (or take away) `role`.
+pub(crate) fn may_grant(caller: &Caller, role: Role) -> Result<(), ApiError> {
     caller.may_administer()?;
     if role == Role::Owner && caller.role != Role::Owner {
         return Err(ApiError::forbidden("only an owner grants or takes away ownership"));
     }
     Ok(())
-}
-
-/// Adds a person to the team (creating a user without a password if the
-/// address is new; they can be given a password when sign-in by invitation
-/// lands).
-#[utoipa::path(post, path = "/api/v1/members", tag = "members", request_body = Invite, responses((status = 201, body = Member)))]
-pub async fn invite(
-    Shared(state): Shared<State>,
-    caller: Caller,
-    Body(input): Body<Invite>,
-) -> Result<(StatusCode, Json<Member>), ApiError> {
-    may_grant(&caller, input.role)?;
-    let email = input.email.trim();
-    if !email.contains('@') || email.len() > 254 {
-        return Err(ApiError::invalid("email", "not an e-mail address"));
-    }
-    let mut tx = state.pg.begin().await?;
-    let existing: Option<(Uuid, String)> = sqlx::query_as("SELECT id, name FROM users WHERE lower(email) = lower($1)")
-        .bind(email)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (user, name) = match existing {
-        Some(found) => found,
-        None => {
-            let id = sqlx::query_scalar("INSERT INTO users (email) VALUES ($1) RETURNING id")
-                .bind(email)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match ApiError::from(e) {
-                    e if e.is_invalid() => ApiError::invalid("email", "not an e-mail address"),
-                    e => e,
-                })?;
-            (id, String::new())
-        }
-    };
-    sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, $3::team_role)")
-        .bind(caller.team.0)
-        .bind(user)
-        .bind(input.role.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            e if e.is_conflict() => ApiError::conflict("already a member"),
-            e => e,
-        })?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(Member { user_id: user, email: email.to_owned(), name, role: input.role })))
 }
 
 /// The member's current role, locking the team's memberships (so two
@@ -168,7 +113,8 @@ pub async fn change_role(
     Ok(Json(Member { user_id: user, email, name, role: input.role }))
 }
 
-/// Removes a member (their login sessions stop working at once).
+/// Removes a member: their login sessions and the API tokens they made in
+/// the team stop working at once.
 #[utoipa::path(delete, path = "/api/v1/members/{id}", tag = "members", params(("id" = uuid::Uuid, Path, description = "User id")), responses((status = 204, description = "Removed")))]
 pub async fn remove(Shared(state): Shared<State>, caller: Caller, Id(user): Id<Uuid>) -> Result<StatusCode, ApiError> {
     caller.may_administer()?;
@@ -183,6 +129,13 @@ pub async fn remove(Shared(state): Shared<State>, caller: Caller, Id(user): Id<U
         .bind(user)
         .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE team_id = $1 AND created_by = $2 AND revoked_at IS NULL",
+    )
+    .bind(caller.team.0)
+    .bind(user)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

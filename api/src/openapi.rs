@@ -11,7 +11,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::{accounts, analytics, channels, incidents, live, maintenance, members, monitors, pings, status_pages};
+use crate::{
+    accounts, analytics, channels, incidents, invitations, live, maintenance, members, monitors, pings, status_pages,
+};
 
 /// Every error answer: `{"error": {"code", "message", "field"?}}`.
 #[derive(ToSchema)]
@@ -43,14 +45,16 @@ pub struct ErrorDetail {
                        Send `Authorization: Bearer <token>` (a session from `/login` or a team API token)."
     ),
     paths(
-        accounts::sign_up, accounts::login, accounts::create_token, accounts::list_tokens, accounts::revoke_token,
+        accounts::sign_up, accounts::login, accounts::verify_email, accounts::resend_verification,
+        accounts::create_token, accounts::list_tokens, accounts::revoke_token,
         monitors::list, monitors::create, monitors::get, monitors::replace, monitors::delete,
         monitors::pause, monitors::resume, monitors::set_channels, monitors::rotate_ping_token,
         pings::success, pings::with_kind,
         analytics::uptime, analytics::latency, analytics::results, analytics::pings, analytics::runs,
         live::monitor, live::team,
         channels::list, channels::create, channels::get, channels::replace, channels::delete, channels::test,
-        members::list, members::invite, members::change_role, members::remove,
+        members::list, members::change_role, members::remove,
+        invitations::create, invitations::list, invitations::revoke, invitations::preview, invitations::accept,
         incidents::list, incidents::get, incidents::add_update,
         maintenance::list, maintenance::create, maintenance::get, maintenance::replace, maintenance::delete,
         status_pages::list, status_pages::create, status_pages::get, status_pages::replace, status_pages::delete,

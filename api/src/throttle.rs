@@ -73,6 +73,47 @@ impl<K: Hash + Eq + Clone> Throttle<K> {
         Ok(())
     }
 
+    /// Records an event for every key if each is below its own limit now
+    /// (all under one lock, so a concurrent burst cannot slip past between
+    /// the check and the record); otherwise records nothing and says how
+    /// long to wait.
+    pub fn admit_all(&self, keys: &[(K, usize)], now: Instant) -> Result<(), Duration> {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        self.forget_idle(&mut events, now);
+        let mut wait = None::<Duration>;
+        for (key, max) in keys {
+            let Some(times) = events.get_mut(key) else { continue };
+            while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                times.pop_front();
+            }
+            if times.len() >= *max {
+                let until = times
+                    .get(times.len() - *max)
+                    .map_or(Duration::ZERO, |t| self.window.saturating_sub(now.duration_since(*t)));
+                wait = Some(wait.map_or(until, |w| w.max(until)));
+            }
+        }
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        for (key, _) in keys {
+            events.entry(key.clone()).or_default().push_back(now);
+        }
+        Ok(())
+    }
+
+    /// Takes back the newest event of `key` (an attempt that turned out
+    /// legitimate, e.g. a successful login).
+    pub fn refund(&self, key: &K) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(times) = events.get_mut(key) {
+            times.pop_back();
+            if times.is_empty() {
+                events.remove(key);
+            }
+        }
+    }
+
     /// Now and then forgets keys with no event in the window, so the map
     /// does not grow without bound.
     fn forget_idle(&self, events: &mut HashMap<K, VecDeque<Instant>>, now: Instant) {
@@ -109,5 +150,20 @@ mod tests {
         assert_eq!(throttle.admit(&7, start + Duration::from_millis(200)), Err(Duration::from_millis(800)));
         assert_eq!(throttle.admit(&8, start + Duration::from_millis(200)), Ok(()), "other keys are not affected");
         assert_eq!(throttle.admit(&7, start + Duration::from_millis(1_000)), Ok(()), "the window slides");
+    }
+
+    #[test]
+    fn admit_all_records_every_key_or_none() {
+        let throttle: Throttle<&str> = Throttle::new(0, Duration::from_secs(60));
+        let start = Instant::now();
+        let at = |s| start + Duration::from_secs(s);
+        assert_eq!(throttle.admit_all(&[("address", 3), ("account", 1)], at(0)), Ok(()));
+        assert_eq!(throttle.admit_all(&[("address", 3), ("account", 1)], at(10)), Err(Duration::from_secs(50)));
+        assert_eq!(throttle.admit_all(&[("address", 3), ("other", 1)], at(10)), Ok(()), "the refusal recorded nothing");
+        assert_eq!(throttle.admit_all(&[("address", 3)], at(20)), Ok(()));
+        assert_eq!(throttle.admit_all(&[("address", 3)], at(30)), Err(Duration::from_secs(30)), "3 in the window");
+        throttle.refund(&"address");
+        assert_eq!(throttle.admit_all(&[("address", 3)], at(30)), Ok(()), "a refund frees its place");
+        assert_eq!(throttle.admit_all(&[("account", 1)], at(61)), Ok(()), "the window slides");
     }
 }

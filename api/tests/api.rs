@@ -415,21 +415,30 @@ async fn channel_secrets_never_leave_and_test_sends_report_the_outcome() {
 async fn members_roles_take_effect_at_once_and_a_team_keeps_an_owner() {
     let app = App::new().await;
     let owner = app.sign_up("owner@shop.example", "Shop").await;
-    app.sign_up("bob@elsewhere.example", "Bob's").await;
-    let (status, bob) = app
+    let bob_elsewhere = app.sign_up("bob@elsewhere.example", "Bob's").await;
+    let (status, invitation) = app
         .call(
             "POST",
-            "/api/v1/members",
+            "/api/v1/invitations",
             Some(&owner),
             Some(json!({"email": "Bob@elsewhere.example", "role": "viewer"})),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{bob}");
-    let bob_id = bob["user_id"].as_str().unwrap().to_owned();
-    let (status, _) = app
-        .call("POST", "/api/v1/members", Some(&owner), Some(json!({"email": "bob@elsewhere.example", "role": "admin"})))
+    assert_eq!(status, StatusCode::CREATED, "{invitation}");
+    let (status, joined) = app
+        .call("POST", "/api/v1/invitations/accept", Some(&bob_elsewhere), Some(json!({"token": invitation["token"]})))
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let bob_id = joined["user_id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .call(
+            "POST",
+            "/api/v1/invitations",
+            Some(&owner),
+            Some(json!({"email": "bob@elsewhere.example", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "already a member");
 
     let (status, session) = app
         .call(
@@ -682,7 +691,7 @@ async fn repeated_failed_logins_are_throttled_per_address() {
     let login = |email: &str, password: &str| {
         app.call("POST", "/api/v1/login", None, Some(json!({"email": email, "password": password})))
     };
-    for _ in 0..statushawk_api::LOGIN_FAILURES {
+    for _ in 0..statushawk_api::accounts::LOGIN_ATTEMPTS_PER_ACCOUNT {
         assert_eq!(login("ada@shop.example", "wrong password!").await.0, StatusCode::UNAUTHORIZED);
     }
     let (status, answer) = login("ADA@shop.example", "correct horse battery").await;

@@ -19,7 +19,7 @@ fn configs(env: &TestEnv) -> (DatabaseConfig, ClickHouseConfig) {
     )
 }
 
-const POSTGRES_TABLES: [&str; 19] = [
+const POSTGRES_TABLES: [&str; 21] = [
     "teams",
     "users",
     "memberships",
@@ -38,6 +38,8 @@ const POSTGRES_TABLES: [&str; 19] = [
     "notification_attempts",
     "heartbeat_state",
     "system_mail",
+    "invitations",
+    "email_verifications",
     "_sqlx_migrations",
 ];
 

@@ -24,6 +24,7 @@ use tower::ServiceExt;
 pub struct App {
     pub env: TestEnv,
     pub router: axum::Router,
+    pub state: statushawk_api::State,
     pub deps: Deps,
     pub js: jetstream::Context,
     pub topology: Topology,
@@ -32,6 +33,17 @@ pub struct App {
 
 impl App {
     pub async fn new() -> Self {
+        Self::build(false).await
+    }
+
+    /// An app whose deployment has a mail server of its own: invitations
+    /// are e-mailed and new addresses verified (the mail waits in
+    /// `system_mail`).
+    pub async fn with_system_mail() -> Self {
+        Self::build(true).await
+    }
+
+    async fn build(system_mail: bool) -> Self {
         let env = TestEnv::new().await;
         let db = DatabaseConfig { url: env.database_url.clone().into(), max_connections: 4 };
         statushawk_common::migrate::postgres(&db).await.unwrap();
@@ -57,8 +69,11 @@ impl App {
             sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), Duration::from_secs(5)).unwrap(),
             guard: Guard::new(false).unwrap(),
             metrics: None,
+            public_url: "https://status.example".to_owned(),
+            system_mail,
         };
-        Self { router: statushawk_api::router(deps.clone()), deps, env, js, topology, pg }
+        let (router, state) = statushawk_api::router_and_state(deps.clone());
+        Self { router, state, deps, env, js, topology, pg }
     }
 
     /// A request; the answer's status, content type and body.
@@ -86,6 +101,34 @@ impl App {
             response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// argon2 runs so far (hashes and verifications).
+    pub fn deps_runs(&self) -> u64 {
+        self.state.passwords.runs()
+    }
+
+    /// A request from the client at `peer`, with a JSON answer.
+    pub async fn call_from(
+        &self,
+        peer: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let mut request = request.body(Body::from(body.map(|b| b.to_string()).unwrap_or_default())).unwrap();
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     /// A request with a JSON answer (or the text as a JSON string).
