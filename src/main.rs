@@ -139,11 +139,26 @@ enum Service {
 }
 
 /// The channel secrets box, or `None` (with a warning) when no key is set.
+/// Seals monitor credentials that versions before migration 0008 stored in
+/// plain text, when a secrets key is configured.
+async fn seal_legacy_credentials(config: &Config) -> anyhow::Result<()> {
+    let Ok(secrets) = SecretBox::from_base64(&config.secrets.key) else { return Ok(()) };
+    let pool = db::pg_pool(&config.database).await?;
+    let sealed = migrate::seal_monitor_secrets(&pool, &secrets).await?;
+    if sealed > 0 {
+        println!("postgres: sealed the credentials of {sealed} monitors");
+    }
+    Ok(())
+}
+
 fn secrets_box(config: &Config) -> anyhow::Result<Option<SecretBox>> {
     match SecretBox::from_base64(&config.secrets.key) {
         Ok(secrets) => Ok(Some(secrets)),
         Err(SecretsError::NoKey) => {
-            tracing::warn!("secrets.key is not set: channels with secrets (all but plain SMTP) cannot be used.");
+            tracing::warn!(
+                "secrets.key is not set: channels with secrets (all but plain SMTP) and monitors with credentials \
+                 (header values, request bodies, TCP payloads) cannot be used."
+            );
             Ok(None)
         }
         Err(err) => Err(err.into()),
@@ -174,6 +189,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     js: jetstream::new(connect(config, &instance).await?),
                     topology: topology.clone(),
                     pg: db::pg_pool(&config.database).await?,
+                    secrets: secrets_box(config)?,
                 };
                 let settings = statushawk_scheduler::Settings {
                     instance,
@@ -206,6 +222,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     topology: topology.clone(),
                     pg: db::pg_pool(&config.database).await?,
                     clickhouse: db::clickhouse(&config.clickhouse),
+                    secrets: secrets_box(config)?,
                 };
                 let settings = statushawk_evaluator::Settings {
                     instance,
@@ -420,6 +437,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             println!("{}", migrate::postgres(&config.database).await?);
             println!("{}", migrate::clickhouse(&config.clickhouse).await?);
+            seal_legacy_credentials(&config).await?;
         }
         Command::Topology { verify } => {
             let topology = config.topology()?;
@@ -462,6 +480,7 @@ async fn main() -> anyhow::Result<()> {
                 let url = demo_receiver(signing_secret.clone()).await?;
                 seed_demo(&config, &url, &signing_secret).await?;
             }
+            seal_legacy_credentials(&config).await?;
             let mut services = vec![Service::Scheduler, Service::Evaluator, Service::Notifier, Service::Api];
             services.extend(
                 config.cluster.regions.iter().map(|r| Service::Prober { region: r.clone(), concurrency: None }),

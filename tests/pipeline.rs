@@ -167,7 +167,12 @@ async fn scheduler_prober_and_evaluator_open_an_incident_within_two_rounds() {
     let scheduler_stop = CancellationToken::new();
     let scheduler = tokio::spawn(statushawk_scheduler::run(
         statushawk_scheduler::Settings { instance: "scheduler".into(), ..Default::default() },
-        statushawk_scheduler::Deps { js: stack.js.clone(), topology: stack.topology.clone(), pg: stack.pg.clone() },
+        statushawk_scheduler::Deps {
+            js: stack.js.clone(),
+            topology: stack.topology.clone(),
+            pg: stack.pg.clone(),
+            secrets: None,
+        },
         scheduler_stop.clone(),
     ));
 

@@ -2,6 +2,15 @@
 //! prober's own validation; every change is written to Postgres, then
 //! published on `CONFIG` (the scheduler's and evaluator's periodic
 //! reconcile heals a publish that failed).
+//!
+//! A monitor's credentials (HTTP header values, the HTTP body, the TCP
+//! payload) are write-only: sealed with the deployment's key before they
+//! reach Postgres or `CONFIG` (`monitors.secret_ciphertext`), never
+//! answered (answers name the fields that are set, `secrets_set`), and
+//! opened only by the services that build due checks. A `PUT` that leaves a
+//! value out keeps the stored one, unless the check's target (scheme, host
+//! and port) changed: then every secret must be sent again, so that moving
+//! a monitor to another server never hands it the old credentials.
 
 use std::collections::HashSet;
 
@@ -10,6 +19,7 @@ use axum::extract::State as Shared;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use statushawk_common::secrets::Sealed;
 use statushawk_guard::parse_ip_literal;
 use statushawk_schemas::{
     CheckSpec, ConfigChange, ConfigOp, MonitorConfig, MonitorId, MonitorSpec, Region, SCHEMA_VERSION, TeamId, UnixMs,
@@ -68,12 +78,17 @@ fn default_recoveries() -> u8 {
 }
 
 /// A monitor as answered: its configuration as the scheduler and
-/// evaluators get it on `CONFIG`, and what only the API tells.
+/// evaluators get it on `CONFIG` (without its secrets: `sealed_secrets` is
+/// never in an answer), and what only the API tells.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Monitor {
-    /// The configuration (id, team, name, spec, interval, regions, ...).
+    /// The configuration (id, team, name, spec, interval, regions, ...);
+    /// the spec's secret values are left out.
     #[serde(flatten)]
     pub config: MonitorConfig,
+    /// The secret fields that are set (`spec.headers[0].value`,
+    /// `spec.body`, `spec.send`); their values are never returned.
+    pub secrets_set: Vec<String>,
     /// Current status (`up`, `degraded`, `down`), once it has one.
     pub status: Option<String>,
     /// Channels notified about it.
@@ -144,16 +159,95 @@ impl MonitorInput {
         }
         Ok(())
     }
+}
 
-    /// The kind and the kind-specific settings, as `monitors` stores them.
-    fn stored_spec(&self) -> Result<(String, serde_json::Value), ApiError> {
-        let serde_json::Value::Object(mut settings) = serde_json::to_value(&self.spec).map_err(ApiError::internal)?
-        else {
+/// What `monitors` stores of a spec: its kind, its settings without the
+/// secrets, the secrets sealed for the monitor, and which fields they fill.
+struct StoredSpec {
+    kind: String,
+    settings: serde_json::Value,
+    sealed: Option<Sealed>,
+    secret_fields: Vec<String>,
+}
+
+impl StoredSpec {
+    fn of(state: &State, id: MonitorId, spec: &MonitorSpec) -> Result<Self, ApiError> {
+        let secret_fields = spec.secrets_set();
+        let mut public = spec.clone();
+        let secrets = public.take_secrets();
+        let sealed = if secrets.is_empty() {
+            None
+        } else {
+            let key = state.secrets.as_ref().ok_or_else(|| {
+                ApiError::unavailable(
+                    "monitor credentials (header values, request bodies, TCP payloads) are sealed at rest: \
+                     set secrets.key (STATUSHAWK_SECRETS_KEY) on the API",
+                )
+            })?;
+            Some(key.seal_spec_secrets(id, &secrets).map_err(ApiError::internal)?)
+        };
+        let serde_json::Value::Object(mut settings) = serde_json::to_value(&public).map_err(ApiError::internal)? else {
             return Err(ApiError::internal("a spec is not an object"));
         };
         let kind = settings.remove("kind").and_then(|k| k.as_str().map(str::to_owned)).unwrap_or_default();
-        Ok((kind, serde_json::Value::Object(settings)))
+        Ok(Self { kind, settings: serde_json::Value::Object(settings), sealed, secret_fields })
     }
+}
+
+/// Where a check sends its secrets: an HTTP URL's scheme, host and port, or
+/// a TCP host and port.
+fn target_of(spec: &MonitorSpec) -> Option<String> {
+    match spec {
+        MonitorSpec::Http(http) => {
+            let url = url::Url::parse(http.url.trim()).ok()?;
+            let host = url.host_str()?.to_ascii_lowercase();
+            Some(format!("{}://{host}:{}", url.scheme(), url.port_or_known_default()?))
+        }
+        MonitorSpec::Tcp(tcp) => Some(format!("{}:{}", tcp.host.trim().to_ascii_lowercase(), tcp.port)),
+        _ => None,
+    }
+}
+
+/// Fills the secrets a `PUT` left out from the `stored` spec (whole, its
+/// secrets opened) when the target is the same; then every header must
+/// have a value. An empty body or payload means none.
+fn keep_secrets(input: &mut MonitorSpec, stored: Option<MonitorSpec>) -> Result<(), ApiError> {
+    let moved = stored.as_ref().is_some_and(|stored| target_of(stored) != target_of(input));
+    match (&mut *input, stored) {
+        (MonitorSpec::Http(new), Some(MonitorSpec::Http(old))) if !moved => {
+            let mut old_values: Vec<(String, Option<String>)> =
+                old.headers.into_iter().map(|h| (h.name.to_ascii_lowercase(), h.value)).collect();
+            for header in new.headers.iter_mut().filter(|h| h.value.is_none()) {
+                let name = header.name.to_ascii_lowercase();
+                if let Some((_, value)) = old_values.iter_mut().find(|(n, v)| *n == name && v.is_some()) {
+                    header.value = value.take();
+                }
+            }
+            if new.body.is_none() {
+                new.body = old.body;
+            }
+        }
+        (MonitorSpec::Tcp(new), Some(MonitorSpec::Tcp(old))) if !moved && new.send.is_none() => new.send = old.send,
+        _ => {}
+    }
+    match input {
+        MonitorSpec::Http(http) => {
+            if let Some(i) = http.headers.iter().position(|h| h.value.is_none()) {
+                let reason = if moved {
+                    "the target changed, so stored secrets are not kept: send this value again"
+                } else {
+                    "a value is needed (on PUT, leaving it out keeps the stored value of the header of that name)"
+                };
+                return Err(ApiError::invalid(format!("spec.headers[{i}].value"), reason));
+            }
+            if http.body.as_deref() == Some("") {
+                http.body = None;
+            }
+        }
+        MonitorSpec::Tcp(tcp) if tcp.send.as_deref() == Some("") => tcp.send = None,
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The field and host a check connects to, for the SSRF guard's literal
@@ -173,13 +267,21 @@ fn target_host(check: &CheckSpec) -> Option<(&'static str, String)> {
 
 const SELECT: &str = "SELECT m.id, m.team_id, m.name, m.kind::text AS kind, m.spec, m.interval_ms, m.timeout_ms, m.regions, \
         m.confirmations, m.recoveries, m.quorum, m.paused, m.degraded_is_failure, s.status::text AS status, \
+        m.secret_ciphertext, m.secret_nonce, m.secret_fields, \
         (extract(epoch FROM m.created_at) * 1000)::bigint AS created_ms, \
         (extract(epoch FROM m.updated_at) * 1000)::bigint AS updated_ms, \
         coalesce((SELECT array_agg(mc.channel_id ORDER BY mc.channel_id) FROM monitor_channels mc \
                   WHERE mc.monitor_id = m.id), '{}') AS channel_ids \
      FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id";
 
-fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Monitor, ApiError> {
+/// A monitor as read: the answer (no secrets) and the configuration to
+/// publish on `CONFIG` (secrets sealed).
+struct Read {
+    answer: Monitor,
+    published: MonitorConfig,
+}
+
+fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Read, ApiError> {
     let kind: String = row.try_get("kind")?;
     let mut spec: serde_json::Value = row.try_get("spec")?;
     if let Some(object) = spec.as_object_mut() {
@@ -200,18 +302,33 @@ fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Monitor, ApiError> {
         paused: row.try_get("paused")?,
         degraded_is_failure: row.try_get("degraded_is_failure")?,
         spec: serde_json::from_value(spec).map_err(ApiError::internal)?,
+        sealed_secrets: Sealed::from_columns(row.try_get("secret_ciphertext")?, row.try_get("secret_nonce")?)
+            .map(|sealed| sealed.to_wire()),
         updated_at_ms: row.try_get("updated_ms")?,
     };
-    Ok(Monitor {
-        config,
+    let published = config.clone();
+    // Values a monitor written before sealing still holds in the clear
+    // are left out all the same.
+    let mut secrets_set: Vec<String> = row.try_get("secret_fields")?;
+    let mut spec = config.spec;
+    for legacy in spec.secrets_set() {
+        if !secrets_set.contains(&legacy) {
+            secrets_set.push(legacy);
+        }
+    }
+    spec.take_secrets();
+    let answer = Monitor {
+        config: MonitorConfig { spec, sealed_secrets: None, ..config },
+        secrets_set,
         status: row.try_get("status")?,
         channel_ids: row.try_get("channel_ids")?,
         created_at_ms: row.try_get("created_ms")?,
         ping_token: None,
-    })
+    };
+    Ok(Read { answer, published })
 }
 
-async fn fetch(state: &State, caller: &Caller, id: MonitorId) -> Result<Monitor, ApiError> {
+async fn fetch(state: &State, caller: &Caller, id: MonitorId) -> Result<Read, ApiError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT} WHERE m.id = $1 AND m.team_id = $2")))
         .bind(id.0)
         .bind(caller.team.0)
@@ -221,14 +338,44 @@ async fn fetch(state: &State, caller: &Caller, id: MonitorId) -> Result<Monitor,
     monitor_of(&row)
 }
 
-/// Tells the scheduler and evaluators (after the commit).
-async fn announce(state: &State, monitor: &Monitor) {
+/// Tells the scheduler and evaluators (after the commit), and answers.
+async fn announce(state: &State, monitor: Read) -> Monitor {
     let change = ConfigChange {
         schema_version: SCHEMA_VERSION,
-        at_ms: monitor.config.updated_at_ms,
-        op: ConfigOp::MonitorUpserted { monitor: Box::new(monitor.config.clone()) },
+        at_ms: monitor.published.updated_at_ms,
+        op: ConfigOp::MonitorUpserted { monitor: Box::new(monitor.published) },
     };
     state.announce(&change).await;
+    monitor.answer
+}
+
+/// The stored spec of a monitor with its secrets opened, locking the row
+/// (for a `PUT` that keeps some).
+async fn stored_spec(
+    tx: &mut sqlx::PgConnection,
+    state: &State,
+    caller: &Caller,
+    id: MonitorId,
+) -> Result<MonitorSpec, ApiError> {
+    let row = sqlx::query(
+        "SELECT kind::text AS kind, spec, secret_ciphertext, secret_nonce FROM monitors \
+         WHERE id = $1 AND team_id = $2 FOR UPDATE",
+    )
+    .bind(id.0)
+    .bind(caller.team.0)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::not_found("monitor"))?;
+    let mut spec: serde_json::Value = row.try_get("spec")?;
+    if let Some(object) = spec.as_object_mut() {
+        object.insert("kind".into(), serde_json::Value::String(row.try_get("kind")?));
+    }
+    let mut spec: MonitorSpec = serde_json::from_value(spec).map_err(ApiError::internal)?;
+    if let Some(sealed) = Sealed::from_columns(row.try_get("secret_ciphertext")?, row.try_get("secret_nonce")?) {
+        let key = state.secrets.as_ref().ok_or_else(|| ApiError::unavailable("secrets.key is not set on the API"))?;
+        spec.restore_secrets(key.open_spec_secrets(id, &sealed).map_err(ApiError::internal)?);
+    }
+    Ok(spec)
 }
 
 /// The team's monitors.
@@ -238,7 +385,7 @@ pub async fn list(Shared(state): Shared<State>, caller: Caller) -> Result<Json<V
         .bind(caller.team.0)
         .fetch_all(&state.pg)
         .await?;
-    Ok(Json(rows.iter().map(monitor_of).collect::<Result<_, _>>()?))
+    Ok(Json(rows.iter().map(|row| monitor_of(row).map(|read| read.answer)).collect::<Result<_, _>>()?))
 }
 
 /// One monitor.
@@ -248,7 +395,7 @@ pub async fn get(
     caller: Caller,
     Id(id): Id<MonitorId>,
 ) -> Result<Json<Monitor>, ApiError> {
-    Ok(Json(fetch(&state, &caller, id).await?))
+    Ok(Json(fetch(&state, &caller, id).await?.answer))
 }
 
 /// Creates a monitor.
@@ -259,19 +406,23 @@ pub async fn create(
     Body(mut input): Body<MonitorInput>,
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     caller.may_edit()?;
+    keep_secrets(&mut input.spec, None)?;
     input.validate(&state)?;
-    let (kind, spec) = input.stored_spec()?;
+    let id = MonitorId::new();
+    let stored = StoredSpec::of(&state, id, &input.spec)?;
     let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
     let token = matches!(input.spec, MonitorSpec::Heartbeat(_)).then(crate::pings::new_token);
-    let id: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions, confirmations, \
-                               recoveries, quorum, paused, degraded_is_failure, ping_token_hash) \
-         VALUES ($1, $2, $3::monitor_kind, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+    sqlx::query(
+        "INSERT INTO monitors (id, team_id, name, kind, spec, interval_ms, timeout_ms, regions, confirmations, \
+                               recoveries, quorum, paused, degraded_is_failure, ping_token_hash, \
+                               secret_ciphertext, secret_nonce, secret_fields) \
+         VALUES ($1, $2, $3, $4::monitor_kind, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
+    .bind(id.0)
     .bind(caller.team.0)
     .bind(&input.name)
-    .bind(&kind)
-    .bind(&spec)
+    .bind(&stored.kind)
+    .bind(&stored.settings)
     .bind(input.interval_ms as i32)
     .bind(input.timeout_ms as i32)
     .bind(&regions)
@@ -281,10 +432,12 @@ pub async fn create(
     .bind(input.paused)
     .bind(input.degraded_is_failure)
     .bind(token.as_deref().map(crate::auth::token_hash))
-    .fetch_one(&state.pg)
+    .bind(stored.sealed.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(stored.sealed.as_ref().map(|s| s.nonce.clone()))
+    .bind(&stored.secret_fields)
+    .execute(&state.pg)
     .await?;
-    let mut monitor = fetch(&state, &caller, MonitorId(id)).await?;
-    announce(&state, &monitor).await;
+    let mut monitor = announce(&state, fetch(&state, &caller, id).await?).await;
     monitor.ping_token = token;
     Ok((StatusCode::CREATED, Json(monitor)))
 }
@@ -298,8 +451,11 @@ pub async fn replace(
     Body(mut input): Body<MonitorInput>,
 ) -> Result<Json<Monitor>, ApiError> {
     caller.may_edit()?;
+    let mut tx = state.pg.begin().await?;
+    let stored = stored_spec(&mut tx, &state, &caller, id).await?;
+    keep_secrets(&mut input.spec, Some(stored))?;
     input.validate(&state)?;
-    let (kind, spec) = input.stored_spec()?;
+    let spec = StoredSpec::of(&state, id, &input.spec)?;
     let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
     let majority = i16::try_from(regions.len() / 2 + 1).unwrap_or(1);
     // A monitor that becomes a heartbeat gets a token; one that stops being
@@ -309,14 +465,15 @@ pub async fn replace(
         "UPDATE monitors SET name = $3, kind = $4::monitor_kind, spec = $5, interval_ms = $6, timeout_ms = $7, \
              regions = $8, confirmations = $9, recoveries = $10, quorum = coalesce($11, $13), paused = $12, \
              degraded_is_failure = $14, \
-             ping_token_hash = CASE WHEN $4 = 'heartbeat' THEN coalesce(ping_token_hash, $15) END \
+             ping_token_hash = CASE WHEN $4 = 'heartbeat' THEN coalesce(ping_token_hash, $15) END, \
+             secret_ciphertext = $16, secret_nonce = $17, secret_fields = $18 \
          WHERE id = $1 AND team_id = $2 RETURNING ping_token_hash IS NOT DISTINCT FROM $15",
     )
     .bind(id.0)
     .bind(caller.team.0)
     .bind(&input.name)
-    .bind(&kind)
-    .bind(&spec)
+    .bind(&spec.kind)
+    .bind(&spec.settings)
     .bind(input.interval_ms as i32)
     .bind(input.timeout_ms as i32)
     .bind(&regions)
@@ -327,11 +484,14 @@ pub async fn replace(
     .bind(majority)
     .bind(input.degraded_is_failure)
     .bind(crate::auth::token_hash(&token))
-    .fetch_optional(&state.pg)
+    .bind(spec.sealed.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(spec.sealed.as_ref().map(|s| s.nonce.clone()))
+    .bind(&spec.secret_fields)
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(minted) = updated else { return Err(ApiError::not_found("monitor")) };
-    let mut monitor = fetch(&state, &caller, id).await?;
-    announce(&state, &monitor).await;
+    tx.commit().await?;
+    let mut monitor = announce(&state, fetch(&state, &caller, id).await?).await;
     if minted {
         monitor.ping_token = Some(token);
     }
@@ -349,9 +509,7 @@ async fn set_paused(state: &State, caller: &Caller, id: MonitorId, paused: bool)
     if updated.rows_affected() == 0 {
         return Err(ApiError::not_found("monitor"));
     }
-    let monitor = fetch(state, caller, id).await?;
-    announce(state, &monitor).await;
-    Ok(Json(monitor))
+    Ok(Json(announce(state, fetch(state, caller, id).await?).await))
 }
 
 /// Pauses a monitor: no checks until resumed.
@@ -425,7 +583,7 @@ pub async fn rotate_ping_token(
     if let Some(old) = old {
         state.ping_tokens.forget(&old).await;
     }
-    let mut monitor = fetch(&state, &caller, id).await?;
+    let mut monitor = fetch(&state, &caller, id).await?.answer;
     monitor.ping_token = Some(token);
     Ok(Json(monitor))
 }
@@ -475,7 +633,5 @@ pub async fn set_channels(
     }
     sqlx::query("UPDATE monitors SET updated_at = now() WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
     tx.commit().await?;
-    let monitor = fetch(&state, &caller, id).await?;
-    announce(&state, &monitor).await;
-    Ok(Json(monitor))
+    Ok(Json(announce(&state, fetch(&state, &caller, id).await?).await))
 }

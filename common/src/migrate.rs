@@ -82,6 +82,55 @@ pub async fn postgres(config: &DatabaseConfig) -> anyhow::Result<Outcome> {
     Ok(Outcome { database: "postgres", applied, total: POSTGRES.iter().count() })
 }
 
+/// Seals the credentials that monitors written before migration 0008 still
+/// hold in plain text in `monitors.spec` (header values, HTTP bodies, TCP
+/// payloads); returns how many monitors it sealed. Idempotent: a sealed
+/// monitor has nothing left to seal.
+pub async fn seal_monitor_secrets(pool: &sqlx::PgPool, secrets: &crate::secrets::SecretBox) -> anyhow::Result<u64> {
+    use statushawk_schemas::{CheckSpec, MonitorId};
+    let rows: Vec<(sqlx::types::Uuid, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, kind::text, spec FROM monitors WHERE secret_ciphertext IS NULL AND kind IN ('http', 'tcp') \
+           AND (spec ? 'body' OR spec ? 'send' OR jsonb_path_exists(spec, '$.headers[*].value'))",
+    )
+    .fetch_all(pool)
+    .await
+    .context("reading monitors with plain-text credentials")?;
+    let mut sealed = 0;
+    for (id, kind, spec) in rows {
+        let serde_json::Value::Object(mut settings) = spec else { continue };
+        settings.insert("kind".into(), serde_json::Value::String(kind));
+        let Ok(mut check) = serde_json::from_value::<CheckSpec>(serde_json::Value::Object(settings)) else {
+            tracing::warn!(monitor_id = %id, "A monitor's spec does not parse; its credentials were left as they are.");
+            continue;
+        };
+        let fields = match &check {
+            CheckSpec::Http(spec) => spec.secrets_set(),
+            CheckSpec::Tcp(spec) => spec.secrets_set(),
+            _ => Vec::new(),
+        };
+        let taken = check.take_secrets();
+        if taken.is_empty() {
+            continue;
+        }
+        let boxed = secrets.seal_spec_secrets(MonitorId(id), &taken)?;
+        let serde_json::Value::Object(mut redacted) = serde_json::to_value(&check)? else { continue };
+        redacted.remove("kind");
+        sqlx::query(
+            "UPDATE monitors SET spec = $2, secret_ciphertext = $3, secret_nonce = $4, secret_fields = $5 \
+             WHERE id = $1 AND secret_ciphertext IS NULL",
+        )
+        .bind(id)
+        .bind(serde_json::Value::Object(redacted))
+        .bind(&boxed.ciphertext)
+        .bind(&boxed.nonce)
+        .bind(&fields)
+        .execute(pool)
+        .await?;
+        sealed += 1;
+    }
+    Ok(sealed)
+}
+
 async fn applied_postgres_versions(conn: &mut PgConnection) -> anyhow::Result<Vec<i64>> {
     let exists: bool =
         sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(&mut *conn).await?;

@@ -1,5 +1,7 @@
-//! Secrets at rest: channel settings that must not be readable from a
-//! database dump (webhook URLs, bot tokens, SMTP passwords).
+//! Secrets at rest: channel settings and monitor credentials that must not
+//! be readable from a database dump or the `CONFIG` stream (webhook URLs,
+//! bot tokens, SMTP passwords; HTTP header values, request bodies, TCP
+//! payloads).
 //!
 //! XChaCha20-Poly1305 with a 32-byte key from the configuration
 //! (`secrets.key`, base64) and a random 24-byte nonce per seal. The owner's
@@ -98,6 +100,73 @@ impl SecretBox {
     }
 }
 
+/// What a monitor's sealed secrets are bound to: its id, in a context of
+/// their own (so no other row's ciphertext opens as a monitor's).
+fn monitor_owner(monitor: statushawk_schemas::MonitorId) -> Vec<u8> {
+    [b"monitor:".as_slice(), monitor.0.as_bytes()].concat()
+}
+
+impl SecretBox {
+    /// Seals the secret parts of `monitor`'s check spec.
+    pub fn seal_spec_secrets(
+        &self,
+        monitor: statushawk_schemas::MonitorId,
+        secrets: &statushawk_schemas::SpecSecrets,
+    ) -> Result<Sealed, SecretsError> {
+        let json = serde_json::to_vec(secrets).map_err(|_| SecretsError::Seal)?;
+        self.seal(&monitor_owner(monitor), &json)
+    }
+
+    /// Opens what [`SecretBox::seal_spec_secrets`] sealed for `monitor`.
+    pub fn open_spec_secrets(
+        &self,
+        monitor: statushawk_schemas::MonitorId,
+        sealed: &Sealed,
+    ) -> Result<statushawk_schemas::SpecSecrets, SecretsError> {
+        let json = self.open(&monitor_owner(monitor), sealed)?;
+        serde_json::from_slice(&json).map_err(|_| SecretsError::Open)
+    }
+}
+
+impl Sealed {
+    /// As it travels on `CONFIG` (base64).
+    pub fn to_wire(&self) -> statushawk_schemas::SealedSecrets {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        statushawk_schemas::SealedSecrets { ciphertext: b64.encode(&self.ciphertext), nonce: b64.encode(&self.nonce) }
+    }
+
+    /// From its `CONFIG` form.
+    pub fn from_wire(wire: &statushawk_schemas::SealedSecrets) -> Result<Self, SecretsError> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok(Self {
+            ciphertext: b64.decode(&wire.ciphertext).map_err(|_| SecretsError::Open)?,
+            nonce: b64.decode(&wire.nonce).map_err(|_| SecretsError::Open)?,
+        })
+    }
+
+    /// From a row's `secret_ciphertext` and `secret_nonce`, when both are set.
+    pub fn from_columns(ciphertext: Option<Vec<u8>>, nonce: Option<Vec<u8>>) -> Option<Self> {
+        Some(Self { ciphertext: ciphertext?, nonce: nonce? })
+    }
+}
+
+/// Puts a monitor's sealed secrets back into its check spec: what a service
+/// that builds due checks does (the scheduler, the evaluator's re-checks).
+/// A spec with sealed secrets and no key (or a key that does not open them)
+/// is an error: a check without its credentials would fail for the wrong
+/// reason.
+pub fn restore_spec_secrets(
+    secrets: Option<&SecretBox>,
+    monitor: statushawk_schemas::MonitorId,
+    sealed: Option<&Sealed>,
+    spec: &mut statushawk_schemas::CheckSpec,
+) -> Result<(), SecretsError> {
+    let Some(sealed) = sealed else { return Ok(()) };
+    let opened = secrets.ok_or(SecretsError::NoKey)?.open_spec_secrets(monitor, sealed)?;
+    spec.restore_secrets(opened);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -117,6 +186,32 @@ mod tests {
         let mut changed = sealed.clone();
         changed.ciphertext[0] ^= 1;
         assert!(matches!(secrets.open(b"channel-1", &changed), Err(SecretsError::Open)));
+    }
+
+    #[test]
+    fn monitor_secrets_open_only_for_their_monitor_and_survive_the_wire() {
+        use statushawk_schemas::{CheckSpec, Header, HttpSpec, MonitorId, SpecSecrets};
+        let secrets = SecretBox::new(&[7u8; 32]).unwrap();
+        let monitor = MonitorId::new();
+        let mut http = HttpSpec::get("https://api.example/");
+        http.headers = vec![Header::new("Authorization", "Bearer t0p")];
+        let mut spec = CheckSpec::Http(http);
+        let whole = spec.clone();
+        let taken = spec.take_secrets();
+        let sealed = secrets.seal_spec_secrets(monitor, &taken).unwrap();
+        assert!(!sealed.ciphertext.windows(3).any(|w| w == b"t0p"));
+        let wire = Sealed::from_wire(&sealed.to_wire()).unwrap();
+        assert_eq!(wire, sealed);
+        assert_eq!(secrets.open_spec_secrets(monitor, &wire).unwrap(), taken);
+        assert!(matches!(secrets.open_spec_secrets(MonitorId::new(), &wire), Err(SecretsError::Open)));
+        assert!(matches!(secrets.open(monitor.0.as_bytes(), &wire), Err(SecretsError::Open)), "not as a channel's");
+        assert!(matches!(restore_spec_secrets(None, monitor, Some(&wire), &mut spec), Err(SecretsError::NoKey)));
+        restore_spec_secrets(Some(&secrets), monitor, Some(&wire), &mut spec).unwrap();
+        assert_eq!(spec, whole);
+        let mut plain = whole.clone();
+        restore_spec_secrets(None, monitor, None, &mut plain).unwrap();
+        assert_eq!(plain, whole, "nothing sealed: nothing to do");
+        assert!(SpecSecrets::default().is_empty());
     }
 
     #[test]

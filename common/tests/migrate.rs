@@ -212,3 +212,46 @@ async fn an_edited_clickhouse_migration_is_refused() {
     let err = migrate::clickhouse(&ch).await.unwrap_err().to_string();
     assert!(err.contains("0001_check_results was changed"), "{err}");
 }
+
+#[tokio::test]
+async fn credentials_written_before_sealing_are_sealed_once_a_key_is_set() {
+    let env = TestEnv::new().await;
+    let (db, _) = configs(&env);
+    migrate::postgres(&db).await.unwrap();
+    let pool = env.pg().await;
+    let team: Uuid = sqlx::query_scalar("INSERT INTO teams (name, slug) VALUES ('T', 't') RETURNING id")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // A monitor as versions before 0008 stored it: its credentials in spec.
+    let legacy = serde_json::json!({
+        "url": "https://api.example/", "headers": [{"name": "Authorization", "value": "Bearer legacy-secret"}],
+        "body": "{\"password\":\"hunter2\"}", "method": "POST"
+    });
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions) \
+         VALUES ($1, 'Legacy', 'http', $2, 60000, 10000, '{local}') RETURNING id",
+    )
+    .bind(team)
+    .bind(&legacy)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let secrets = statushawk_common::secrets::SecretBox::new(&[3u8; 32]).unwrap();
+    assert_eq!(migrate::seal_monitor_secrets(&pool, &secrets).await.unwrap(), 1);
+    assert_eq!(migrate::seal_monitor_secrets(&pool, &secrets).await.unwrap(), 0, "nothing left to seal");
+    let (spec, ciphertext, nonce): (serde_json::Value, Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT spec, secret_ciphertext, secret_nonce FROM monitors WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let text = spec.to_string();
+    assert!(!text.contains("legacy-secret") && !text.contains("hunter2"), "{text}");
+    assert_eq!(spec["headers"][0]["name"], "Authorization");
+    let opened = secrets
+        .open_spec_secrets(statushawk_schemas::MonitorId(id), &statushawk_common::secrets::Sealed { ciphertext, nonce })
+        .unwrap();
+    assert_eq!(opened.headers, [Some("Bearer legacy-secret".to_owned())]);
+    assert_eq!(opened.body.as_deref(), Some("{\"password\":\"hunter2\"}"));
+}

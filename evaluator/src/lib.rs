@@ -85,6 +85,9 @@ pub struct Deps {
     pub pg: PgPool,
     /// ClickHouse: results.
     pub clickhouse: clickhouse::Client,
+    /// Opens monitors' sealed credentials for re-checks (`None`: monitors
+    /// with credentials get no re-checks).
+    pub secrets: Option<statushawk_common::secrets::SecretBox>,
 }
 
 /// What every partition task shares.
@@ -97,6 +100,8 @@ pub(crate) struct Shared {
     /// ClickHouse, for heartbeat pings.
     clickhouse: clickhouse::Client,
     publisher: Publisher,
+    /// Opens monitors' sealed credentials.
+    secrets: Option<statushawk_common::secrets::SecretBox>,
     /// Where to tell each running partition (its results and its heartbeat
     /// janitor) that a monitor's configuration changed.
     config_changes: Mutex<HashMap<u16, Vec<mpsc::UnboundedSender<MonitorId>>>>,
@@ -127,6 +132,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
         sink,
         clickhouse: deps.clickhouse.clone(),
         publisher: Publisher::new(deps.js.clone(), deps.topology.clone()),
+        secrets: deps.secrets.clone(),
         config_changes: Mutex::new(HashMap::new()),
     });
     let watcher = tokio::spawn(watch_config(shared.clone()));

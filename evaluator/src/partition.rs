@@ -187,7 +187,8 @@ async fn process(
     missing.dedup();
     if !missing.is_empty() {
         let (pg, ids) = (&shared.pg, &missing);
-        let mut loaded = retry(lost, "loading monitors", move || store::load(pg, ids, true)).await?;
+        let mut loaded =
+            retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), ids, true)).await?;
         for id in missing {
             match (loaded.remove(&id), monitors.get_mut(&id)) {
                 (Some(fresh), Some(entry)) => entry.monitor = Some(fresh.monitor),
@@ -250,7 +251,9 @@ async fn commit(
                 ids.sort_unstable();
                 ids.dedup();
                 let (pg, ids) = (&shared.pg, &ids);
-                let exist = retry(lost, "loading monitors", move || store::load(pg, ids, false)).await?;
+                let exist =
+                    retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), ids, false))
+                        .await?;
                 let gone = |id: MonitorId| !exist.contains_key(&id);
                 changes.writes.retain(|w| w.monitor_id().is_none_or(|id| !gone(id)));
                 changes.events.retain(|e| !gone(e.monitor_id()));

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 use sqlx::{PgPool, Postgres, Transaction};
+use statushawk_common::secrets::{Sealed, SecretBox, restore_spec_secrets};
 use statushawk_schemas::{
     CheckSpec, IncidentId, MonitorId, MonitorStatus, Region, RegionEvidence, RegionState, TeamId,
 };
@@ -38,6 +39,8 @@ struct MonitorRow {
     status: Option<String>,
     seq: Option<i64>,
     evidence: Option<serde_json::Value>,
+    secret_ciphertext: Option<Vec<u8>>,
+    secret_nonce: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -77,13 +80,19 @@ macro_rules! ms {
 }
 
 /// Loads the configuration of `ids` (only the configuration when
-/// `with_state` is false). Monitors that no longer exist are absent.
-pub async fn load(pg: &PgPool, ids: &[MonitorId], with_state: bool) -> sqlx::Result<HashMap<MonitorId, Loaded>> {
+/// `with_state` is false), their sealed credentials opened with `secrets`
+/// for the re-checks. Monitors that no longer exist are absent.
+pub async fn load(
+    pg: &PgPool,
+    secrets: Option<&SecretBox>,
+    ids: &[MonitorId],
+    with_state: bool,
+) -> sqlx::Result<HashMap<MonitorId, Loaded>> {
     let uuids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
     let rows: Vec<MonitorRow> = sqlx::query_as(
         "SELECT m.id, m.team_id, m.name, m.kind::text AS kind, m.spec, m.interval_ms, m.timeout_ms, m.regions, \
          m.confirmations, m.recoveries, m.quorum, m.degraded_is_failure, \
-         s.status::text AS status, s.seq, s.regions AS evidence \
+         s.status::text AS status, s.seq, s.regions AS evidence, m.secret_ciphertext, m.secret_nonce \
          FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id WHERE m.id = ANY($1)",
     )
     .bind(&uuids)
@@ -92,7 +101,7 @@ pub async fn load(pg: &PgPool, ids: &[MonitorId], with_state: bool) -> sqlx::Res
     let mut loaded = HashMap::with_capacity(rows.len());
     for row in rows {
         let id = MonitorId(row.id);
-        let Some(monitor) = monitor_of(&row) else {
+        let Some(monitor) = monitor_of(&row, secrets) else {
             tracing::warn!(monitor = %id, "Monitor configuration unreadable; its results are stored but not evaluated.");
             continue;
         };
@@ -172,14 +181,23 @@ pub async fn load(pg: &PgPool, ids: &[MonitorId], with_state: bool) -> sqlx::Res
     Ok(loaded)
 }
 
-fn monitor_of(row: &MonitorRow) -> Option<Monitor> {
+fn monitor_of(row: &MonitorRow, secrets: Option<&SecretBox>) -> Option<Monitor> {
     let check = if row.kind == "heartbeat" {
         None
     } else {
         let serde_json::Value::Object(mut settings) = row.spec.clone() else { return None };
         settings.insert("kind".into(), serde_json::Value::String(row.kind.clone()));
-        let spec: CheckSpec = serde_json::from_value(serde_json::Value::Object(settings)).ok()?;
-        Some(serde_json::value::to_raw_value(&spec).ok()?)
+        let mut spec: CheckSpec = serde_json::from_value(serde_json::Value::Object(settings)).ok()?;
+        let sealed = Sealed::from_columns(row.secret_ciphertext.clone(), row.secret_nonce.clone());
+        match restore_spec_secrets(secrets, MonitorId(row.id), sealed.as_ref(), &mut spec) {
+            Ok(()) => Some(serde_json::value::to_raw_value(&spec).ok()?),
+            Err(err) => {
+                // Re-checked without its credentials it would fail for the
+                // wrong reason: evaluated on its scheduled checks only.
+                tracing::warn!(monitor_id = %row.id, error = %err, "Monitor credentials do not open; no re-checks.");
+                None
+            }
+        }
     };
     let regions: Vec<Region> = row.regions.iter().filter_map(|r| Region::new(r.as_str()).ok()).collect();
     let check: Option<Box<RawValue>> = check;

@@ -213,7 +213,7 @@ async fn method_headers_and_body_are_sent() {
     let addr = server().await;
     let mut post = spec(format!("http://{addr}/echo"));
     post.method = HttpMethod::Post;
-    post.headers = vec![statushawk_schemas::Header { name: "X-Token".into(), value: "s3cret".into() }];
+    post.headers = vec![statushawk_schemas::Header::new("X-Token", "s3cret")];
     post.body = Some("payload".into());
     // The connection is not reused, and the server is told so: it closes
     // first, so TIME_WAIT stays on its side, not on the prober's ports.
@@ -222,7 +222,7 @@ async fn method_headers_and_body_are_sent() {
     assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
 
     // A Connection header the monitor sets is sent as it is.
-    post.headers.push(statushawk_schemas::Header { name: "Connection".into(), value: "keep-alive".into() });
+    post.headers.push(statushawk_schemas::Header::new("Connection", "keep-alive"));
     post.assertions = vec![Assertion::BodyContains { value: "POST s3cret connection=keep-alive payload".into() }];
     let outcome = run(post, &context(Duration::from_secs(5))).await;
     assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");

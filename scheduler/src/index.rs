@@ -9,6 +9,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use serde_json::value::RawValue;
+use statushawk_common::secrets::{Sealed, SecretBox, SecretsError, restore_spec_secrets};
 use statushawk_schemas::{MonitorConfig, MonitorId, Region, TeamId, UnixMs};
 
 use crate::slot::next_slot;
@@ -33,14 +34,20 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// The scheduling view of a configuration, or `None` when it is not to
-    /// be scheduled (paused, or a heartbeat monitor, which has no probe).
-    pub fn from_config(config: &MonitorConfig) -> Option<Self> {
+    /// The scheduling view of a configuration, its sealed secrets opened
+    /// back into the spec, or `None` when it is not to be scheduled
+    /// (paused, or a heartbeat monitor, which has no probe). A spec whose
+    /// secrets do not open is an error: checked without its credentials, it
+    /// would fail for the wrong reason.
+    pub fn from_config(config: &MonitorConfig, secrets: Option<&SecretBox>) -> Result<Option<Self>, SecretsError> {
         if config.paused {
-            return None;
+            return Ok(None);
         }
-        let spec = serde_json::value::to_raw_value(&config.spec.check()?).ok()?;
-        Some(Self {
+        let Some(mut check) = config.spec.check() else { return Ok(None) };
+        let sealed = config.sealed_secrets.as_ref().map(Sealed::from_wire).transpose()?;
+        restore_spec_secrets(secrets, config.id, sealed.as_ref(), &mut check)?;
+        let Ok(spec) = serde_json::value::to_raw_value(&check) else { return Ok(None) };
+        Ok(Some(Self {
             id: config.id,
             team_id: config.team_id,
             interval_ms: config.interval_ms,
@@ -48,7 +55,7 @@ impl Monitor {
             regions: config.regions.clone(),
             spec,
             version_ms: config.updated_at_ms,
-        })
+        }))
     }
 }
 
@@ -491,6 +498,41 @@ mod tests {
     }
 
     #[test]
+    fn sealed_credentials_are_opened_into_the_spec_that_is_scheduled() {
+        use statushawk_schemas::{MonitorSpec, TcpSpec};
+        let key = SecretBox::new(&[5u8; 32]).unwrap();
+        let id = MonitorId::new();
+        let mut spec = MonitorSpec::Tcp(TcpSpec {
+            host: "cache".into(),
+            port: 6379,
+            send: Some("AUTH s3cret\r\n".into()),
+            expect: None,
+        });
+        let sealed = key.seal_spec_secrets(id, &spec.take_secrets()).unwrap();
+        let config = MonitorConfig {
+            id,
+            team_id: TeamId::new(),
+            name: "cache".into(),
+            interval_ms: 10_000,
+            timeout_ms: 1_000,
+            regions: vec![Region::new("local").unwrap()],
+            confirmations: 2,
+            recoveries: 1,
+            quorum: 1,
+            paused: false,
+            degraded_is_failure: false,
+            spec,
+            sealed_secrets: Some(sealed.to_wire()),
+            updated_at_ms: 7,
+        };
+        let m = Monitor::from_config(&config, Some(&key)).unwrap().unwrap();
+        assert!(m.spec.get().contains("AUTH s3cret"), "{}", m.spec.get());
+        assert!(Monitor::from_config(&config, None).is_err(), "no key: not scheduled without its credentials");
+        let other = SecretBox::new(&[6u8; 32]).unwrap();
+        assert!(Monitor::from_config(&config, Some(&other)).is_err());
+    }
+
+    #[test]
     fn paused_and_heartbeat_configurations_are_not_scheduled() {
         use statushawk_schemas::{HeartbeatSchedule, MonitorSpec, TcpSpec};
         let mut config = MonitorConfig {
@@ -506,9 +548,10 @@ mod tests {
             paused: false,
             degraded_is_failure: false,
             spec: MonitorSpec::Tcp(TcpSpec { host: "db".into(), port: 5432, send: None, expect: None }),
+            sealed_secrets: None,
             updated_at_ms: 7,
         };
-        let m = Monitor::from_config(&config).unwrap();
+        let m = Monitor::from_config(&config, None).unwrap().unwrap();
         assert_eq!(m.spec.get(), r#"{"kind":"tcp","host":"db","port":5432}"#);
         let mut index = Index::new();
         index.upsert(m.clone(), 0).unwrap();
@@ -516,7 +559,7 @@ mod tests {
         assert_eq!(index.spec_of(entry), m.spec.get());
         assert_eq!(index.team_of(entry), m.team_id);
         config.paused = true;
-        assert!(Monitor::from_config(&config).is_none());
+        assert!(Monitor::from_config(&config, None).unwrap().is_none());
         config.paused = false;
         config.spec = MonitorSpec::Heartbeat(HeartbeatSchedule {
             period_ms: Some(60_000),
@@ -524,6 +567,6 @@ mod tests {
             timezone: None,
             grace_ms: 1,
         });
-        assert!(Monitor::from_config(&config).is_none());
+        assert!(Monitor::from_config(&config, None).unwrap().is_none());
     }
 }

@@ -65,6 +65,9 @@ pub struct Deps {
     pub topology: Topology,
     /// Postgres, the source of monitors.
     pub pg: PgPool,
+    /// Opens monitors' sealed credentials (`None`: monitors with
+    /// credentials are not scheduled, and counted as invalid).
+    pub secrets: Option<statushawk_common::secrets::SecretBox>,
 }
 
 pub use statushawk_schemas::now_ms;
@@ -110,15 +113,18 @@ async fn lead(settings: &Settings, deps: &Deps, lease: &Lease, shutdown: &Cancel
     // the rows stream in is not missed (versions settle which one wins).
     let (updates_tx, updates) = mpsc::channel(16_384);
     let (js, topology, tx) = (deps.js.clone(), deps.topology.clone(), updates_tx.clone());
+    let secrets = deps.secrets.clone();
     let _watcher = AbortOnDrop(tokio::spawn(async move {
         // The reconcile heals whatever a broken subscription misses.
-        while let Err(err) = source::watch_config(js.clone(), topology.clone(), tx.clone()).await {
+        while let Err(err) = source::watch_config(js.clone(), topology.clone(), secrets.clone(), tx.clone()).await {
             warn!(error = %err, "Following configuration changes failed; retrying.");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }));
     let pg = deps.pg.clone();
-    let reconcile = move || AbortOnDrop(tokio::spawn(source::reconcile(pg.clone(), updates_tx.clone())));
+    let secrets = deps.secrets.clone();
+    let reconcile =
+        move || AbortOnDrop(tokio::spawn(source::reconcile(pg.clone(), secrets.clone(), updates_tx.clone())));
     let stop = CancellationToken::new();
     let _stop_on_exit = stop.clone().drop_guard();
     let lost = lease.lost();

@@ -4,6 +4,7 @@
 use futures::StreamExt;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
+use statushawk_common::secrets::{Sealed, SecretBox, restore_spec_secrets};
 use statushawk_nats::Topology;
 use statushawk_nats::async_nats::jetstream;
 use statushawk_schemas::{CheckSpec, ConfigOp, MonitorId, Region, TeamId, UnixMs, subject};
@@ -45,10 +46,12 @@ struct MonitorRow {
     timeout_ms: i32,
     regions: Vec<String>,
     version_ms: i64,
+    secret_ciphertext: Option<Vec<u8>>,
+    secret_nonce: Option<Vec<u8>>,
 }
 
 const ACTIVE_MONITORS: &str = "SELECT id, team_id, kind::text AS kind, spec, interval_ms, timeout_ms, regions, \
-     (extract(epoch FROM updated_at) * 1000)::bigint AS version_ms \
+     (extract(epoch FROM updated_at) * 1000)::bigint AS version_ms, secret_ciphertext, secret_nonce \
      FROM monitors WHERE NOT paused AND kind <> 'heartbeat'";
 
 /// A stored monitor that cannot be scheduled.
@@ -62,15 +65,19 @@ pub struct InvalidMonitor {
 impl MonitorRow {
     /// The row as the scheduler sees it; the spec is validated by parsing it
     /// as the wire's `CheckSpec` (`monitors.spec` holds the kind-specific
-    /// settings, `monitors.kind` the tag).
-    fn into_monitor(self) -> Result<Monitor, InvalidMonitor> {
+    /// settings, `monitors.kind` the tag), and its sealed secrets are opened
+    /// back into it.
+    fn into_monitor(self, secrets: Option<&SecretBox>) -> Result<Monitor, InvalidMonitor> {
         let invalid = |reason: String| InvalidMonitor { id: self.id, reason };
         let serde_json::Value::Object(mut settings) = self.spec.clone() else {
             return Err(invalid("spec is not a JSON object".into()));
         };
         settings.insert("kind".into(), serde_json::Value::String(self.kind.clone()));
-        let spec: CheckSpec =
+        let mut spec: CheckSpec =
             serde_json::from_value(serde_json::Value::Object(settings)).map_err(|e| invalid(format!("spec: {e}")))?;
+        let sealed = Sealed::from_columns(self.secret_ciphertext.clone(), self.secret_nonce.clone());
+        restore_spec_secrets(secrets, MonitorId(self.id), sealed.as_ref(), &mut spec)
+            .map_err(|e| invalid(format!("credentials: {e}")))?;
         let spec: Box<RawValue> = serde_json::value::to_raw_value(&spec).map_err(|e| invalid(e.to_string()))?;
         let regions = self
             .regions
@@ -92,7 +99,7 @@ impl MonitorRow {
 
 /// Streams every schedulable monitor from Postgres into `updates`, framed by
 /// `ReconcileStart` and `ReconcileDone` (or `ReconcileFailed`).
-pub async fn reconcile(pool: PgPool, updates: mpsc::Sender<Update>) {
+pub async fn reconcile(pool: PgPool, secrets: Option<SecretBox>, updates: mpsc::Sender<Update>) {
     if updates.send(Update::ReconcileStart).await.is_err() {
         return;
     }
@@ -100,7 +107,7 @@ pub async fn reconcile(pool: PgPool, updates: mpsc::Sender<Update>) {
     let mut end = Update::ReconcileDone;
     while let Some(row) = rows.next().await {
         match row {
-            Ok(row) => match row.into_monitor() {
+            Ok(row) => match row.into_monitor(secrets.as_ref()) {
                 Ok(monitor) => {
                     if updates.send(Update::Row(monitor)).await.is_err() {
                         return;
@@ -126,6 +133,7 @@ pub async fn reconcile(pool: PgPool, updates: mpsc::Sender<Update>) {
 pub async fn watch_config(
     js: jetstream::Context,
     topology: Topology,
+    secrets: Option<SecretBox>,
     updates: mpsc::Sender<Update>,
 ) -> anyhow::Result<()> {
     let mut changes =
@@ -133,9 +141,14 @@ pub async fn watch_config(
     while let Some(change) = changes.next().await {
         let change = change?;
         let update = match change.op {
-            ConfigOp::MonitorUpserted { monitor } => match Monitor::from_config(&monitor) {
-                Some(scheduled) => Update::Upsert(scheduled),
-                None => Update::Remove { id: monitor.id, version_ms: monitor.updated_at_ms },
+            ConfigOp::MonitorUpserted { monitor } => match Monitor::from_config(&monitor, secrets.as_ref()) {
+                Ok(Some(scheduled)) => Update::Upsert(scheduled),
+                Ok(None) => Update::Remove { id: monitor.id, version_ms: monitor.updated_at_ms },
+                Err(err) => {
+                    warn!(monitor_id = %monitor.id, error = %err, "Monitor credentials do not open; not scheduled.");
+                    metrics::counter!("statushawk_scheduler_invalid_monitors_total").increment(1);
+                    Update::Remove { id: monitor.id, version_ms: monitor.updated_at_ms }
+                }
             },
             ConfigOp::MonitorDeleted { monitor_id, .. } => Update::Remove { id: monitor_id, version_ms: change.at_ms },
             ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => continue,

@@ -39,7 +39,7 @@ async fn changes_take_effect(announce: bool, reconcile_every: Duration, settle_m
     };
     let stop = CancellationToken::new();
     let settings = Settings { instance: "only".into(), reconcile_every, max_backlog: 10_000 };
-    let deps = Deps { js: js.clone(), topology: topology.clone(), pg: pg.clone() };
+    let deps = Deps { js: js.clone(), topology: topology.clone(), pg: pg.clone(), secrets: None };
     let scheduler = tokio::spawn(statushawk_scheduler::run(settings, deps, stop.clone()));
 
     // Every monitor fires at least once before the changes.

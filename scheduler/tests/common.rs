@@ -1,5 +1,5 @@
 //! Shared set-up of the scheduler's tests: real Postgres and NATS.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
@@ -93,6 +93,7 @@ pub async fn monitor_config(pool: &PgPool, id: MonitorId) -> MonitorConfig {
         paused,
         degraded_is_failure: false,
         spec: serde_json::from_value::<MonitorSpec>(spec).unwrap(),
+        sealed_secrets: None,
         updated_at_ms: updated,
     }
 }

@@ -24,7 +24,7 @@ fn spawn(
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let settings = Settings { instance: name.into(), reconcile_every: Duration::from_secs(60), max_backlog: 100_000 };
-    let deps = Deps { js, topology: topology.clone(), pg: pg.clone() };
+    let deps = Deps { js, topology: topology.clone(), pg: pg.clone(), secrets: None };
     tokio::spawn(statushawk_scheduler::run(settings, deps, stop))
 }
 

@@ -3,6 +3,12 @@
 //! These are data only. Whether a spec is acceptable (a URL that parses, a
 //! host that is not a forbidden address, a sane timeout) is decided by the
 //! prober's `validate`, which the API calls before storing a monitor.
+//!
+//! Some parts of a spec are credentials a tenant gives us: HTTP header
+//! values, the HTTP request body and the TCP `send` payload (API keys,
+//! basic auth). [`SpecSecrets`] takes them out of a spec and puts them back:
+//! at rest and on `CONFIG` they travel sealed, API answers leave them out,
+//! and only the due check a prober runs carries them.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -40,6 +46,24 @@ pub enum CheckSpec {
 }
 
 impl CheckSpec {
+    /// Takes the secret parts out of the spec ([`SpecSecrets`]).
+    pub fn take_secrets(&mut self) -> SpecSecrets {
+        match self {
+            Self::Http(spec) => spec.take_secrets(),
+            Self::Tcp(spec) => spec.take_secrets(),
+            Self::Icmp(_) | Self::Dns(_) | Self::Tls(_) => SpecSecrets::default(),
+        }
+    }
+
+    /// Puts secret parts back where the spec has none.
+    pub fn restore_secrets(&mut self, secrets: SpecSecrets) {
+        match self {
+            Self::Http(spec) => spec.restore_secrets(secrets),
+            Self::Tcp(spec) => spec.restore_secrets(secrets),
+            Self::Icmp(_) | Self::Dns(_) | Self::Tls(_) => {}
+        }
+    }
+
     /// The kind of this spec.
     pub fn kind(&self) -> CheckKind {
         match self {
@@ -78,8 +102,98 @@ pub enum HttpMethod {
 pub struct Header {
     /// Header name.
     pub name: String,
-    /// Header value.
-    pub value: String,
+    /// Header value: a secret. Due checks always carry it; the API never
+    /// returns it, and on `PUT` a header sent without a value keeps its
+    /// stored one (unless the target changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Header {
+    /// A header with its value.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { name: name.into(), value: Some(value.into()) }
+    }
+
+    /// Its value, empty when it has none (a spec whose secrets were taken
+    /// out).
+    pub fn value(&self) -> &str {
+        self.value.as_deref().unwrap_or_default()
+    }
+}
+
+/// The secret parts of a check spec, taken out of it: the values of its
+/// HTTP headers (by position), its HTTP request body and its TCP payload.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SpecSecrets {
+    /// Header values, by the header's position in the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<Option<String>>,
+    /// The HTTP request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The TCP `send` payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+}
+
+impl SpecSecrets {
+    /// Whether there is nothing secret.
+    pub fn is_empty(&self) -> bool {
+        self.headers.iter().all(Option::is_none) && self.body.is_none() && self.send.is_none()
+    }
+}
+
+impl HttpSpec {
+    /// Takes the header values and the body out.
+    pub fn take_secrets(&mut self) -> SpecSecrets {
+        SpecSecrets {
+            headers: self.headers.iter_mut().map(|h| h.value.take()).collect(),
+            body: self.body.take(),
+            send: None,
+        }
+    }
+
+    /// Puts secrets back where the spec has none.
+    pub fn restore_secrets(&mut self, secrets: SpecSecrets) {
+        for (header, value) in self.headers.iter_mut().zip(secrets.headers) {
+            if header.value.is_none() {
+                header.value = value;
+            }
+        }
+        if self.body.is_none() {
+            self.body = secrets.body;
+        }
+    }
+
+    /// The fields that hold a secret, as API field paths under `spec`.
+    pub fn secrets_set(&self) -> Vec<String> {
+        let headers = self.headers.iter().enumerate().filter(|(_, h)| h.value.is_some());
+        let mut set: Vec<String> = headers.map(|(i, _)| format!("spec.headers[{i}].value")).collect();
+        if self.body.is_some() {
+            set.push("spec.body".to_owned());
+        }
+        set
+    }
+}
+
+impl TcpSpec {
+    /// Takes the payload out.
+    pub fn take_secrets(&mut self) -> SpecSecrets {
+        SpecSecrets { send: self.send.take(), ..SpecSecrets::default() }
+    }
+
+    /// Puts the payload back where the spec has none.
+    pub fn restore_secrets(&mut self, secrets: SpecSecrets) {
+        if self.send.is_none() {
+            self.send = secrets.send;
+        }
+    }
+
+    /// The fields that hold a secret, as API field paths under `spec`.
+    pub fn secrets_set(&self) -> Vec<String> {
+        self.send.iter().map(|_| "spec.send".to_owned()).collect()
+    }
 }
 
 /// An inclusive range of accepted HTTP status codes.
@@ -319,4 +433,51 @@ fn default_tls_port() -> u16 {
 }
 fn default_expiry_days() -> u32 {
     14
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_come_out_of_a_spec_and_go_back_in() {
+        let mut http = HttpSpec::get("https://api.example/health");
+        http.headers = vec![Header::new("Authorization", "Bearer k"), Header::new("Accept", "text/plain")];
+        http.body = Some("{\"key\":\"s\"}".into());
+        let whole = CheckSpec::Http(http);
+        let mut spec = whole.clone();
+        let secrets = spec.take_secrets();
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(!text.contains("Bearer k") && !text.contains("text/plain") && !text.contains("key"), "{text}");
+        assert!(text.contains("Authorization") && text.contains("Accept"), "names stay: {text}");
+        assert_eq!(secrets.headers, [Some("Bearer k".to_owned()), Some("text/plain".to_owned())]);
+        spec.restore_secrets(secrets);
+        assert_eq!(spec, whole);
+
+        let mut tcp =
+            CheckSpec::Tcp(TcpSpec { host: "db".into(), port: 6379, send: Some("AUTH pw\r\n".into()), expect: None });
+        let secrets = tcp.take_secrets();
+        assert_eq!(secrets.send.as_deref(), Some("AUTH pw\r\n"));
+        assert!(!secrets.is_empty());
+        let mut dns = CheckSpec::Dns(DnsSpec {
+            name: "example.com".into(),
+            record_type: DnsRecordType::A,
+            resolver: None,
+            expected: Vec::new(),
+            expected_rcode: None,
+        });
+        assert!(dns.take_secrets().is_empty());
+    }
+
+    #[test]
+    fn a_value_given_again_wins_over_the_stored_one() {
+        let mut stored = HttpSpec::get("https://api.example/");
+        stored.headers = vec![Header::new("Authorization", "old")];
+        let secrets = stored.take_secrets();
+        let mut sent = HttpSpec::get("https://api.example/");
+        sent.headers = vec![Header::new("Authorization", "new")];
+        sent.restore_secrets(secrets);
+        assert_eq!(sent.headers[0].value(), "new");
+        assert_eq!(sent.secrets_set(), ["spec.headers[0].value"]);
+    }
 }

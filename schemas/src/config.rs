@@ -27,6 +27,34 @@ pub enum MonitorSpec {
 }
 
 impl MonitorSpec {
+    /// Takes the secret parts out of the spec ([`crate::SpecSecrets`]).
+    pub fn take_secrets(&mut self) -> crate::SpecSecrets {
+        match self {
+            Self::Http(spec) => spec.take_secrets(),
+            Self::Tcp(spec) => spec.take_secrets(),
+            Self::Icmp(_) | Self::Dns(_) | Self::Tls(_) | Self::Heartbeat(_) => crate::SpecSecrets::default(),
+        }
+    }
+
+    /// Puts secret parts back where the spec has none.
+    pub fn restore_secrets(&mut self, secrets: crate::SpecSecrets) {
+        match self {
+            Self::Http(spec) => spec.restore_secrets(secrets),
+            Self::Tcp(spec) => spec.restore_secrets(secrets),
+            Self::Icmp(_) | Self::Dns(_) | Self::Tls(_) | Self::Heartbeat(_) => {}
+        }
+    }
+
+    /// The fields that hold a secret, as API field paths
+    /// (`spec.headers[0].value`, `spec.body`, `spec.send`).
+    pub fn secrets_set(&self) -> Vec<String> {
+        match self {
+            Self::Http(spec) => spec.secrets_set(),
+            Self::Tcp(spec) => spec.secrets_set(),
+            Self::Icmp(_) | Self::Dns(_) | Self::Tls(_) | Self::Heartbeat(_) => Vec::new(),
+        }
+    }
+
     /// The probe to run, or `None` for a heartbeat monitor.
     pub fn check(&self) -> Option<CheckSpec> {
         match self {
@@ -148,10 +176,25 @@ pub struct MonitorConfig {
     /// incidents like `down` ones (off by default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub degraded_is_failure: bool,
-    /// What it watches.
+    /// What it watches, without its secret parts ([`crate::SpecSecrets`]:
+    /// header values, the HTTP body, the TCP payload).
     pub spec: MonitorSpec,
+    /// The spec's secret parts, sealed with the deployment's secrets key
+    /// (only services holding it can open them); none when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secrets: Option<SealedSecrets>,
     /// Last change (Unix ms); a cache keeps the newest it has seen.
     pub updated_at_ms: UnixMs,
+}
+
+/// Secrets sealed with the deployment's key (XChaCha20-Poly1305, bound to
+/// their owner's id), as they travel on `CONFIG`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SealedSecrets {
+    /// The ciphertext with its tag, base64.
+    pub ciphertext: String,
+    /// The nonce, base64.
+    pub nonce: String,
 }
 
 /// The change itself, tagged by `op`.

@@ -27,10 +27,11 @@ mod webhook;
 
 pub use check::{
     Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod, HttpSpec, IcmpSpec,
-    StatusRange, TcpSpec, TlsSpec,
+    SpecSecrets, StatusRange, TcpSpec, TlsSpec,
 };
 pub use config::{
     ConfigChange, ConfigOp, HEARTBEAT_MAX_MS, HEARTBEAT_REGION, HeartbeatSchedule, MonitorConfig, MonitorSpec,
+    SealedSecrets,
 };
 pub use due::{DueCheck, DueCheckRaw};
 pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence, RegionState, StatusEvent};

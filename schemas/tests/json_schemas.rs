@@ -82,7 +82,7 @@ fn http_spec() -> HttpSpec {
     HttpSpec {
         url: "https://example.com/health".into(),
         method: HttpMethod::Post,
-        headers: vec![Header { name: "Authorization".into(), value: "Bearer x".into() }],
+        headers: vec![Header::new("Authorization", "Bearer x")],
         body: Some("{}".into()),
         follow_redirects: 2,
         verify_tls: true,
@@ -289,7 +289,10 @@ fn config_changes_round_trip_and_validate() {
         timezone: Some("Europe/Berlin".into()),
         grace_ms: 600_000,
     }));
-    for spec in specs {
+    for (i, mut spec) in specs.into_iter().enumerate() {
+        // What the API publishes: the secrets out of the spec, sealed.
+        let sealed_secrets = (!spec.take_secrets().is_empty() || i == 0)
+            .then(|| statushawk_schemas::SealedSecrets { ciphertext: "c2VhbGVk".into(), nonce: "bm9uY2U=".into() });
         let change = ConfigChange {
             schema_version: SCHEMA_VERSION,
             at_ms: 1_700_000_000_000,
@@ -307,6 +310,7 @@ fn config_changes_round_trip_and_validate() {
                     paused: false,
                     degraded_is_failure: false,
                     spec,
+                    sealed_secrets,
                     updated_at_ms: 1_700_000_000_000,
                 }),
             },

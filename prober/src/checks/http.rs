@@ -37,7 +37,7 @@ impl Check for HttpSpec {
         for (i, header) in self.headers.iter().enumerate() {
             HeaderName::from_bytes(header.name.as_bytes())
                 .map_err(|_| ValidationError::new(format!("headers[{i}].name"), "not a valid header name"))?;
-            HeaderValue::from_str(&header.value)
+            HeaderValue::from_str(header.value())
                 .map_err(|_| ValidationError::new(format!("headers[{i}].value"), "not a valid header value"))?;
         }
         for (i, range) in self.expected_status.iter().enumerate() {
@@ -333,7 +333,7 @@ impl Head<'_> {
             .header(HOST, authority)
             .header(USER_AGENT, concat!("StatusHawk/", env!("CARGO_PKG_VERSION")));
         for header in &self.spec.headers {
-            builder = builder.header(header.name.as_str(), header.value.as_str());
+            builder = builder.header(header.name.as_str(), header.value());
         }
         // Each check uses a fresh connection: say so, so the server closes
         // first and keeps TIME_WAIT on its side rather than on the prober's
