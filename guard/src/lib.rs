@@ -64,18 +64,17 @@ struct BlockedText<'a> {
 
 impl fmt::Display for BlockedText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let article =
-            if self.range.starts_with(['a', 'e', 'i', 'o', 'A', 'E', 'I', 'O']) || self.range.starts_with("unsp") {
-                "an"
-            } else {
-                "a"
-            };
-        match self.ip {
-            Some(ip) if ip.to_string() != self.host => {
-                write!(f, "{} ({ip}) is {article} {} address: not allowed", self.host, self.range)
+        let what = match self.range {
+            OWN_ADDRESS => "an address of StatusHawk's own host".to_owned(),
+            range if range.starts_with(['a', 'e', 'i', 'o', 'A', 'E', 'I', 'O']) || range.starts_with("unsp") => {
+                format!("an {range} address")
             }
-            Some(_) => write!(f, "{} is {article} {} address: not allowed", self.host, self.range),
-            None => write!(f, "{} resolves to {article} {} address: not allowed", self.host, self.range),
+            range => format!("a {range} address"),
+        };
+        match self.ip {
+            Some(ip) if ip.to_string() != self.host => write!(f, "{} ({ip}) is {what}: not allowed", self.host),
+            Some(_) => write!(f, "{} is {what}: not allowed", self.host),
+            None => write!(f, "{} resolves to {what}: not allowed", self.host),
         }
     }
 }
@@ -125,8 +124,9 @@ impl Default for Policy {
 /// The range label of a network on the operator's deny-list.
 pub const OPERATOR_DENIED: &str = "operator-denied";
 
-/// The range label of this host's own interface addresses.
-pub const OWN_ADDRESS: &str = "prober or notifier host's own";
+/// The range label of this host's own interface addresses (the prober's,
+/// the notifier's or the API's, whichever built the guard).
+pub const OWN_ADDRESS: &str = "own host";
 
 /// Metadata services of cloud instances.
 const METADATA: &str = "cloud metadata";
@@ -817,7 +817,7 @@ mod tests {
         let own = an_own_address();
         let guard = Guard::new(true).unwrap();
         let err = guard.check_ip(&own.to_string(), own).unwrap_err();
-        assert!(err.to_string().contains("host's own address"), "{err}");
+        assert_eq!(err.to_string(), format!("{own} is an address of StatusHawk's own host: not allowed"));
         // Loopback is the built-in range, which private targets lift.
         assert_eq!(guard.check_ip("127.0.0.1", v4("127.0.0.1")), Ok(()));
         // ... unless the operator turns it off.
