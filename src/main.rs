@@ -203,9 +203,10 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                 let deps = statushawk_prober::worker::Deps {
                     js: jetstream::new(connect(config, &instance).await?),
                     topology: topology.clone(),
-                    checks: statushawk_prober::context(
-                        config.prober.allow_private_targets,
+                    checks: statushawk_prober::context_with(
+                        build_guard(config, config.prober.allow_private_targets)?,
                         config.prober.max_body_bytes,
+                        config.prober.dns_resolver_addrs()?,
                     )?,
                 };
                 let settings = statushawk_prober::worker::Settings {
@@ -240,7 +241,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                 let instance = telemetry::instance_name("notifier");
                 let secrets = secrets_box(config)?;
                 let n = &config.notifier;
-                let guard = statushawk_guard::Guard::new(n.allow_private_targets)?;
+                let guard = build_guard(config, n.allow_private_targets)?;
                 let deps = statushawk_notifier::Deps {
                     js: jetstream::new(connect(config, &instance).await?),
                     topology: topology.clone(),
@@ -263,8 +264,8 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                 let instance = telemetry::instance_name("api");
                 let nats = connect(config, &instance).await?;
                 let js = jetstream::new(nats.clone());
-                let guard = statushawk_guard::Guard::new(config.prober.allow_private_targets)?;
-                let sender_guard = statushawk_guard::Guard::new(config.notifier.allow_private_targets)?;
+                let guard = build_guard(config, config.prober.allow_private_targets)?;
+                let sender_guard = build_guard(config, config.notifier.allow_private_targets)?;
                 let deps = statushawk_api::Deps {
                     pg: db::pg_pool(&config.database).await?,
                     clickhouse: db::clickhouse(&config.clickhouse),
@@ -303,6 +304,17 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
     }
     serving.await??;
     failure.map_or(Ok(()), Err)
+}
+
+/// An SSRF guard with the `[guard]` policy; `allow_private_targets` comes
+/// from the section of the service that uses it.
+fn build_guard(config: &Config, allow_private_targets: bool) -> anyhow::Result<statushawk_guard::Guard> {
+    let policy = statushawk_guard::Policy {
+        deny_networks: config.guard.networks()?,
+        cloud_preset: config.guard.cloud_preset,
+        deny_own_addresses: config.guard.deny_own_addresses,
+    };
+    Ok(statushawk_guard::Guard::with_policy(allow_private_targets, &policy)?)
 }
 
 /// Creates the demo team and monitors if they are missing, and a webhook
@@ -519,10 +531,10 @@ async fn main() -> anyhow::Result<()> {
                 regions: config.cluster.regions.clone(),
                 secrets: None,
                 sender: statushawk_notifier::send::Sender::new(
-                    statushawk_guard::Guard::new(false)?,
+                    build_guard(&config, false)?,
                     Duration::from_secs(config.notifier.send_timeout_secs),
                 )?,
-                guard: statushawk_guard::Guard::new(false)?,
+                guard: build_guard(&config, false)?,
                 metrics: None,
                 public_url: config.api.public_url.clone(),
                 system_mail: false,

@@ -7,7 +7,7 @@
 //! Variables override the file; unknown keys are errors, so a typo is caught.
 //! `STATUSHAWK_TEST_*` belongs to the test harness and is ignored here.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// The probers.
     pub prober: ProberConfig,
+    /// The SSRF guard of every process that connects where tenants aim.
+    pub guard: GuardConfig,
     /// The evaluators.
     pub evaluator: EvaluatorConfig,
     /// The notifiers.
@@ -168,13 +170,104 @@ pub struct ProberConfig {
     /// HTTP response body bytes read at most (assertions see only these).
     pub max_body_bytes: usize,
     /// Let checks reach loopback and private addresses. Only for tests and
-    /// local demos: it turns the SSRF guard off.
+    /// local demos: it turns the SSRF guard's built-in ranges off (the
+    /// `[guard]` deny-list still holds).
     pub allow_private_targets: bool,
+    /// Resolvers a DNS check without a `resolver` of its own asks (never
+    /// the host's): `ip` or `ip:port` (`[v6]:port`), a list, or a
+    /// comma-separated string in the environment. Each must pass the SSRF
+    /// guard: public resolvers only. Default: Cloudflare, Google, Quad9.
+    #[serde(deserialize_with = "strings")]
+    pub dns_resolvers: Vec<String>,
 }
 
 impl Default for ProberConfig {
     fn default() -> Self {
-        Self { concurrency: 1024, max_body_bytes: 10 * 1024, allow_private_targets: false }
+        Self {
+            concurrency: 1024,
+            max_body_bytes: 10 * 1024,
+            allow_private_targets: false,
+            // Keep alike with statushawk_prober::checks::dns::DEFAULT_RESOLVERS.
+            dns_resolvers: [
+                "1.1.1.1",
+                "8.8.8.8",
+                "9.9.9.9",
+                "2606:4700:4700::1111",
+                "2001:4860:4860::8888",
+                "2620:fe::fe",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
+}
+
+impl ProberConfig {
+    /// `dns_resolvers` as socket addresses (port 53 when none is given).
+    pub fn dns_resolver_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.dns_resolvers
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                let unbracketed = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
+                text.parse::<SocketAddr>()
+                    .or_else(|_| unbracketed.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                    .map_err(|_| ConfigError::Invalid {
+                        field: "prober.dns_resolvers",
+                        reason: format!("{text:?} is not an IP address with an optional :port"),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The SSRF guard, for every process that builds one (probers, notifiers,
+/// the API's checks of typed addresses). Besides its built-in private and
+/// reserved ranges it refuses what is listed here, even where
+/// `allow_private_targets` is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// Extra networks nothing may connect to (CIDRs such as `203.0.113.0/24`
+    /// or `2001:db8::/32`, or single addresses): the deployment's own public
+    /// ranges, say. A list, or a comma-separated string in the environment
+    /// (`STATUSHAWK_GUARD_DENY_NETWORKS=203.0.113.0/24,2001:db8::/32`).
+    #[serde(deserialize_with = "strings")]
+    pub deny_networks: Vec<String>,
+    /// Refuse the metadata and platform addresses of the major clouds (AWS,
+    /// Google Cloud, Azure, Oracle, Alibaba, DigitalOcean, Hetzner, Tencent,
+    /// Scaleway, Akamai, OpenStack; e.g. 169.254.169.254, 168.63.129.16,
+    /// fd00:ec2::254): `statushawk_guard::CLOUD_PRESET`.
+    pub cloud_preset: bool,
+    /// Refuse the addresses of the host's own network interfaces (read at
+    /// start-up), so no check reaches a service of the prober's host through
+    /// its public address.
+    pub deny_own_addresses: bool,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self { deny_networks: Vec::new(), cloud_preset: true, deny_own_addresses: true }
+    }
+}
+
+impl GuardConfig {
+    /// `deny_networks` parsed (a single address is its own network).
+    pub fn networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.deny_networks
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
+                    ConfigError::Invalid {
+                        field: "guard.deny_networks",
+                        reason: format!(
+                            "{text:?} is not a network: use CIDR notation (10.0.0.0/8, fd00::/8) or an address"
+                        ),
+                    }
+                })
+            })
+            .collect()
     }
 }
 
@@ -375,6 +468,21 @@ fn regions<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Region>, D:
     names.into_iter().map(|name| Region::new(name).map_err(serde::de::Error::custom)).collect()
 }
 
+/// A list of strings: a list, or one comma-separated string (from the
+/// environment).
+fn strings<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Strings {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Strings::deserialize(deserializer)? {
+        Strings::List(items) => items,
+        Strings::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+    })
+}
+
 /// A configuration that could not be loaded, naming the offending setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -427,6 +535,10 @@ impl Config {
         if !(1..=1 << 20).contains(&self.prober.max_body_bytes) {
             return invalid("prober.max_body_bytes", "must be between 1 and 1048576");
         }
+        if self.prober.dns_resolver_addrs()?.is_empty() {
+            return invalid("prober.dns_resolvers", "at least one resolver is needed");
+        }
+        self.guard.networks()?;
         if !(1..=20_000).contains(&self.evaluator.batch_size) {
             return invalid("evaluator.batch_size", "must be between 1 and 20000");
         }
@@ -579,6 +691,43 @@ mod tests {
                 jail.set_env(var, value);
                 let err = Config::load(None).unwrap_err().to_string();
                 assert!(err.contains(expected), "{var}={value}: {err}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn guard_and_dns_resolver_settings_come_from_the_environment_and_bad_ones_are_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            let config = Config::load(None).unwrap();
+            assert!(config.guard.cloud_preset && config.guard.deny_own_addresses);
+            assert!(config.guard.networks().unwrap().is_empty());
+            assert_eq!(config.prober.dns_resolver_addrs().unwrap()[0], "1.1.1.1:53".parse().unwrap());
+
+            jail.set_env("STATUSHAWK_GUARD_DENY_NETWORKS", "203.0.113.0/24, 2001:db8::/32,198.51.100.7");
+            jail.set_env("STATUSHAWK_GUARD_CLOUD_PRESET", "false");
+            jail.set_env("STATUSHAWK_PROBER_DNS_RESOLVERS", "9.9.9.9,[2620:fe::fe]:53,127.0.0.1:5353");
+            let config = Config::load(None).unwrap();
+            let networks: Vec<String> = config.guard.networks().unwrap().iter().map(ToString::to_string).collect();
+            assert_eq!(networks, ["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"]);
+            assert!(!config.guard.cloud_preset);
+            let resolvers: Vec<String> =
+                config.prober.dns_resolver_addrs().unwrap().iter().map(ToString::to_string).collect();
+            assert_eq!(resolvers, ["9.9.9.9:53", "[2620:fe::fe]:53", "127.0.0.1:5353"]);
+            Ok(())
+        });
+        for (var, value, field) in [
+            ("STATUSHAWK_GUARD_DENY_NETWORKS", "10.0.0.0/8,10.0.0.0/33", "guard.deny_networks"),
+            ("STATUSHAWK_GUARD_DENY_NETWORKS", "intranet", "guard.deny_networks"),
+            ("STATUSHAWK_PROBER_DNS_RESOLVERS", "dns.google", "prober.dns_resolvers"),
+            ("STATUSHAWK_PROBER_DNS_RESOLVERS", ",", "prober.dns_resolvers"),
+        ] {
+            figment::Jail::expect_with(|jail| {
+                jail.clear_env();
+                jail.set_env(var, value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(field), "{var}={value}: {err}");
                 Ok(())
             });
         }

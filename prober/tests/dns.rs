@@ -1,73 +1,16 @@
 //! DNS check against a real authoritative server (hickory-server, in-memory
-//! zone `example.test.`) on 127.0.0.1, over UDP and TCP.
+//! zone `example.test.`, see `support::dns`) on 127.0.0.1, over UDP and TCP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr};
 
-use hickory_server::Server;
-use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, SRV, TXT};
-use hickory_server::proto::rr::{LowerName, Name, RData, Record};
-use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
-use statushawk_prober::checks::Check;
+use statushawk_prober::checks::{Check, Context};
 use statushawk_schemas::{CheckSpec, CheckStatus, DnsRecordType, DnsResponseCode, DnsSpec, ErrorKind};
+use support::dns::{TestServer, dns_server};
 use support::{guarded_ctx, local_ctx, message, run};
-use tokio::net::{TcpListener, UdpSocket};
-
-/// The test zone's server; it stops when dropped.
-struct TestServer {
-    addr: SocketAddr,
-    _server: Server<Catalog>,
-}
-
-fn name(text: &str) -> Name {
-    Name::from_str(text).unwrap()
-}
-
-fn zone() -> InMemoryZoneHandler {
-    let origin = name("example.test.");
-    let mut zone = InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
-    let soa = SOA::new(name("ns1.example.test."), name("hostmaster.example.test."), 2024010101, 3600, 600, 86400, 60);
-    let records = [
-        (origin.clone(), RData::SOA(soa)),
-        (origin.clone(), RData::NS(NS(name("ns1.example.test.")))),
-        (name("www.example.test."), RData::A(A(Ipv4Addr::new(192, 0, 2, 10)))),
-        (name("www.example.test."), RData::A(A(Ipv4Addr::new(192, 0, 2, 11)))),
-        (name("www.example.test."), RData::AAAA(AAAA(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)))),
-        (origin.clone(), RData::MX(MX::new(10, name("mail.example.test.")))),
-        (origin.clone(), RData::TXT(TXT::new(vec!["v=spf1 ".into(), "-all".into()]))),
-        (name("alias.example.test."), RData::CNAME(CNAME(name("www.example.test.")))),
-        (name("_sip._tcp.example.test."), RData::SRV(SRV::new(10, 5, 5060, name("sip.example.test.")))),
-    ];
-    for (owner, data) in records {
-        assert!(zone.upsert_mut(Record::from_rdata(owner, 300, data), 2024010101));
-    }
-    zone
-}
-
-/// Serves the test zone on 127.0.0.1, UDP and TCP on the same port.
-async fn dns_server() -> TestServer {
-    let mut catalog = Catalog::new();
-    catalog.upsert(LowerName::from(name("example.test.")), vec![Arc::new(zone())]);
-    let mut server = Server::new(catalog);
-    // The UDP port's TCP twin may be taken: try a few.
-    for _ in 0..10 {
-        let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        if let Ok(tcp) = TcpListener::bind(addr).await {
-            server.register_socket(udp);
-            server.register_listener(tcp, Duration::from_secs(5), 4096);
-            return TestServer { addr, _server: server };
-        }
-    }
-    panic!("no free UDP+TCP port pair");
-}
 
 fn spec(server: &TestServer, name: &str, record_type: DnsRecordType, expected: &[&str]) -> DnsSpec {
     DnsSpec {
@@ -173,6 +116,57 @@ async fn a_loopback_resolver_is_blocked_by_the_guard() {
     let outcome = run(CheckSpec::Dns(spec(&server, "www.example.test", DnsRecordType::A, &[])), &guarded_ctx()).await;
     assert_eq!(outcome.error, Some(ErrorKind::Blocked), "{outcome:?}");
     assert_eq!(outcome.timings.dns_ms, None, "nothing was asked");
+}
+
+/// `ctx` whose own resolvers (`prober.dns_resolvers`) are `servers`.
+fn with_resolvers(mut ctx: Context, servers: &[&TestServer]) -> Context {
+    ctx.dns_resolvers = servers.iter().map(|server| server.addr).collect::<Vec<_>>().into();
+    ctx
+}
+
+#[tokio::test]
+async fn a_check_without_resolver_asks_the_probers_resolvers_never_the_systems() {
+    // The zone exists only on the test server: the system's resolver knows
+    // nothing of example.test, so an answer proves who was asked.
+    let server = dns_server().await;
+    let mut check = spec(&server, "www.example.test", DnsRecordType::A, &["192.0.2.10"]);
+    check.resolver = None;
+    let outcome = run(CheckSpec::Dns(check), &with_resolvers(local_ctx(), &[&server])).await;
+    assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+    assert!(message(&outcome).contains("192.0.2.11"), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn without_resolvers_of_its_own_the_prober_asks_nobody() {
+    let server = dns_server().await;
+    let mut check = spec(&server, "www.example.test", DnsRecordType::A, &[]);
+    check.resolver = None;
+    let outcome = run(CheckSpec::Dns(check), &local_ctx()).await;
+    assert_eq!(outcome.error, Some(ErrorKind::Blocked), "{outcome:?}");
+    assert_eq!(outcome.timings.dns_ms, None, "nothing was asked");
+}
+
+#[tokio::test]
+async fn the_probers_resolvers_pass_the_guard_too() {
+    // A private resolver (the host's, a VPC's) is exactly what must not answer.
+    let server = dns_server().await;
+    let mut check = spec(&server, "www.example.test", DnsRecordType::A, &[]);
+    check.resolver = None;
+    let outcome = run(CheckSpec::Dns(check), &with_resolvers(guarded_ctx(), &[&server])).await;
+    assert_eq!(outcome.error, Some(ErrorKind::Blocked), "{outcome:?}");
+    assert_eq!(outcome.timings.dns_ms, None, "nothing was asked");
+    assert!(message(&outcome).contains("prober.dns_resolvers"), "{outcome:?}");
+}
+
+#[test]
+fn a_prober_refuses_to_start_with_a_private_resolver() {
+    let guard = statushawk_prober::guard::Guard::new(false).unwrap();
+    let private = vec!["10.0.0.2:53".parse().unwrap()];
+    let err = statushawk_prober::context_with(guard.clone(), 1024, private).err().unwrap().to_string();
+    assert!(err.contains("prober.dns_resolvers") && err.contains("private (RFC 1918)"), "{err}");
+    let public = vec!["9.9.9.9:53".parse().unwrap()];
+    let ctx = statushawk_prober::context_with(guard, 1024, public).unwrap();
+    assert_eq!(&*ctx.dns_resolvers, ["9.9.9.9:53".parse().unwrap()]);
 }
 
 #[test]

@@ -164,6 +164,16 @@ async fn only_the_body_limit_is_read() {
 }
 
 #[tokio::test]
+async fn a_monitor_asking_for_more_than_the_operators_cap_reads_at_most_the_cap() {
+    let addr = server().await;
+    let mut greedy = spec(format!("http://{addr}/big"));
+    greedy.max_body_bytes = Some(checks::http::MAX_BODY_LIMIT);
+    let outcome = run(greedy, &context(Duration::from_secs(5))).await;
+    assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+    assert_eq!(outcome.body_bytes, Some(10 * 1024), "the context's cap is 10 KiB");
+}
+
+#[tokio::test]
 async fn assertions_are_reported_one_by_one_with_actual_values() {
     let addr = server().await;
     let ctx = context(Duration::from_secs(5));
@@ -226,6 +236,160 @@ async fn method_headers_and_body_are_sent() {
     post.assertions = vec![Assertion::BodyContains { value: "POST s3cret connection=keep-alive payload".into() }];
     let outcome = run(post, &context(Duration::from_secs(5))).await;
     assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+}
+
+/// What a recording server received: method, headers and body per request.
+type Received = Arc<std::sync::Mutex<Vec<(String, HeaderMap, String)>>>;
+
+/// Serves on `listener`: `/start` answers a 307 to `start_to` (when given),
+/// every other request is recorded and answered 200 "recorded".
+fn serve_recorder(listener: tokio::net::TcpListener, start_to: Option<String>) -> Received {
+    let received: Received = Arc::default();
+    let log = received.clone();
+    let mut app = Router::new().fallback(any(move |method: axum::http::Method, headers: HeaderMap, body: String| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((method.to_string(), headers, body));
+            "recorded"
+        }
+    }));
+    if let Some(location) = start_to {
+        app = app.route(
+            "/start",
+            any(move || {
+                let location = location.clone();
+                async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]) }
+            }),
+        );
+    }
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    received
+}
+
+async fn listener() -> (tokio::net::TcpListener, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind((LOOPBACK, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+/// A server that records what it receives.
+async fn recorder() -> (SocketAddr, Received) {
+    let (listener, addr) = listener().await;
+    (addr, serve_recorder(listener, None))
+}
+
+/// A server that answers every request with a 307 to `location`.
+async fn redirector(location: String) -> SocketAddr {
+    let (listener, addr) = listener().await;
+    let app = Router::new().fallback(any(move || {
+        let location = location.clone();
+        async move { (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, location)]) }
+    }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn header(name: &str, value: &str) -> statushawk_schemas::Header {
+    statushawk_schemas::Header::new(name, value)
+}
+
+/// A POST with credentials, a cookie, an API key and content negotiation.
+fn post_with_secrets(url: String) -> HttpSpec {
+    let mut post = spec(url);
+    post.method = HttpMethod::Post;
+    post.body = Some("secret-body".into());
+    post.headers = vec![
+        header("Authorization", "Bearer s3cret"),
+        header("Proxy-Authorization", "Basic cHJveHk6cHc="),
+        header("Cookie", "session=abc"),
+        header("X-Api-Key", "k3y"),
+        header("Accept", "application/json"),
+        header("Accept-Language", "de"),
+        header("User-Agent", "tenant-agent/1"),
+    ];
+    post
+}
+
+#[tokio::test]
+async fn credentials_cookies_and_the_body_do_not_follow_a_redirect_to_another_origin() {
+    // Same host, another port: another origin.
+    let (landing, received) = recorder().await;
+    let start = redirector(format!("http://{landing}/landed")).await;
+    let outcome = run(post_with_secrets(format!("http://{start}/start")), &context(Duration::from_secs(5))).await;
+    assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+    let received = received.lock().unwrap();
+    let [(method, headers, body)] = received.as_slice() else { panic!("{received:?}") };
+    assert_eq!(method, "POST", "a 307 keeps the method");
+    assert_eq!(body, "", "the body stays with the monitor's origin");
+    for secret in ["authorization", "proxy-authorization", "cookie", "x-api-key"] {
+        assert!(headers.get(secret).is_none(), "{secret} was sent to another origin: {headers:?}");
+    }
+    assert_eq!(headers.get("accept").unwrap(), "application/json");
+    assert_eq!(headers.get("accept-language").unwrap(), "de");
+    assert_eq!(headers.get_all("user-agent").iter().collect::<Vec<_>>(), ["tenant-agent/1"]);
+}
+
+#[tokio::test]
+async fn a_redirect_back_to_the_monitors_origin_gets_no_credentials_either() {
+    // The monitor's origin redirects away and the other origin sends the
+    // check back: the chain has been elsewhere, so nothing comes back with it.
+    let (home, home_addr) = listener().await;
+    let away = redirector(format!("http://{home_addr}/back")).await;
+    let received = serve_recorder(home, Some(format!("http://{away}/")));
+    let outcome = run(post_with_secrets(format!("http://{home_addr}/start")), &context(Duration::from_secs(5))).await;
+    assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+    let received = received.lock().unwrap();
+    let [(_, headers, body)] = received.as_slice() else { panic!("{received:?}") };
+    assert!(headers.get("authorization").is_none() && headers.get("cookie").is_none(), "{headers:?}");
+    assert_eq!(body, "");
+}
+
+#[tokio::test]
+async fn a_same_origin_redirect_keeps_the_monitors_headers_and_body() {
+    let (home, home_addr) = listener().await;
+    let received = serve_recorder(home, Some("/landed".into()));
+    let outcome = run(post_with_secrets(format!("http://{home_addr}/start")), &context(Duration::from_secs(5))).await;
+    assert_eq!(outcome.status, CheckStatus::Up, "{outcome:?}");
+    let received = received.lock().unwrap();
+    let [(method, headers, body)] = received.as_slice() else { panic!("{received:?}") };
+    assert_eq!(method, "POST");
+    assert_eq!(headers.get("authorization").unwrap(), "Bearer s3cret");
+    assert_eq!(headers.get("cookie").unwrap(), "session=abc");
+    assert_eq!(body, "secret-body");
+}
+
+#[test]
+fn headers_that_reframe_or_upgrade_the_request_are_refused_naming_the_entry() {
+    let with = |headers: Vec<statushawk_schemas::Header>| {
+        let mut check = spec("https://example.com/".into());
+        check.headers = headers;
+        check.validate()
+    };
+    for name in ["Host", "host", "Content-Length", "TRANSFER-ENCODING", "Upgrade", "TE", "Trailer", "Keep-Alive"] {
+        let err = with(vec![header("X-Fine", "1"), header(name, "x")]).unwrap_err();
+        assert_eq!(err.field, "headers[1].name", "{name}");
+        assert!(err.message.contains(name), "{name}: {err}");
+    }
+    for value in ["upgrade", "close, x-forwarded-for", "Upgrade, HTTP2-Settings"] {
+        let err = with(vec![header("Connection", value)]).unwrap_err();
+        assert_eq!(err.field, "headers[0].value", "{value}");
+    }
+    for value in ["close", "keep-alive", "Keep-Alive"] {
+        assert!(with(vec![header("Connection", value)]).is_ok(), "{value}");
+    }
+    assert!(with(vec![header("Authorization", "Bearer x"), header("Accept", "*/*")]).is_ok());
+}
+
+#[tokio::test]
+async fn a_stored_monitor_with_a_second_host_header_is_not_sent() {
+    // Monitors stored before the rule existed reach the prober unvalidated.
+    let (addr, received) = recorder().await;
+    let mut check = spec(format!("http://{addr}/"));
+    check.headers = vec![header("Host", "internal.admin")];
+    let outcome = run_unvalidated(check, &context(Duration::from_secs(5))).await;
+    assert_eq!(outcome.error, Some(ErrorKind::Blocked), "{outcome:?}");
+    assert!(outcome.message.as_deref().unwrap().contains("headers[0].name"), "{outcome:?}");
+    assert!(received.lock().unwrap().is_empty(), "the request was sent");
 }
 
 /// A TLS listener with a self-signed certificate for `localhost`, expiring

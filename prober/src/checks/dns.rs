@@ -1,7 +1,11 @@
-//! DNS check: query one record type of a name, from a given resolver or the
-//! system's, and compare the response code and answers.
+//! DNS check: query one record type of a name, from the monitor's own
+//! resolver or the prober's public ones, and compare the response code and
+//! answers.
 //!
-//! A resolver given in the spec is a connection target like any other: its
+//! A check never asks the prober host's own resolver (kube-dns, Docker's
+//! 127.0.0.11, a cloud's private zones): without a `resolver` in the spec it
+//! asks the operator's `prober.dns_resolvers` (public resolvers by default).
+//! Either way each resolver is a connection target like any other: its
 //! address passes the SSRF guard first. Each run builds its own resolver, so
 //! nothing is answered from a cache or from `/etc/hosts`.
 
@@ -20,6 +24,12 @@ use super::{Check, Context, Outcome, ValidationError, millis};
 
 /// Longest answer list put into a message.
 const MESSAGE_CHARS: usize = 500;
+
+/// The resolvers a DNS check without its own asks, unless the operator sets
+/// `prober.dns_resolvers` (keep the two lists alike): Cloudflare, Google and
+/// Quad9, over IPv4 and IPv6.
+pub const DEFAULT_RESOLVERS: &[&str] =
+    &["1.1.1.1", "8.8.8.8", "9.9.9.9", "2606:4700:4700::1111", "2001:4860:4860::8888", "2620:fe::fe"];
 
 /// Parses a resolver address: `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`
 /// (port 53 when absent).
@@ -117,22 +127,22 @@ fn answers_text(answers: &[String]) -> String {
     cut
 }
 
-/// A fresh resolver: for exactly `server` (UDP, then TCP for truncated
-/// answers) when given, else the system's name servers. No cache carried
+/// A fresh resolver for exactly `servers` (each over UDP, then TCP for
+/// truncated answers), never the system's name servers: no cache carried
 /// over, no hosts file, at most two attempts that fit in `timeout`.
-fn build_resolver(server: Option<SocketAddr>, timeout: Duration) -> Result<TokioResolver, NetError> {
-    let mut builder = match server {
-        Some(server) => {
+fn build_resolver(servers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, NetError> {
+    let name_servers = servers
+        .iter()
+        .map(|server| {
             let mut udp = ConnectionConfig::udp();
             udp.port = server.port();
             let mut tcp = ConnectionConfig::tcp();
             tcp.port = server.port();
-            let name_server = NameServerConfig::new(server.ip(), true, vec![udp, tcp]);
-            let config = ResolverConfig::from_name_servers(vec![name_server]);
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-        }
-        None => TokioResolver::builder_tokio()?,
-    };
+            NameServerConfig::new(server.ip(), true, vec![udp, tcp])
+        })
+        .collect();
+    let config = ResolverConfig::from_name_servers(name_servers);
+    let mut builder = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
     let options = builder.options_mut();
     options.attempts = 2;
     options.timeout = timeout / 2;
@@ -187,14 +197,32 @@ impl Check for DnsSpec {
     }
 
     async fn run(&self, ctx: &Context) -> Outcome {
-        let server = match self.resolver.as_deref().map(|text| (text, parse_resolver(text))) {
-            None => None,
-            Some((text, None)) => return Outcome::down(ErrorKind::Internal, format!("bad resolver address {text:?}")),
-            Some((text, Some(server))) => match ctx.guard.check_ip(text, server.ip()) {
-                Ok(()) => Some(server),
-                Err(err) => return err.into(),
-            },
-        };
+        // The monitor's own resolver, or the operator's; each through the guard.
+        let (servers, own): (Vec<SocketAddr>, Option<IpAddr>) =
+            match self.resolver.as_deref().map(|text| (text, parse_resolver(text))) {
+                Some((text, None)) => {
+                    return Outcome::down(ErrorKind::Internal, format!("bad resolver address {text:?}"));
+                }
+                Some((text, Some(server))) => match ctx.guard.check_ip(text, server.ip()) {
+                    Ok(()) => (vec![server], Some(server.ip())),
+                    Err(err) => return err.into(),
+                },
+                None => {
+                    let allowed: Vec<SocketAddr> = ctx
+                        .dns_resolvers
+                        .iter()
+                        .copied()
+                        .filter(|server| ctx.guard.check_ip(&server.to_string(), server.ip()).is_ok())
+                        .collect();
+                    if allowed.is_empty() {
+                        return Outcome::down(
+                            ErrorKind::Blocked,
+                            "no public resolver to ask: the prober's resolvers (prober.dns_resolvers) are not allowed",
+                        );
+                    }
+                    (allowed, None)
+                }
+            };
         // A trailing dot keeps the system's search domains out of it.
         let name = match Name::from_utf8(self.name.trim()) {
             Ok(mut name) => {
@@ -203,7 +231,7 @@ impl Check for DnsSpec {
             }
             Err(err) => return Outcome::down(ErrorKind::Internal, format!("bad name {:?}: {err}", self.name)),
         };
-        let resolver = match build_resolver(server, ctx.timeout - ctx.timeout / 10) {
+        let resolver = match build_resolver(&servers, ctx.timeout - ctx.timeout / 10) {
             Ok(resolver) => resolver,
             Err(err) => return Outcome::down(ErrorKind::Internal, format!("resolver setup: {err}")),
         };
@@ -213,7 +241,7 @@ impl Check for DnsSpec {
         let queried = query(&resolver, name.clone(), kind).await;
         let with_timings = |mut outcome: Outcome| {
             outcome.timings.dns_ms = Some(millis(started.elapsed()));
-            outcome.ip = server.map(|s| s.ip());
+            outcome.ip = own;
             outcome
         };
         let Response { rcode, answers } = match queried {

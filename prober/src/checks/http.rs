@@ -1,5 +1,11 @@
 //! HTTP(S) checks on hyper and tokio-rustls directly: one fresh connection
 //! per hop, to an address the SSRF guard returned, with real phase timings.
+//!
+//! A monitor's headers may not frame or re-route the request (`Host`,
+//! `Content-Length`, `Transfer-Encoding`, upgrades and other hop-by-hop
+//! headers: [`REFUSED_HEADERS`]). Once a redirect leaves the monitor's
+//! origin (scheme, host or port), only the [`CROSS_ORIGIN_HEADERS`] of the
+//! monitor's headers are sent, and no body.
 
 use std::time::Instant;
 
@@ -8,7 +14,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONNECTION, HOST, HeaderName, HeaderValue, LOCATION, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use statushawk_schemas::{Assertion, AssertionResult, CheckStatus, ErrorKind, HttpMethod, HttpSpec, StatusRange};
+use statushawk_schemas::{
+    Assertion, AssertionResult, CheckStatus, ErrorKind, Header, HttpMethod, HttpSpec, StatusRange,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
 
@@ -18,6 +26,60 @@ use super::{Check, Context, Outcome, ValidationError, millis, tcp, tls};
 pub const MAX_BODY_LIMIT: u32 = 1 << 20;
 
 const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
+
+/// Request headers a monitor may not set (compared case-insensitively),
+/// with the reason: the prober frames each request itself, and a second
+/// `Host` or a framing header would let a monitor smuggle a request past a
+/// proxy in front of its target; upgrades (WebSocket, `h2c`) would turn
+/// the check into a tunnel.
+pub const REFUSED_HEADERS: &[(&str, &str)] = &[
+    ("host", "is taken from the URL"),
+    ("content-length", "is set by the prober from the body"),
+    ("transfer-encoding", "is set by the prober"),
+    ("te", "is a hop-by-hop header the prober does not use"),
+    ("trailer", "is a hop-by-hop header the prober does not use"),
+    ("upgrade", "would switch the connection to another protocol"),
+    ("http2-settings", "belongs to an h2c upgrade"),
+    ("proxy-connection", "is a hop-by-hop header the prober does not use"),
+    ("keep-alive", "is a hop-by-hop header: the prober opens one connection per check"),
+];
+
+/// The `Connection` values a monitor may send: anything else names other
+/// headers as hop-by-hop (so a proxy strips them) or asks for an upgrade.
+const CONNECTION_VALUES: &[&str] = &["close", "keep-alive"];
+
+/// The monitor's headers still sent after a redirect to another origin:
+/// content negotiation and caching only, never credentials or cookies.
+pub const CROSS_ORIGIN_HEADERS: &[&str] = &["accept", "accept-language", "cache-control", "connection", "user-agent"];
+
+/// A header's value: the one place that reads it.
+fn header_value(header: &Header) -> &str {
+    header.value()
+}
+
+/// Refuses a header list the prober would not send, naming the entry.
+fn validate_headers(headers: &[Header]) -> Result<(), ValidationError> {
+    for (i, header) in headers.iter().enumerate() {
+        let name = header.name.trim();
+        HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ValidationError::new(format!("headers[{i}].name"), "not a valid header name"))?;
+        if let Some((_, why)) = REFUSED_HEADERS.iter().find(|(refused, _)| refused.eq_ignore_ascii_case(name)) {
+            return Err(ValidationError::new(format!("headers[{i}].name"), format!("{name} may not be set: it {why}")));
+        }
+        let value = header_value(header);
+        HeaderValue::from_str(value)
+            .map_err(|_| ValidationError::new(format!("headers[{i}].value"), "not a valid header value"))?;
+        if name.eq_ignore_ascii_case(CONNECTION.as_str())
+            && !CONNECTION_VALUES.iter().any(|allowed| allowed.eq_ignore_ascii_case(value.trim()))
+        {
+            return Err(ValidationError::new(
+                format!("headers[{i}].value"),
+                "Connection may only be close or keep-alive",
+            ));
+        }
+    }
+    Ok(())
+}
 
 impl Check for HttpSpec {
     fn validate(&self) -> Result<(), ValidationError> {
@@ -34,12 +96,7 @@ impl Check for HttpSpec {
         if self.follow_redirects > 3 {
             return Err(ValidationError::new("follow_redirects", "at most 3"));
         }
-        for (i, header) in self.headers.iter().enumerate() {
-            HeaderName::from_bytes(header.name.as_bytes())
-                .map_err(|_| ValidationError::new(format!("headers[{i}].name"), "not a valid header name"))?;
-            HeaderValue::from_str(header.value())
-                .map_err(|_| ValidationError::new(format!("headers[{i}].value"), "not a valid header value"))?;
-        }
+        validate_headers(&self.headers)?;
         for (i, range) in self.expected_status.iter().enumerate() {
             if !(100..=599).contains(&range.min) || !(100..=599).contains(&range.max) || range.min > range.max {
                 return Err(ValidationError::new(
@@ -84,11 +141,17 @@ impl Check for HttpSpec {
             Ok(url) => url,
             Err(err) => return Outcome::down(ErrorKind::Internal, format!("invalid URL: {err}")),
         };
+        // A monitor stored before these rules were enforced is held to them too.
+        if let Err(refused) = validate_headers(&self.headers) {
+            return Outcome::down(ErrorKind::Blocked, format!("not sent: {refused}"));
+        }
+        let origin = url.origin();
+        let mut cross_origin = false;
         let mut method = method(self.method);
         let mut body = self.body.clone();
         let mut hop = 0;
         loop {
-            let response = match probe.request(self, ctx, &url, &method, body.as_deref()).await {
+            let response = match probe.request(self, ctx, &url, &method, body.as_deref(), cross_origin).await {
                 Ok(response) => response,
                 Err(outcome) => return *outcome,
             };
@@ -116,6 +179,12 @@ impl Check for HttpSpec {
                     || (method == Method::POST && matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND))
                 {
                     method = Method::GET;
+                    body = None;
+                }
+                // Once the chain has left the monitor's origin, its credentials
+                // and body stay behind, also if a later hop comes back.
+                if url.origin() != origin {
+                    cross_origin = true;
                     body = None;
                 }
                 hop += 1;
@@ -169,6 +238,7 @@ impl Probe {
         url: &Url,
         method: &Method,
         body: Option<&str>,
+        cross_origin: bool,
     ) -> Result<Response, Box<Outcome>> {
         let host = url.host_str().unwrap_or_default().to_owned();
         let https = url.scheme() == "https";
@@ -193,8 +263,9 @@ impl Probe {
         let stream = connected.stream;
         let _ = stream.set_nodelay(true);
 
-        let max_body = spec.max_body_bytes.map_or(ctx.max_body_bytes, |n| n as usize);
-        let head = Head { method, url, host: &host, port, https, spec, body };
+        // The operator's cap wins: a monitor may ask for less, not more.
+        let max_body = spec.max_body_bytes.map_or(ctx.max_body_bytes, |n| ctx.max_body_bytes.min(n as usize));
+        let head = Head { method, url, host: &host, port, https, spec, body, cross_origin };
         if https {
             let handshaking = Instant::now();
             let verify = if spec.verify_tls { tls::Verify::Full } else { tls::Verify::Nothing };
@@ -311,6 +382,8 @@ struct Head<'a> {
     https: bool,
     spec: &'a HttpSpec,
     body: Option<&'a str>,
+    /// A hop after the chain left the monitor's origin.
+    cross_origin: bool,
 }
 
 impl Head<'_> {
@@ -327,18 +400,26 @@ impl Head<'_> {
             (_, true) => self.host.to_owned(),
             (_, false) => format!("{}:{}", self.host, self.port),
         };
-        let mut builder = Request::builder()
-            .method(self.method.clone())
-            .uri(target)
-            .header(HOST, authority)
-            .header(USER_AGENT, concat!("StatusHawk/", env!("CARGO_PKG_VERSION")));
-        for header in &self.spec.headers {
-            builder = builder.header(header.name.as_str(), header.value());
+        let headers: Vec<&Header> = self
+            .spec
+            .headers
+            .iter()
+            .filter(|h| {
+                !self.cross_origin || CROSS_ORIGIN_HEADERS.iter().any(|safe| safe.eq_ignore_ascii_case(h.name.trim()))
+            })
+            .collect();
+        let sets = |name: &HeaderName| headers.iter().any(|h| h.name.trim().eq_ignore_ascii_case(name.as_str()));
+        let mut builder = Request::builder().method(self.method.clone()).uri(target).header(HOST, authority);
+        if !sets(&USER_AGENT) {
+            builder = builder.header(USER_AGENT, concat!("StatusHawk/", env!("CARGO_PKG_VERSION")));
+        }
+        for header in &headers {
+            builder = builder.header(header.name.trim(), header_value(header));
         }
         // Each check uses a fresh connection: say so, so the server closes
         // first and keeps TIME_WAIT on its side rather than on the prober's
         // ports (as blackbox_exporter's and most probers' clients do).
-        if !self.spec.headers.iter().any(|h| h.name.eq_ignore_ascii_case(CONNECTION.as_str())) {
+        if !sets(&CONNECTION) {
             builder = builder.header(CONNECTION, "close");
         }
         let body = Full::new(Bytes::from(self.body.unwrap_or_default().to_owned()));

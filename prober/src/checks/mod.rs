@@ -7,7 +7,7 @@ pub mod icmp;
 pub mod tcp;
 pub mod tls;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,8 +39,12 @@ pub struct Context {
     pub guard: Guard,
     /// Trusted roots for certificate verification.
     pub roots: Arc<rustls::RootCertStore>,
-    /// Body bytes read at most (HTTP), unless the spec asks for less.
+    /// Body bytes read at most (HTTP, TCP): the operator's cap. A spec may
+    /// ask for less, never for more.
     pub max_body_bytes: usize,
+    /// The resolvers a DNS check without its own `resolver` asks
+    /// (`prober.dns_resolvers`); never the system's. Each passes the guard.
+    pub dns_resolvers: Arc<[SocketAddr]>,
     /// The check's own time limit (the worker enforces it too, as a hard cap).
     pub timeout: Duration,
 }

@@ -1,7 +1,9 @@
 //! Shared helpers of the check tests: contexts with and without private
-//! targets allowed.
+//! targets allowed, and a DNS server for a test zone ([`dns`]).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod dns;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +23,14 @@ pub fn guarded_ctx() -> Context {
     ctx(false, RootCertStore::empty())
 }
 
-/// A context with the given guard setting and trusted roots, a 5 s timeout.
+/// A context with the given guard setting and trusted roots, a 5 s timeout
+/// and no DNS resolvers of its own (a DNS check's test gives its server).
 pub fn ctx(allow_private_targets: bool, roots: RootCertStore) -> Context {
     Context {
         guard: Guard::new(allow_private_targets).expect("guard"),
         roots: Arc::new(roots),
         max_body_bytes: 10 * 1024,
+        dns_resolvers: Arc::from([]),
         timeout: Duration::from_secs(5),
     }
 }
@@ -56,6 +60,7 @@ pub fn loopback_ctx(timeout: Duration) -> Context {
             .with_exceptions(&[std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)]),
         roots: Arc::new(system_roots()),
         max_body_bytes: 10 * 1024,
+        dns_resolvers: Arc::from([]),
         timeout,
     }
 }
