@@ -248,9 +248,11 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     pg: db::pg_pool(&config.database).await?,
                     secrets,
                     sender: statushawk_notifier::send::Sender::new(guard, Duration::from_secs(n.send_timeout_secs))?,
+                    system_mail: statushawk_notifier::system_mail::SystemMailer::from_config(&config.email)?,
                 };
                 let settings = statushawk_notifier::Settings {
                     concurrency: n.concurrency,
+                    max_per_team: n.max_per_team.unwrap_or(statushawk_notifier::Settings::fair_share(n.concurrency)),
                     max_attempts: n.max_attempts,
                     backoff: Duration::from_millis(n.backoff_ms),
                     max_backoff: Duration::from_secs(n.max_backoff_secs),

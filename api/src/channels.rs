@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
 use statushawk_common::secrets::Sealed;
-use statushawk_notifier::channels::{ChannelKind, ChannelSettings, secret_fields, split};
+use statushawk_notifier::channels::{ChannelKind, ChannelSettings, keep_secrets, secret_fields, split};
 use statushawk_notifier::send::Verdict;
 use statushawk_schemas::{ChannelId, ConfigChange, ConfigOp, SCHEMA_VERSION, UnixMs};
 
@@ -28,7 +28,10 @@ pub struct ChannelInput {
     /// `pagerduty` or `ntfy`.
     pub kind: String,
     /// Every setting of the kind, secret ones included. On `PUT`, a secret
-    /// setting left out keeps its stored value.
+    /// setting left out keeps its stored value while the channel's
+    /// destination (server, URL, SMTP user) stays the same; a `PUT` that
+    /// changes the destination must send every stored secret again (or
+    /// clear it), else it is refused naming the secret.
     pub settings: Value,
     /// Disabled channels are not notified.
     #[serde(default = "enabled")]
@@ -73,10 +76,17 @@ fn kind_of(text: &str) -> Result<ChannelKind, ApiError> {
     text.parse().map_err(|_| ApiError::invalid("kind", format!("unknown channel kind {text:?}")))
 }
 
+/// What a channel has stored: its public settings and its opened secret.
+struct Previous {
+    config: Value,
+    secret: Option<Value>,
+}
+
 impl ChannelInput {
-    /// Validates and splits the settings; `previous` secrets fill the
-    /// secret fields left out.
-    fn prepare(&self, previous: Option<Value>) -> Result<Stored, ApiError> {
+    /// Validates and splits the settings; on a `PUT`, the `previous`
+    /// secrets fill the secret fields left out, unless the destination
+    /// changed (then they must all come again).
+    fn prepare(&self, previous: Option<&Previous>) -> Result<Stored, ApiError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(ApiError::invalid("name", "1 to 200 characters"));
@@ -86,11 +96,11 @@ impl ChannelInput {
         }
         let kind = kind_of(&self.kind)?;
         let (config, secret) = split(kind, &self.settings).map_err(|e| ApiError::invalid("settings", e.to_string()))?;
-        let mut merged = previous.and_then(|p| p.as_object().cloned()).unwrap_or_default();
-        if let Some(Value::Object(secret)) = secret {
-            merged.extend(secret);
-        }
-        let secret = (!merged.is_empty()).then_some(Value::Object(merged));
+        let secret = match previous {
+            Some(previous) => keep_secrets(kind, &previous.config, previous.secret.as_ref(), &config, secret)
+                .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?,
+            None => secret,
+        };
         ChannelSettings::parse(kind, &config, secret.as_ref())
             .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?;
         Ok(Stored { kind, config, secret })
@@ -199,10 +209,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(fetch(&state, &caller, id).await?)))
 }
 
-/// The stored secret of a channel, opened (for a `PUT` that leaves some out).
-async fn stored_secret(state: &State, caller: &Caller, id: ChannelId) -> Result<(String, Option<Value>), ApiError> {
+/// A channel's kind and what it has stored, its secret opened (for a `PUT`
+/// that leaves some out).
+async fn load_stored(state: &State, caller: &Caller, id: ChannelId) -> Result<(String, Previous), ApiError> {
     let row = sqlx::query(
-        "SELECT kind::text AS kind, secret_ciphertext, secret_nonce FROM channels WHERE id = $1 AND team_id = $2",
+        "SELECT kind::text AS kind, config, secret_ciphertext, secret_nonce FROM channels WHERE id = $1 AND team_id = $2",
     )
     .bind(id.0)
     .bind(caller.team.0)
@@ -210,15 +221,18 @@ async fn stored_secret(state: &State, caller: &Caller, id: ChannelId) -> Result<
     .await?
     .ok_or_else(|| ApiError::not_found("channel"))?;
     let kind: String = row.try_get("kind")?;
+    let config: Value = row.try_get("config")?;
     let (Some(ciphertext), Some(nonce)) = (row.try_get("secret_ciphertext")?, row.try_get("secret_nonce")?) else {
-        return Ok((kind, None));
+        return Ok((kind, Previous { config, secret: None }));
     };
     let secrets = state.secrets.as_ref().ok_or_else(|| ApiError::unavailable("secrets.key is not set on the API"))?;
     let bytes = secrets.open(id.0.as_bytes(), &Sealed { ciphertext, nonce }).map_err(ApiError::internal)?;
-    Ok((kind, Some(serde_json::from_slice(&bytes).map_err(ApiError::internal)?)))
+    let secret = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    Ok((kind, Previous { config, secret: Some(secret) }))
 }
 
-/// Replaces a channel's settings (secret ones left out are kept).
+/// Replaces a channel's settings (secret ones left out are kept while the
+/// destination stays the same).
 #[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "channels", params(("id" = uuid::Uuid, Path, description = "Channel id")), request_body = ChannelInput, responses((status = 200, body = Channel)))]
 pub async fn replace(
     Shared(state): Shared<State>,
@@ -227,11 +241,11 @@ pub async fn replace(
     Body(input): Body<ChannelInput>,
 ) -> Result<Json<Channel>, ApiError> {
     caller.may_administer()?;
-    let (kind, previous) = stored_secret(&state, &caller, id).await?;
+    let (kind, previous) = load_stored(&state, &caller, id).await?;
     if kind != input.kind {
         return Err(ApiError::invalid("kind", "a channel's kind cannot change; create another channel"));
     }
-    let stored = input.prepare(previous)?;
+    let stored = input.prepare(Some(&previous))?;
     let sealed = seal(&state, id, stored.secret.as_ref())?;
     sqlx::query(
         "UPDATE channels SET name = $3, config = $4, secret_ciphertext = $5, secret_nonce = $6, enabled = $7, \

@@ -306,8 +306,14 @@ pub struct NotifierConfig {
     pub backoff_ms: u64,
     /// Longest back-off (and longest `Retry-After` honoured), in seconds.
     pub max_backoff_secs: u64,
-    /// Time limit of one HTTP request or SMTP session, in seconds.
+    /// Hard deadline of one send, in seconds: resolving, connecting, the
+    /// whole HTTP exchange or SMTP session and reading the answer. A send
+    /// that hits it is retried later ("no answer within 15 s").
     pub send_timeout_secs: u64,
+    /// Delivery slots (of `concurrency`, per notifier process) one team may
+    /// hold at once, so one tenant's slow servers cannot delay the others.
+    /// Unset: a quarter of `concurrency`, at least 1.
+    pub max_per_team: Option<usize>,
     /// Seconds between checks for reminders due on open incidents.
     pub reminder_tick_secs: u64,
     /// Let webhooks and SMTP reach loopback and private addresses. Only for
@@ -324,6 +330,7 @@ impl Default for NotifierConfig {
             backoff_ms: 2_000,
             max_backoff_secs: 900,
             send_timeout_secs: 15,
+            max_per_team: None,
             reminder_tick_secs: 30,
             allow_private_targets: false,
         }
@@ -556,6 +563,9 @@ impl Config {
         }
         if !(1..=600).contains(&self.notifier.send_timeout_secs) {
             return invalid("notifier.send_timeout_secs", "must be between 1 and 600");
+        }
+        if self.notifier.max_per_team.is_some_and(|n| !(1..=self.notifier.concurrency).contains(&n)) {
+            return invalid("notifier.max_per_team", "must be between 1 and notifier.concurrency");
         }
         if self.notifier.reminder_tick_secs == 0 || self.notifier.max_backoff_secs == 0 {
             return invalid(

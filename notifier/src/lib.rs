@@ -1,6 +1,7 @@
 //! The notifier: incident events to e-mail, webhooks, chat and pagers.
 //!
-//! Three loops share one Postgres delivery log ([`store`]):
+//! Three loops share one Postgres delivery log ([`store`]), and a fourth
+//! sends the deployment's own mail ([`system_mail`]):
 //! - the **consumer** reads `events.incident.>` (durable consumer
 //!   `notifier`), and for each event and each channel linked to the monitor
 //!   claims one delivery row, `pending`, or `suppressed` while a
@@ -11,8 +12,10 @@
 //!   channel ([`channels`]), send it once ([`send`]) and record the try: 2xx
 //!   is delivered; 429, 5xx and transport errors come back after an
 //!   exponential back-off with jitter or the provider's `Retry-After`; other
-//!   4xx fail at once with the provider's message. A slow or failing channel
-//!   holds only its own rows.
+//!   4xx fail at once with the provider's message. Every send ends by one
+//!   hard deadline (a timeout is a retry), and a team holds at most
+//!   `max_per_team` of the slots at once, so one tenant's slow or silent
+//!   servers cannot delay anyone else's notifications.
 //! - **reminders** re-notify channels that ask for it while an incident
 //!   stays open, one reminder per period whoever computes it.
 //!
@@ -23,6 +26,7 @@ pub mod channels;
 pub mod notification;
 pub mod send;
 pub mod store;
+pub mod system_mail;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,7 +38,7 @@ use sqlx::PgPool;
 use statushawk_common::secrets::SecretBox;
 use statushawk_nats::async_nats::jetstream::{self, consumer};
 use statushawk_nats::{Delivery, EVENTS, NOTIFIER_CONSUMER, Topology};
-use statushawk_schemas::{ChannelId, ConfigOp, IncidentEvent, IncidentEventKind, MonitorId, subject};
+use statushawk_schemas::{ChannelId, ConfigOp, IncidentEvent, IncidentEventKind, MonitorId, TeamId, subject};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -50,16 +54,20 @@ use crate::store::{Link, Next, Plan};
 pub struct Settings {
     /// Deliveries sent at once at most.
     pub concurrency: usize,
+    /// Of those, deliveries of one team at most (its fair share of this
+    /// process's slots).
+    pub max_per_team: usize,
     /// Tries of one delivery before it fails.
     pub max_attempts: u32,
     /// First back-off; it doubles each try, with jitter.
     pub backoff: Duration,
     /// Longest back-off, and longest `Retry-After` honoured.
     pub max_backoff: Duration,
-    /// How often idle workers look for due deliveries.
+    /// How often idle workers look for due deliveries and system mail.
     pub poll: Duration,
-    /// How long a `sending` delivery is left to its worker before another
-    /// takes it (a crashed worker's).
+    /// How long a `sending` delivery (or system mail) is left to its
+    /// worker before another takes it (a crashed worker's); at least twice
+    /// the send deadline, whatever is set here.
     pub sending_lease: Duration,
     /// How often reminders are looked for.
     pub reminder_tick: Duration,
@@ -71,6 +79,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             concurrency: 32,
+            max_per_team: Self::fair_share(32),
             max_attempts: 10,
             backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(900),
@@ -79,6 +88,15 @@ impl Default for Settings {
             reminder_tick: Duration::from_secs(30),
             reconcile: Duration::from_secs(60),
         }
+    }
+}
+
+impl Settings {
+    /// The default share of one team: a quarter of the slots, at least one.
+    /// Four teams whose servers all stall leave the others no slot; one
+    /// such team (the likely case) leaves them three quarters.
+    pub fn fair_share(concurrency: usize) -> usize {
+        (concurrency / 4).max(1)
     }
 }
 
@@ -95,6 +113,9 @@ pub struct Deps {
     pub secrets: Option<SecretBox>,
     /// Sends through the SSRF guard.
     pub sender: Sender,
+    /// The deployment's own mail server (`[email]`; `None`: no system
+    /// mail is sent).
+    pub system_mail: Option<system_mail::SystemMailer>,
 }
 
 struct Shared {
@@ -113,6 +134,14 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
     tasks.spawn(deliver(shared.clone(), shutdown.clone()));
     tasks.spawn(remind(shared.clone(), shutdown.clone()));
     tasks.spawn(watch_config(shared.clone(), shutdown.clone()));
+    tasks.spawn(system_mail::run(
+        shared.deps.pg.clone(),
+        shared.deps.sender.clone(),
+        shared.deps.system_mail.clone(),
+        shared.settings.clone(),
+        lease(&shared),
+        shutdown.clone(),
+    ));
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         if let Ok(Err(err)) = joined {
@@ -288,16 +317,20 @@ async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------
 
 async fn deliver(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let mut in_flight = JoinSet::new();
+    let settings = &shared.settings;
+    let lease = lease(&shared);
+    let mut slots = Slots::default();
     while !shutdown.is_cancelled() {
-        let room = shared.settings.concurrency.saturating_sub(in_flight.len());
+        let room = settings.concurrency.saturating_sub(slots.len());
         let mut taken = 0;
         if room > 0 {
-            match store::take_due(&shared.deps.pg, room, shared.settings.sending_lease).await {
+            let held = slots.held();
+            let ask = store::Room { limit: room, per_team: settings.max_per_team, held: &held };
+            match store::take_due(&shared.deps.pg, ask, lease).await {
                 Ok(due) => {
                     taken = due.len();
                     for due in due {
-                        in_flight.spawn(deliver_one(shared.clone(), due));
+                        slots.spawn(due.team_id, deliver_one(shared.clone(), due));
                     }
                 }
                 Err(err) => warn!(error = %err, "Taking due deliveries failed; retrying."),
@@ -305,21 +338,79 @@ async fn deliver(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
         }
         if taken > 0 && taken == room {
             // More may be due: look again as soon as there is room.
-            if in_flight.len() >= shared.settings.concurrency {
-                in_flight.join_next().await;
+            if slots.len() >= settings.concurrency {
+                slots.join_next().await;
             }
             continue;
         }
+        // Nothing more to take now (or only rows of teams at their share):
+        // look again when a slot frees, something is claimed, or a while
+        // has passed.
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = shared.wake.notified() => {}
-            () = tokio::time::sleep(shared.settings.poll) => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            () = tokio::time::sleep(settings.poll) => {}
+            Some(()) = slots.join_next(), if !slots.is_empty() => {}
         }
     }
-    // Tries in flight finish (each is bounded by the send timeout).
-    while in_flight.join_next().await.is_some() {}
+    // Tries in flight finish (each ends by the send deadline).
+    while slots.join_next().await.is_some() {}
     Ok(())
+}
+
+/// How long a taken row is left to its worker: longer than any send can
+/// take (its deadline), so a row is only taken again from a worker that is
+/// gone.
+fn lease(shared: &Shared) -> Duration {
+    shared.settings.sending_lease.max(shared.deps.sender.timeout() * 2)
+}
+
+/// The deliveries in flight, and how many slots each team holds.
+#[derive(Default)]
+struct Slots {
+    tasks: JoinSet<()>,
+    team_of: HashMap<tokio::task::Id, TeamId>,
+    held: HashMap<TeamId, usize>,
+}
+
+impl Slots {
+    fn spawn(&mut self, team: TeamId, work: impl Future<Output = ()> + Send + 'static) {
+        let id = self.tasks.spawn(work).id();
+        self.team_of.insert(id, team);
+        *self.held.entry(team).or_default() += 1;
+    }
+
+    /// Waits for a delivery to end and frees its slot (`None`: none left).
+    async fn join_next(&mut self) -> Option<()> {
+        let id = match self.tasks.join_next_with_id().await? {
+            Ok((id, ())) => id,
+            Err(err) => {
+                warn!(error = %err, "A delivery task failed.");
+                err.id()
+            }
+        };
+        if let Some(team) = self.team_of.remove(&id)
+            && let Some(n) = self.held.get_mut(&team)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.held.remove(&team);
+            }
+        }
+        Some(())
+    }
+
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn held(&self) -> Vec<(TeamId, usize)> {
+        self.held.iter().map(|(team, n)| (*team, *n)).collect()
+    }
 }
 
 async fn deliver_one(shared: Arc<Shared>, due: store::Due) {

@@ -5,13 +5,20 @@
 //! checked before the request, proxies are off and redirects are not
 //! followed. SMTP servers are resolved through the guard and connected to by
 //! address, with the name kept for TLS.
+//!
+//! Every send has one hard deadline, the sender's `timeout`, around all of
+//! it: resolving, connecting, TLS, the whole SMTP session or HTTP exchange,
+//! and reading the answer. A server that accepts and then says nothing (or
+//! trickles) holds a delivery slot for that long at most; the try is a
+//! [`Verdict::Retry`] with "no answer within 15 s". The libraries' own
+//! timeouts are off, so this one deadline decides.
 
 use std::error::Error as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use lettre::message::MultiPart;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -20,7 +27,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use secrecy::ExposeSecret;
 use statushawk_guard::{Guard, GuardError, parse_ip_literal};
 
-use crate::channels::email::{EmailMessage, SmtpSecurity};
+use crate::channels::email::{EmailMessage, SmtpSecurity, SmtpServer};
 use crate::channels::{HttpRequest, Outgoing, webhook};
 
 /// How a try ended.
@@ -68,7 +75,7 @@ const ANSWER_MAX: usize = 1024;
 
 impl Sender {
     /// A sender whose connections pass `guard`, each try limited to
-    /// `timeout`.
+    /// `timeout` in all.
     pub fn new(guard: Guard, timeout: Duration) -> anyhow::Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -81,17 +88,57 @@ impl Sender {
             .dns_resolver(Arc::new(GuardResolver(guard.clone())))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
             .user_agent(concat!("StatusHawk/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self { http, guard, timeout })
     }
 
-    /// Sends `outgoing` once.
+    /// The deadline of one send.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends `outgoing` once, within the deadline.
     pub async fn send(&self, outgoing: &Outgoing) -> Attempt {
-        match outgoing {
-            Outgoing::Http(request) => self.send_http(request).await,
-            Outgoing::Email(message) => self.send_email(message).await,
+        self.within(async {
+            match outgoing {
+                Outgoing::Http(request) => self.send_http(request).await,
+                Outgoing::Email(message) => self.send_email(message).await,
+            }
+        })
+        .await
+    }
+
+    /// Sends a plain-text mail through the deployment's own SMTP server
+    /// (`[email]`), within the deadline. That server is the operator's
+    /// configuration, not a tenant's, and is often on this host: it is
+    /// connected to by name, without the SSRF guard.
+    pub async fn send_system_mail(
+        &self,
+        server: &SmtpServer,
+        from: &Mailbox,
+        to: &Mailbox,
+        subject: &str,
+        text: &str,
+    ) -> Attempt {
+        let email = Message::builder()
+            .from(from.clone())
+            .to(to.clone())
+            .subject(subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(text.to_owned());
+        let email = match email {
+            Ok(email) => email,
+            Err(err) => return Attempt::failed(Verdict::Failed, format!("building the message: {err}")),
+        };
+        self.within(submit(&server.host, server, email)).await
+    }
+
+    /// `attempt`, or a retry when it has not ended by the deadline.
+    async fn within(&self, attempt: impl Future<Output = Attempt>) -> Attempt {
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::failed(Verdict::Retry, format!("no answer within {}", seconds(self.timeout))),
         }
     }
 
@@ -137,8 +184,9 @@ impl Sender {
         };
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let answer = read_answer(response).await;
         let code = status.as_u16();
+        // A 2xx says it all; the body is only read for the provider's error.
+        let answer = if status.is_success() { String::new() } else { read_answer(response).await };
         let verdict = match code {
             200..=299 => Verdict::Delivered,
             408 | 429 | 500..=599 => Verdict::Retry,
@@ -163,24 +211,6 @@ impl Sender {
             Err(err @ GuardError::Blocked { .. }) => return Attempt::failed(Verdict::Failed, err.to_string()),
             Err(err) => return Attempt::failed(Verdict::Retry, err.to_string()),
         };
-        let tls = |host: &str| TlsParameters::new_rustls(host.to_owned());
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
-            .port(server.port)
-            .timeout(Some(self.timeout));
-        builder = match server.security {
-            SmtpSecurity::None => builder.tls(Tls::None),
-            SmtpSecurity::Starttls => match tls(&server.host) {
-                Ok(params) => builder.tls(Tls::Required(params)),
-                Err(err) => return Attempt::failed(Verdict::Failed, format!("TLS set-up: {err}")),
-            },
-            SmtpSecurity::Tls => match tls(&server.host) {
-                Ok(params) => builder.tls(Tls::Wrapper(params)),
-                Err(err) => return Attempt::failed(Verdict::Failed, format!("TLS set-up: {err}")),
-            },
-        };
-        if let Some((user, password)) = &server.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
-        }
         let mut email = Message::builder().from(message.from.clone()).subject(message.subject.clone());
         for to in &message.to {
             email = email.to(to.clone());
@@ -190,23 +220,56 @@ impl Sender {
             Ok(email) => email,
             Err(err) => return Attempt::failed(Verdict::Failed, format!("building the message: {err}")),
         };
-        match builder.build().send(email).await {
-            Ok(response) => {
-                let reply = format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "));
-                Attempt {
-                    verdict: Verdict::Delivered,
-                    http_status: None,
-                    smtp_reply: Some(reply),
-                    error: None,
-                    retry_after: None,
-                }
-            }
-            Err(err) => {
-                let verdict = if err.is_permanent() { Verdict::Failed } else { Verdict::Retry };
-                let reply = err.status().map(|code| code.to_string());
-                Attempt { verdict, http_status: None, smtp_reply: reply, error: Some(chain(&err)), retry_after: None }
+        submit(&ip.to_string(), server, email).await
+    }
+}
+
+/// One SMTP session with `server`, connecting to `address` (an address the
+/// guard returned, or the operator's own server name) and keeping the
+/// server's name for TLS. No timeout of its own: the caller's deadline
+/// bounds it.
+async fn submit(address: &str, server: &SmtpServer, email: Message) -> Attempt {
+    let tls = |host: &str| TlsParameters::new_rustls(host.to_owned());
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address).port(server.port).timeout(None);
+    builder = match server.security {
+        SmtpSecurity::None => builder.tls(Tls::None),
+        SmtpSecurity::Starttls => match tls(&server.host) {
+            Ok(params) => builder.tls(Tls::Required(params)),
+            Err(err) => return Attempt::failed(Verdict::Failed, format!("TLS set-up: {err}")),
+        },
+        SmtpSecurity::Tls => match tls(&server.host) {
+            Ok(params) => builder.tls(Tls::Wrapper(params)),
+            Err(err) => return Attempt::failed(Verdict::Failed, format!("TLS set-up: {err}")),
+        },
+    };
+    if let Some((user, password)) = &server.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_owned()));
+    }
+    match builder.build().send(email).await {
+        Ok(response) => {
+            let reply = format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "));
+            Attempt {
+                verdict: Verdict::Delivered,
+                http_status: None,
+                smtp_reply: Some(reply),
+                error: None,
+                retry_after: None,
             }
         }
+        Err(err) => {
+            let verdict = if err.is_permanent() { Verdict::Failed } else { Verdict::Retry };
+            let reply = err.status().map(|code| code.to_string());
+            Attempt { verdict, http_status: None, smtp_reply: reply, error: Some(chain(&err)), retry_after: None }
+        }
+    }
+}
+
+/// `15 s`, or `500 ms` below whole seconds.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{} ms", duration.as_millis())
     }
 }
 

@@ -124,32 +124,71 @@ pub struct Due {
     pub id: Uuid,
     /// Its channel.
     pub channel_id: ChannelId,
+    /// The channel's team.
+    pub team_id: TeamId,
     /// Tries made so far.
     pub attempts: u32,
     /// The stored notification.
     pub payload: Value,
 }
 
-/// Takes up to `limit` deliveries that are due: pending ones whose time has
-/// come, and ones left `sending` longer than `lease` (a crashed worker's).
-/// Within one channel and incident they go in order, one at a time, so a
-/// pager never gets `resolve` before `trigger`.
-pub async fn take_due(pg: &PgPool, limit: usize, lease: Duration) -> sqlx::Result<Vec<Due>> {
+/// Which deliveries a worker may take: at most `limit` in all, and per
+/// team at most `per_team` minus what the team already `held` in this
+/// process's slots (a team missing from `held` holds none).
+#[derive(Clone, Copy, Debug)]
+pub struct Room<'a> {
+    /// Free delivery slots.
+    pub limit: usize,
+    /// Slots one team may hold at once.
+    pub per_team: usize,
+    /// Slots each team holds now.
+    pub held: &'a [(TeamId, usize)],
+}
+
+/// Takes deliveries that are due: pending ones whose time has come, and
+/// ones left `sending` longer than `lease` (a crashed worker's). Within one
+/// channel and incident they go in order, one at a time, so a pager never
+/// gets `resolve` before `trigger`.
+///
+/// Fair share: each team with due rows gets at most its remaining share of
+/// [`Room`] (its own oldest rows first), and the earliest due of those are
+/// taken. Rows of a team over its share stay pending for a later round
+/// while other teams' rows are taken, so one team's slow servers never
+/// hold more than `per_team` of the slots.
+pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Result<Vec<Due>> {
+    let (held_teams, held): (Vec<Uuid>, Vec<i64>) =
+        room.held.iter().map(|(team, n)| (team.0, i64::try_from(*n).unwrap_or(i64::MAX))).unzip();
     let rows = sqlx::query(
-        "WITH due AS ( \
-             SELECT d.id FROM notification_deliveries d \
-             WHERE ((d.status = 'pending' AND d.next_attempt_at <= now()) \
-                 OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')) \
-               AND NOT EXISTS ( \
-                 SELECT 1 FROM notification_deliveries e \
-                 WHERE e.channel_id = d.channel_id AND e.incident_id = d.incident_id \
-                   AND e.status IN ('pending', 'sending') AND (e.created_at, e.id) < (d.created_at, d.id)) \
-             ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+        "WITH held AS (SELECT * FROM unnest($4::uuid[], $5::bigint[]) AS h (team_id, n)), \
+         teams AS ( \
+             SELECT DISTINCT c.team_id FROM notification_deliveries d JOIN channels c ON c.id = d.channel_id \
+             WHERE (d.status = 'pending' AND d.next_attempt_at <= now()) \
+                OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')), \
+         picked AS ( \
+             SELECT x.id, x.next_attempt_at, t.team_id FROM teams t \
+             LEFT JOIN held h ON h.team_id = t.team_id \
+             CROSS JOIN LATERAL ( \
+                 SELECT d.id, d.next_attempt_at FROM notification_deliveries d \
+                 JOIN channels c ON c.id = d.channel_id \
+                 WHERE c.team_id = t.team_id \
+                   AND ((d.status = 'pending' AND d.next_attempt_at <= now()) \
+                     OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')) \
+                   AND NOT EXISTS ( \
+                     SELECT 1 FROM notification_deliveries e \
+                     WHERE e.channel_id = d.channel_id AND e.incident_id = d.incident_id \
+                       AND e.status IN ('pending', 'sending') AND (e.created_at, e.id) < (d.created_at, d.id)) \
+                 ORDER BY d.next_attempt_at, d.id \
+                 LIMIT greatest(0, $3 - coalesce(h.n, 0)) \
+                 FOR UPDATE OF d SKIP LOCKED) x), \
+         due AS (SELECT id, team_id FROM picked ORDER BY next_attempt_at, id LIMIT $1) \
          UPDATE notification_deliveries d SET status = 'sending' FROM due WHERE d.id = due.id \
-         RETURNING d.id, d.channel_id, d.attempts, d.payload",
+         RETURNING d.id, d.channel_id, due.team_id, d.attempts, d.payload",
     )
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(i64::try_from(room.limit).unwrap_or(i64::MAX))
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
+    .bind(i64::try_from(room.per_team).unwrap_or(i64::MAX))
+    .bind(held_teams)
+    .bind(held)
     .fetch_all(pg)
     .await?;
     rows.iter()
@@ -157,6 +196,7 @@ pub async fn take_due(pg: &PgPool, limit: usize, lease: Duration) -> sqlx::Resul
             Ok(Due {
                 id: row.try_get("id")?,
                 channel_id: ChannelId(row.try_get("channel_id")?),
+                team_id: TeamId(row.try_get("team_id")?),
                 attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
                 payload: row.try_get("payload")?,
             })

@@ -243,6 +243,108 @@ pub fn secret_fields(kind: ChannelKind) -> &'static [&'static str] {
     }
 }
 
+/// The settings of a `kind` channel that decide where its messages, and so
+/// its secrets, go: the server or URL (and, for e-mail, the user the
+/// password belongs to). Some are secret fields themselves (a webhook's
+/// `url`). A stored secret is reused only while all of them stay the same
+/// ([`keep_secrets`]): otherwise a new `api_url`, `events_url`,
+/// `smtp_host` or `url` would carry the old bot token, routing key,
+/// password, signing secret or headers to whoever runs it.
+pub fn destination_fields(kind: ChannelKind) -> &'static [&'static str] {
+    match kind {
+        ChannelKind::Email => &["smtp_host", "smtp_port", "security", "username"],
+        ChannelKind::Webhook => &["url"],
+        ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams => &["webhook_url"],
+        ChannelKind::Telegram => &["api_url"],
+        ChannelKind::Pagerduty => &["events_url"],
+        ChannelKind::Ntfy => &["topic_url"],
+    }
+}
+
+/// The destination of whole settings (public and secret fields in one
+/// object), normalised as the channel reads it: defaults applied, URLs
+/// parsed, host names in lower case. Equal destinations send to the same
+/// place.
+pub fn destination(kind: ChannelKind, settings: &Map<String, Value>) -> Vec<Value> {
+    let text = |field: &str| settings.get(field).and_then(Value::as_str).map(str::trim);
+    let url = |field: &str, default: Option<&str>| match text(field).or(default) {
+        Some(raw) => Value::String(url::Url::parse(raw).map_or_else(|_| raw.to_owned(), |u| u.to_string())),
+        None => settings.get(field).cloned().unwrap_or(Value::Null),
+    };
+    match kind {
+        ChannelKind::Email => {
+            let security = match settings.get("security") {
+                None | Some(Value::Null) => Value::String("starttls".to_owned()),
+                Some(other) => other.clone(),
+            };
+            let port = match settings.get("smtp_port") {
+                None | Some(Value::Null) => match security.as_str() {
+                    Some("starttls") => Value::from(587),
+                    Some("tls") => Value::from(465),
+                    Some("none") => Value::from(25),
+                    _ => Value::Null,
+                },
+                Some(other) => other.clone(),
+            };
+            let host = match text("smtp_host") {
+                Some(host) => Value::String(host.trim_end_matches('.').to_ascii_lowercase()),
+                None => settings.get("smtp_host").cloned().unwrap_or(Value::Null),
+            };
+            vec![host, port, security, settings.get("username").cloned().unwrap_or(Value::Null)]
+        }
+        ChannelKind::Webhook => vec![url("url", None)],
+        ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams => vec![url("webhook_url", None)],
+        ChannelKind::Telegram => {
+            // The channel appends `/bot<token>/...` to it without its trailing slashes.
+            let api = url("api_url", Some(telegram::DEFAULT_API_URL));
+            vec![api.as_str().map_or(api.clone(), |a| Value::String(a.trim_end_matches('/').to_owned()))]
+        }
+        ChannelKind::Pagerduty => vec![url("events_url", Some(pagerduty::DEFAULT_EVENTS_URL))],
+        ChannelKind::Ntfy => vec![url("topic_url", None)],
+    }
+}
+
+/// The secret to store on a `PUT`: the stored secret's fields fill those
+/// left out, but only while the destination stays the same. When it
+/// changes, every stored secret must come again (or be cleared on purpose,
+/// e.g. `"headers": {}`, `"password": null`); the error names the first one
+/// that did not. `stored_config`/`stored_secret` are what is stored,
+/// `config`/`secret` the request's split settings.
+pub fn keep_secrets(
+    kind: ChannelKind,
+    stored_config: &Value,
+    stored_secret: Option<&Value>,
+    config: &Value,
+    secret: Option<Value>,
+) -> Result<Option<Value>, InvalidChannel> {
+    let stored_secret = match stored_secret {
+        Some(stored) => object(stored, "secret")?.clone(),
+        None => Map::new(),
+    };
+    let given = match secret {
+        Some(given) => object(&given, "settings")?.clone(),
+        None => Map::new(),
+    };
+    let mut kept = stored_secret.clone();
+    kept.extend(given.clone());
+    let whole = |config: &Value, secret: &Map<String, Value>| -> Result<Map<String, Value>, InvalidChannel> {
+        let mut whole = object(config, "config")?.clone();
+        whole.extend(secret.clone());
+        Ok(whole)
+    };
+    let before = destination(kind, &whole(stored_config, &stored_secret)?);
+    let after = destination(kind, &whole(config, &kept)?);
+    if before != after {
+        if let Some(missing) =
+            secret_fields(kind).iter().find(|f| stored_secret.contains_key(**f) && !given.contains_key(**f))
+        {
+            return Err(InvalidChannel::new(*missing, "the destination changed: send the secret again"));
+        }
+        kept = given;
+    }
+    Ok((!kept.is_empty()).then_some(Value::Object(kept)))
+}
+
 /// Splits a whole settings object into its public part and its secret part
 /// (`None` when it has no secret field), for storage.
 pub fn split(kind: ChannelKind, settings: &Value) -> Result<(Value, Option<Value>), InvalidChannel> {
@@ -285,4 +387,73 @@ pub(crate) fn check_url(field: &str, url: &SecretString) -> Result<url::Url, Inv
         return Err(InvalidChannel::new(field, "credentials in the URL are not allowed"));
     }
     Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn keep(kind: ChannelKind, stored: Value, put: Value) -> Result<Option<Value>, InvalidChannel> {
+        let (stored_config, stored_secret) = split(kind, &stored).unwrap();
+        let (config, secret) = split(kind, &put).unwrap();
+        keep_secrets(kind, &stored_config, stored_secret.as_ref(), &config, secret)
+    }
+
+    #[test]
+    fn a_new_destination_takes_no_stored_secret_along() {
+        let ntfy = json!({"topic_url": "https://ntfy.example/alerts", "access_token": "tk_old"});
+        assert_eq!(keep(ChannelKind::Ntfy, ntfy.clone(), json!({})), Ok(split(ChannelKind::Ntfy, &ntfy).unwrap().1));
+        let moved = keep(ChannelKind::Ntfy, ntfy.clone(), json!({"topic_url": "https://evil.example/alerts"}));
+        assert_eq!(moved.unwrap_err().field, "access_token");
+        let cleared =
+            keep(ChannelKind::Ntfy, ntfy, json!({"topic_url": "https://evil.example/a", "access_token": null}));
+        assert_eq!(cleared, Ok(Some(json!({"topic_url": "https://evil.example/a", "access_token": null}))));
+
+        let slack = json!({"webhook_url": "https://hooks.slack.com/services/OLD"});
+        let moved = keep(ChannelKind::Slack, slack, json!({"webhook_url": "https://hooks.slack.com/services/NEW"}));
+        assert_eq!(moved, Ok(Some(json!({"webhook_url": "https://hooks.slack.com/services/NEW"}))));
+    }
+
+    #[test]
+    fn destinations_compare_as_the_channel_reads_them() {
+        let same = |kind, a: Value, b: Value| {
+            destination(kind, a.as_object().unwrap()) == destination(kind, b.as_object().unwrap())
+        };
+        assert!(same(ChannelKind::Telegram, json!({}), json!({"api_url": "https://api.telegram.org/"})));
+        assert!(!same(ChannelKind::Telegram, json!({}), json!({"api_url": "https://api.telegram.org.evil.example"})));
+        assert!(same(
+            ChannelKind::Pagerduty,
+            json!({}),
+            json!({"events_url": "HTTPS://events.pagerduty.com:443/v2/enqueue"})
+        ));
+        assert!(!same(
+            ChannelKind::Pagerduty,
+            json!({}),
+            json!({"events_url": "https://events.eu.pagerduty.com/v2/enqueue"})
+        ));
+        let email = json!({"smtp_host": "smtp.example.com", "username": "alerts"});
+        assert!(same(
+            ChannelKind::Email,
+            email.clone(),
+            json!({"smtp_host": " SMTP.Example.COM. ", "smtp_port": 587, "security": "starttls", "username": "alerts"})
+        ));
+        assert!(same(
+            ChannelKind::Email,
+            json!({"smtp_host": "smtp.example.com", "security": "tls"}),
+            json!({"smtp_host": "smtp.example.com", "security": "tls", "smtp_port": 465})
+        ));
+        assert!(!same(
+            ChannelKind::Email,
+            email.clone(),
+            json!({"smtp_host": "smtp.example.com", "smtp_port": 2525, "username": "alerts"})
+        ));
+        assert!(!same(
+            ChannelKind::Email,
+            email.clone(),
+            json!({"smtp_host": "smtp.example.com", "security": "none", "username": "alerts"})
+        ));
+        assert!(!same(ChannelKind::Email, email, json!({"smtp_host": "smtp.example.com", "username": "root"})));
+    }
 }

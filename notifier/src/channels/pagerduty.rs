@@ -29,8 +29,11 @@ fn default_severity() -> String {
     "critical".to_owned()
 }
 
+/// The Events API address unless `events_url` says otherwise.
+pub const DEFAULT_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
 fn default_events_url() -> String {
-    "https://events.pagerduty.com/v2/enqueue".to_owned()
+    DEFAULT_EVENTS_URL.to_owned()
 }
 
 /// PagerDuty's summary limit.

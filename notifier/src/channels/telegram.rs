@@ -21,8 +21,11 @@ pub struct Telegram {
     pub api_url: String,
 }
 
+/// The Bot API's address unless `api_url` says otherwise.
+pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
+
 fn default_api_url() -> String {
-    "https://api.telegram.org".to_owned()
+    DEFAULT_API_URL.to_owned()
 }
 
 /// Telegram's message length limit.

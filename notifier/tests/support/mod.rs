@@ -22,6 +22,7 @@ use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{Publisher, Topology};
 use statushawk_notifier::channels::{ChannelKind, split};
 use statushawk_notifier::send::Sender;
+use statushawk_notifier::system_mail::SystemMailer;
 use statushawk_notifier::{Deps, Settings};
 use statushawk_schemas::{
     ChannelId, IncidentEvent, IncidentEventKind, IncidentId, MonitorId, Region, SCHEMA_VERSION, TeamId, subject,
@@ -40,11 +41,23 @@ pub struct Stack {
     pub monitor: MonitorId,
 }
 
+/// A team and one of its monitors.
+#[derive(Clone, Copy, Debug)]
+pub struct Tenant {
+    pub team: TeamId,
+    pub monitor: MonitorId,
+}
+
 /// A sender whose guard allows 127.0.0.1 (the tests' servers) and nothing
 /// else that is private.
 pub fn sender() -> Sender {
+    sender_with_timeout(Duration::from_secs(5))
+}
+
+/// [`sender`] with another deadline per send.
+pub fn sender_with_timeout(timeout: Duration) -> Sender {
     let guard = Guard::new(false).unwrap().with_exceptions(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
-    Sender::new(guard, Duration::from_secs(5)).unwrap()
+    Sender::new(guard, timeout).unwrap()
 }
 
 impl Stack {
@@ -74,9 +87,38 @@ impl Stack {
         Self { env, pg, js, topology, secrets, team: TeamId(team), monitor: MonitorId(monitor) }
     }
 
+    /// The first team and its monitor.
+    pub fn tenant(&self) -> Tenant {
+        Tenant { team: self.team, monitor: self.monitor }
+    }
+
+    /// Another team, with a monitor of its own.
+    pub async fn other_tenant(&self, slug: &str) -> Tenant {
+        let team: uuid::Uuid = sqlx::query_scalar("INSERT INTO teams (name, slug) VALUES ($1, $1) RETURNING id")
+            .bind(slug)
+            .fetch_one(&self.pg)
+            .await
+            .unwrap();
+        let monitor: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions) \
+             VALUES ($1, 'Checkout API', 'http', '{\"url\": \"https://shop.example/health\"}', 60000, 5000, '{eu-west}') \
+             RETURNING id",
+        )
+        .bind(team)
+        .fetch_one(&self.pg)
+        .await
+        .unwrap();
+        Tenant { team: TeamId(team), monitor: MonitorId(monitor) }
+    }
+
     /// Stores a channel as the API does (public config, sealed secret) and
     /// links it to the monitor.
     pub async fn channel(&self, kind: ChannelKind, settings: Value) -> ChannelId {
+        self.channel_of(self.tenant(), kind, settings).await
+    }
+
+    /// [`Stack::channel`] for `tenant`'s monitor.
+    pub async fn channel_of(&self, tenant: Tenant, kind: ChannelKind, settings: Value) -> ChannelId {
         let id = ChannelId::new();
         let (config, secret) = split(kind, &settings).unwrap();
         let sealed = secret.map(|s| statushawk_notifier::store::seal_secret(&self.secrets, id, &s).unwrap());
@@ -85,7 +127,7 @@ impl Stack {
              VALUES ($1, $2, $3, $4::channel_kind, $5, $6, $7)",
         )
         .bind(id.0)
-        .bind(self.team.0)
+        .bind(tenant.team.0)
         .bind(format!("{kind} channel"))
         .bind(kind.as_str())
         .bind(config)
@@ -95,8 +137,8 @@ impl Stack {
         .await
         .unwrap();
         sqlx::query("INSERT INTO monitor_channels (team_id, monitor_id, channel_id) VALUES ($1, $2, $3)")
-            .bind(self.team.0)
-            .bind(self.monitor.0)
+            .bind(tenant.team.0)
+            .bind(tenant.monitor.0)
             .bind(id.0)
             .execute(&self.pg)
             .await
@@ -107,13 +149,18 @@ impl Stack {
     /// Opens an incident that started `ago` before now, and returns its
     /// `opened` event.
     pub async fn incident(&self, ago: Duration) -> IncidentEvent {
+        self.incident_of(self.tenant(), ago).await
+    }
+
+    /// [`Stack::incident`] of `tenant`'s monitor.
+    pub async fn incident_of(&self, tenant: Tenant, ago: Duration) -> IncidentEvent {
         let (id, started_ms): (uuid::Uuid, i64) = sqlx::query_as(
             "INSERT INTO incidents (team_id, monitor_id, started_at, cause, affected_regions) \
              VALUES ($1, $2, now() - $3 * interval '1 millisecond', 'HTTP 503 from eu-west', '{eu-west}') \
              RETURNING id, (extract(epoch FROM started_at) * 1000)::bigint",
         )
-        .bind(self.team.0)
-        .bind(self.monitor.0)
+        .bind(tenant.team.0)
+        .bind(tenant.monitor.0)
         .bind(i64::try_from(ago.as_millis()).unwrap())
         .fetch_one(&self.pg)
         .await
@@ -122,9 +169,9 @@ impl Stack {
             schema_version: SCHEMA_VERSION,
             kind: IncidentEventKind::Opened,
             incident_id: IncidentId(id),
-            monitor_id: self.monitor,
+            monitor_id: tenant.monitor,
             monitor_name: "Checkout API".into(),
-            team_id: self.team,
+            team_id: tenant.team,
             seq: 1,
             at_ms: statushawk_schemas::now_ms(),
             started_at_ms: started_ms,
@@ -156,12 +203,27 @@ impl Stack {
     }
 
     pub fn notifier(&self, settings: Settings) -> Notifier {
+        self.notifier_with(settings, sender())
+    }
+
+    /// A notifier sending through `sender`.
+    pub fn notifier_with(&self, settings: Settings, sender: Sender) -> Notifier {
+        self.start(settings, sender, None)
+    }
+
+    /// A notifier that also sends system mail through `mailer`.
+    pub fn notifier_mailing(&self, settings: Settings, sender: Sender, mailer: SystemMailer) -> Notifier {
+        self.start(settings, sender, Some(mailer))
+    }
+
+    fn start(&self, settings: Settings, sender: Sender, system_mail: Option<SystemMailer>) -> Notifier {
         let deps = Deps {
             js: self.js.clone(),
             topology: self.topology.clone(),
             pg: self.pg.clone(),
             secrets: Some(self.secrets.clone()),
-            sender: sender(),
+            sender,
+            system_mail,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(statushawk_notifier::run(settings, deps, shutdown.clone()));
@@ -268,6 +330,95 @@ impl Receiver {
             response.headers_mut().insert("retry-after", wait.parse().unwrap());
         }
         response
+    }
+}
+
+/// How a [`Tarpit`] treats the connections it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stall {
+    /// Reads whatever comes and never writes a byte.
+    Silent,
+    /// Writes an SMTP greeting, then reads and never answers.
+    SmtpGreeting,
+    /// Reads an HTTP request head, answers a head of `503` with a long
+    /// body, then trickles that body one byte every 200 ms.
+    HttpTrickle,
+}
+
+/// A server that accepts connections and then stalls them: the slow or
+/// hostile endpoint of a tenant. It counts the connections it accepted and
+/// those still open (the client has not closed them).
+#[derive(Clone)]
+pub struct Tarpit {
+    pub port: u16,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Tarpit {
+    pub async fn start(stall: Stall) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tarpit =
+            Self { port: listener.local_addr().unwrap().port(), accepted: Arc::default(), open: Arc::default() };
+        let (accepted, open) = (tarpit.accepted.clone(), tarpit.open.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                open.fetch_add(1, Ordering::SeqCst);
+                let open = open.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let mut head = Vec::new();
+                    if stall == Stall::SmtpGreeting {
+                        let _ = socket.write_all(b"220 tarpit.example ESMTP\r\n").await;
+                    }
+                    loop {
+                        // Trickling: one byte every 200 ms while reading.
+                        let read = if stall == Stall::HttpTrickle && head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            tokio::select! {
+                                read = socket.read(&mut buf) => read,
+                                () = tokio::time::sleep(Duration::from_millis(200)) => {
+                                    if socket.write_all(b"x").await.is_err() { break }
+                                    continue;
+                                }
+                            }
+                        } else {
+                            socket.read(&mut buf).await
+                        };
+                        match read {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if stall == Stall::HttpTrickle && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                                    head.extend_from_slice(&buf[..n]);
+                                    if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                                        let answer =
+                                            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100000\r\n\r\n";
+                                        if socket.write_all(answer).await.is_err() {
+                                            break;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        tarpit
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections accepted and not yet closed by the client.
+    pub fn open(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
