@@ -56,6 +56,8 @@ pub struct Deps {
     pub publisher: Publisher,
     /// Core NATS, for live results.
     pub nats: statushawk_nats::async_nats::Client,
+    /// Keep-alive and re-authorisation periods of the live feeds.
+    pub live: live::Settings,
     /// The deployment's layout (prefix, partitions).
     pub topology: statushawk_nats::Topology,
     /// The deployment's regions (a monitor's regions must be among them).

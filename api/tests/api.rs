@@ -666,7 +666,13 @@ async fn live_results_reach_connected_clients_of_the_right_team() {
         &Region::new("eu-west").unwrap(),
         app.topology.partitions,
     ));
-    let payload = json!({"monitor_id": monitor_id, "team_id": team, "region": "eu-west", "status": "up"}).to_string();
+    // A whole `CheckResult`: the feeds show nothing else.
+    let now = statushawk_schemas::now_ms();
+    let payload = json!({
+        "monitor_id": monitor_id, "team_id": team, "region": "eu-west", "status": "up", "slot_ms": now,
+        "attempt": 0, "prober_id": "p1", "started_at_ms": now, "timings": {"total_ms": 12}
+    })
+    .to_string();
     let nats = app.env.nats().await;
     let publishing = tokio::spawn(async move {
         loop {

@@ -9,9 +9,11 @@
 //! handing extras back; a dead instance's leases expire within the lease TTL
 //! and the others take its partitions.
 //!
-//! Per batch: rows into ClickHouse ([`sink`]), the state machine
-//! ([`state`]), its changes into Postgres with the events in an outbox
-//! ([`store`]), re-checks and events to NATS, then the acks. Next to it, the
+//! Per batch: forged results refused (a payload that disagrees with its
+//! subject or its monitor: terminated and counted, see [`partition`]), rows
+//! into ClickHouse ([`sink`]), the state machine ([`state`]), its changes
+//! into Postgres with the events in an outbox ([`store`]), re-checks and
+//! events to NATS, then the acks. Next to it, the
 //! partition's heartbeat janitor ([`heartbeats`]) turns pings and missed
 //! deadlines into results of their own.
 

@@ -1,12 +1,16 @@
 //! One owned partition: its results, in stream order, batch by batch.
 //!
-//! A batch goes through four steps, each retried with back-off until it
-//! succeeds or the lease is lost: rows into ClickHouse; monitors first met
-//! loaded from Postgres (configuration and remembered state); the state
-//! machine's changes committed to Postgres with their events in the outbox;
-//! re-checks and events published. Only then is the batch acked. While a
-//! step waits for a store, the batch's messages get progress acks, so they
-//! are not redelivered behind our back.
+//! A batch goes through these steps, each retried with back-off until it
+//! succeeds or the lease is lost. Screening: each result is held against
+//! the subject it came on (the only thing a prober's NATS account vouches
+//! for) and, once monitors first met (or changed, or not known to be checked
+//! from the result's region) are loaded from Postgres with their remembered
+//! state, against its monitor's team and regions; a forged result is
+//! terminated, counted and logged, and goes no further. Then the rest: rows
+//! into ClickHouse; the state machine's changes committed to Postgres with
+//! their events in the outbox; re-checks and events published. Only then is
+//! the batch acked. While a step waits for a store, the batch's messages get
+//! progress acks, so they are not redelivered behind our back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
 use statushawk_nats::{Delivery, evaluator_consumer};
-use statushawk_schemas::{CheckResult, IncidentEventKind, MonitorId, now_ms, subject};
+use statushawk_schemas::{CheckResult, Forgery, IncidentEventKind, MonitorId, now_ms, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -111,6 +115,21 @@ async fn work(
         metrics::gauge!("statushawk_evaluator_pending", "partition" => label.clone()).set(last.pending() as f64);
         metrics::histogram!("statushawk_evaluator_batch_results").record(deliveries.len() as f64);
         let every = shared.topology.result_ack_wait / 3;
+        let verdicts =
+            match keep_alive(&deliveries, every, screen(partition, shared, &mut monitors, &deliveries, lost)).await {
+                Ok(verdicts) => verdicts,
+                Err(Abandoned) => {
+                    futures::future::join_all(deliveries.into_iter().map(|d| d.nak(Duration::ZERO))).await;
+                    return Err(Abandoned);
+                }
+            };
+        let (deliveries, forged): (Vec<_>, Vec<_>) =
+            deliveries.into_iter().zip(verdicts).partition(|(_, verdict)| verdict.is_none());
+        let deliveries: Vec<Delivery<CheckResult>> = deliveries.into_iter().map(|(d, _)| d).collect();
+        refuse(forged).await;
+        if deliveries.is_empty() {
+            continue;
+        }
         let outcome =
             keep_alive(&deliveries, every, process(partition, shared, &mut monitors, &deliveries, lost)).await;
         match outcome {
@@ -155,6 +174,102 @@ pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(
     Ok(deliveries)
 }
 
+/// Holds each result against the subject it came on and against its
+/// monitor (loading the monitors it needs): `Some(why)` for a forged one.
+///
+/// Monitors are loaded here, before anything is written, because the team
+/// check needs them; a result's row therefore waits for its monitor's first
+/// read, and the rows still reach ClickHouse before the state changes they
+/// cause are committed, and both before the ack.
+async fn screen(
+    partition: u16,
+    shared: &Shared,
+    monitors: &mut HashMap<MonitorId, Entry>,
+    deliveries: &[Delivery<CheckResult>],
+    lost: &CancellationToken,
+) -> Result<Vec<Option<Forgery>>, Abandoned> {
+    let partitions = shared.topology.partitions;
+    let mut verdicts: Vec<Option<Forgery>> = deliveries
+        .iter()
+        .map(|d| {
+            let r = d.payload();
+            let subject = shared.topology.unprefixed(d.subject()).ok_or(Forgery::Subject)?;
+            r.matches_subject(subject, partitions)?;
+            // The consumer's filter already ensures it; kept so that no
+            // result is ever evaluated by another partition's owner.
+            if partition_of(r.monitor_id, partitions) != partition {
+                return Err(Forgery::Partition);
+            }
+            Ok(())
+        })
+        .map(Result::err)
+        .collect();
+
+    // Monitors met for the first time, changed since, or not (yet) known to
+    // be checked from a result's region (a region added a moment ago).
+    let mut missing: Vec<MonitorId> = deliveries
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, verdict)| verdict.is_none())
+        .map(|(d, _)| d.payload())
+        .filter(|r| {
+            monitors
+                .get(&r.monitor_id)
+                .and_then(|e| e.monitor.as_ref())
+                .is_none_or(|monitor| !monitor.regions.contains(&r.region))
+        })
+        .map(|r| r.monitor_id)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        let (pg, ids) = (&shared.pg, &missing);
+        let mut loaded =
+            retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), ids, true)).await?;
+        for id in missing {
+            match (loaded.remove(&id), monitors.get_mut(&id)) {
+                (Some(fresh), Some(entry)) => entry.monitor = Some(fresh.monitor),
+                (Some(fresh), None) => {
+                    monitors.insert(id, Entry { monitor: Some(fresh.monitor), state: fresh.state });
+                }
+                // Deleted (or unknown): nothing to hold it against; its
+                // results are stored, not evaluated.
+                (None, _) => {
+                    monitors.remove(&id);
+                }
+            }
+        }
+    }
+
+    for (d, verdict) in deliveries.iter().zip(verdicts.iter_mut()) {
+        let r = d.payload();
+        if verdict.is_none()
+            && let Some(Entry { monitor: Some(monitor), .. }) = monitors.get(&r.monitor_id)
+        {
+            *verdict = r.matches_monitor(monitor.team_id, &monitor.regions).err();
+        }
+    }
+    Ok(verdicts)
+}
+
+/// Terminates forged results: counted, logged with their subject, and never
+/// redelivered.
+async fn refuse(forged: Vec<(Delivery<CheckResult>, Option<Forgery>)>) {
+    let terms = forged.into_iter().filter_map(|(delivery, why)| {
+        let why = why?;
+        metrics::counter!("statushawk_evaluator_forged_results_total", "reason" => why.as_str()).increment(1);
+        Some(async move {
+            let reason = format!("forged result: {why}");
+            if let Err(err) = delivery.term(&reason).await {
+                // Redelivered after the ack wait, and refused again.
+                warn!(error = %err, "Terminating a forged result failed.");
+            }
+        })
+    });
+    futures::future::join_all(terms).await;
+}
+
+/// Side effects of genuine results; their monitors are loaded ([`screen`]).
 async fn process(
     partition: u16,
     shared: &Shared,
@@ -169,7 +284,7 @@ async fn process(
         metrics::histogram!("statushawk_evaluator_lag_seconds").record((now - r.started_at_ms).max(0) as f64 / 1000.0);
     }
 
-    // 1. Every result into ClickHouse.
+    // 1. Every genuine result into ClickHouse.
     let rows: Vec<ResultRow> = results.iter().map(|r| ResultRow::from(*r)).collect();
     let maybe_stored = deliveries.iter().any(|d| d.delivered() > 1);
     tokio::select! {
@@ -177,33 +292,7 @@ async fn process(
         written = shared.sink.write(rows, maybe_stored) => written.map_err(|_| Abandoned)?,
     }
 
-    // 2. Monitors met for the first time, or changed since.
-    let mut missing: Vec<MonitorId> = results
-        .iter()
-        .map(|r| r.monitor_id)
-        .filter(|id| monitors.get(id).is_none_or(|e| e.monitor.is_none()))
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    if !missing.is_empty() {
-        let (pg, ids) = (&shared.pg, &missing);
-        let mut loaded =
-            retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), ids, true)).await?;
-        for id in missing {
-            match (loaded.remove(&id), monitors.get_mut(&id)) {
-                (Some(fresh), Some(entry)) => entry.monitor = Some(fresh.monitor),
-                (Some(fresh), None) => {
-                    monitors.insert(id, Entry { monitor: Some(fresh.monitor), state: fresh.state });
-                }
-                // Deleted: its results are stored, not evaluated.
-                (None, _) => {
-                    monitors.remove(&id);
-                }
-            }
-        }
-    }
-
-    // 3. The state machines.
+    // 2. The state machines.
     let mut changes = Changes::default();
     for r in &results {
         let Some(Entry { monitor: Some(monitor), state }) = monitors.get_mut(&r.monitor_id) else { continue };
@@ -216,7 +305,7 @@ async fn process(
     }
     let pending = commit(partition, shared, &mut changes, monitors, lost).await?;
 
-    // 4. Re-checks and events out.
+    // 3. Re-checks and events out.
     if !changes.rechecks.is_empty() {
         let rechecks: Vec<Outgoing> = changes
             .rechecks

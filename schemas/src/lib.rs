@@ -38,7 +38,7 @@ pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence,
 pub use heartbeat::{HeartbeatPing, PingKind};
 pub use ids::{ChannelId, IdError, IncidentId, MonitorId, Region, RegionError, TeamId};
 pub use partition::{DEFAULT_PARTITIONS, fnv1a64, partition_of};
-pub use result::{AssertionResult, CheckResult, CheckStatus, ErrorKind, Timings};
+pub use result::{AssertionResult, CheckResult, CheckStatus, ErrorKind, Forgery, Timings};
 pub use webhook::{WebhookEventType, WebhookPayload};
 
 /// Version of the message formats in this crate, carried by every message in

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{Assertion, MonitorId, Region, TeamId, UnixMs, msg_id};
+use crate::subject::Subject;
+use crate::{Assertion, MonitorId, Region, TeamId, UnixMs, msg_id, partition_of};
 
 /// Outcome of a check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -142,5 +143,154 @@ impl CheckResult {
     /// The deterministic `Nats-Msg-Id` of this message.
     pub fn msg_id(&self) -> String {
         msg_id::result(self.monitor_id, &self.region, self.slot_ms, self.attempt)
+    }
+
+    /// Whether this result may have travelled on `subject` (without the
+    /// deployment prefix): a `checks.result.<partition>.<region>.<monitor_id>`
+    /// subject naming the payload's monitor, its partition of `partitions`,
+    /// and the payload's region.
+    ///
+    /// NATS permissions confine a prober to its region's subjects, so the
+    /// subject is what vouches for a result; a payload that disagrees with
+    /// it is forged.
+    pub fn matches_subject(&self, subject: &str, partitions: u16) -> Result<(), Forgery> {
+        let Ok(Subject::Result { partition, region, monitor_id }) = subject.parse::<Subject>() else {
+            return Err(Forgery::Subject);
+        };
+        if monitor_id != self.monitor_id {
+            Err(Forgery::Monitor)
+        } else if partition != partition_of(self.monitor_id, partitions) {
+            Err(Forgery::Partition)
+        } else if region != self.region {
+            Err(Forgery::Region)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether this result agrees with its monitor as the configuration
+    /// store has it: the monitor's `team` and one of the `regions` it is
+    /// checked from.
+    pub fn matches_monitor(&self, team: TeamId, regions: &[Region]) -> Result<(), Forgery> {
+        if self.team_id != team {
+            Err(Forgery::Team)
+        } else if !regions.contains(&self.region) {
+            Err(Forgery::UnconfiguredRegion)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Why a result was refused: its payload disagrees with the subject it came
+/// on ([`CheckResult::matches_subject`]) or with its monitor
+/// ([`CheckResult::matches_monitor`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Forgery {
+    /// The subject is not a result subject.
+    Subject,
+    /// The subject names another monitor.
+    Monitor,
+    /// The subject's partition is not the monitor's.
+    Partition,
+    /// The subject names another region.
+    Region,
+    /// The payload names another team than the monitor's.
+    Team,
+    /// The monitor is not checked from the result's region.
+    UnconfiguredRegion,
+}
+
+impl Forgery {
+    /// The name used in metrics and logs (`subject`, `monitor`, `partition`,
+    /// `region`, `team`, `unconfigured_region`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subject => "subject",
+            Self::Monitor => "monitor",
+            Self::Partition => "partition",
+            Self::Region => "region",
+            Self::Team => "team",
+            Self::UnconfiguredRegion => "unconfigured_region",
+        }
+    }
+}
+
+impl std::fmt::Display for Forgery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Subject => "not a result subject",
+            Self::Monitor => "the subject names another monitor",
+            Self::Partition => "the subject's partition is not the monitor's",
+            Self::Region => "the subject names another region",
+            Self::Team => "the payload names another team than the monitor's",
+            Self::UnconfiguredRegion => "the monitor is not checked from this region",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subject;
+
+    fn region(name: &str) -> Region {
+        Region::new(name).unwrap()
+    }
+
+    fn result(monitor_id: MonitorId, team_id: TeamId, region_name: &str) -> CheckResult {
+        CheckResult {
+            schema_version: crate::SCHEMA_VERSION,
+            monitor_id,
+            team_id,
+            region: region(region_name),
+            slot_ms: 1_000,
+            attempt: 0,
+            prober_id: "p".into(),
+            started_at_ms: 1_000,
+            status: CheckStatus::Up,
+            error: None,
+            message: None,
+            timings: Timings::default(),
+            ip: None,
+            http_status: None,
+            body_bytes: None,
+            cert_expires_at_ms: None,
+            cert_issuer: None,
+            assertions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_result_matches_only_its_own_subject() {
+        let (m, other, team) = (MonitorId::new(), MonitorId::new(), TeamId::new());
+        let r = result(m, team, "eu-west");
+        let eu = region("eu-west");
+        assert_eq!(r.matches_subject(&subject::check_result(m, &eu, 16), 16), Ok(()));
+        assert_eq!(r.matches_subject(&subject::check_result(m, &region("us-east"), 16), 16), Err(Forgery::Region));
+        assert_eq!(r.matches_subject(&subject::check_result(other, &eu, 16), 16), Err(Forgery::Monitor));
+        let wrong = (partition_of(m, 16) + 1) % 16;
+        assert_eq!(r.matches_subject(&format!("checks.result.{wrong}.eu-west.{m}"), 16), Err(Forgery::Partition));
+        for bad in [
+            format!("{}.x", subject::check_result(m, &eu, 16)),
+            "checks.due.eu-west".to_owned(),
+            format!("x.{}", subject::check_result(m, &eu, 16)),
+            String::new(),
+        ] {
+            assert_eq!(r.matches_subject(&bad, 16), Err(Forgery::Subject), "{bad}");
+        }
+        // The heartbeat janitor's results are results like any other.
+        let beat = result(m, team, "heartbeat");
+        assert_eq!(beat.matches_subject(&subject::check_result(m, &Region::heartbeat(), 16), 16), Ok(()));
+    }
+
+    #[test]
+    fn a_result_matches_only_its_monitors_team_and_regions() {
+        let (m, team) = (MonitorId::new(), TeamId::new());
+        let r = result(m, team, "eu-west");
+        let regions = [region("us-east"), region("eu-west")];
+        assert_eq!(r.matches_monitor(team, &regions), Ok(()));
+        assert_eq!(r.matches_monitor(TeamId::new(), &regions), Err(Forgery::Team));
+        assert_eq!(r.matches_monitor(team, &regions[..1]), Err(Forgery::UnconfiguredRegion));
     }
 }

@@ -63,6 +63,7 @@ impl App {
             clickhouse: env.clickhouse(),
             publisher: Publisher::new(js.clone(), topology.clone()),
             nats: env.nats().await,
+            live: Default::default(),
             topology: topology.clone(),
             regions: ["eu-west", "us-east", "ap-south"].map(|r| Region::new(r).unwrap()).to_vec(),
             secrets: Some(SecretBox::new(&[9u8; 32]).unwrap()),
