@@ -285,6 +285,8 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     metrics: Some(handle.clone()),
                     public_url: config.api.public_url.clone(),
                     system_mail: config.email.enabled(),
+                    metrics_token: config.api.metrics_token(),
+                    trusted_proxies: config.api.trusted_proxies.clone(),
                 };
                 let listen = config.api.listen;
                 tasks.spawn(async move { ("api", statushawk_api::run(listen, deps, shutdown).await) });
@@ -542,6 +544,8 @@ async fn main() -> anyhow::Result<()> {
                 metrics: None,
                 public_url: config.api.public_url.clone(),
                 system_mail: false,
+                metrics_token: None,
+                trusted_proxies: Vec::new(),
             };
             let settings = statushawk_api::bench::BenchSettings { pings, tokens, concurrency };
             let report = statushawk_api::bench::run(deps, settings).await?;

@@ -33,12 +33,12 @@ async fn migrate_twice_applies_then_says_nothing_to_do() {
     let first = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         first,
-        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api, 0005 heartbeats\nclickhouse: applied 0001_check_results, 0002_rollups, 0003_heartbeat_pings\n"
+        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api, 0005 heartbeats, 0006 system mail, 0007 invitations, 0008 monitor secrets\nclickhouse: applied 0001_check_results, 0002_rollups, 0003_heartbeat_pings\n"
     );
     let second = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         second,
-        "postgres: up to date (5 migrations), nothing to do\nclickhouse: up to date (3 migrations), nothing to do\n"
+        "postgres: up to date (8 migrations), nothing to do\nclickhouse: up to date (3 migrations), nothing to do\n"
     );
 }
 
@@ -356,7 +356,8 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     let env = TestEnv::new().await;
     stdout(&statushawk(&env, &["migrate"], &[]));
     stdout(&statushawk(&env, &["topology"], &[]));
-    let Served { child, api, .. } = serve(&env, &["api"], &[]);
+    let metrics_token = "metrics-token-for-the-test";
+    let Served { child, api, .. } = serve(&env, &["api"], &[("STATUSHAWK_API_METRICS_TOKEN", metrics_token)]);
     wait_ready(&api).await;
     let fuzz = Command::new(statushawk_testkit::repo_root().join("scripts/api-fuzz"))
         .arg(format!("http://{api}"))
@@ -367,9 +368,25 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     let report = String::from_utf8_lossy(&fuzz.stdout);
     assert!(fuzz.status.success(), "{report}\n{}", String::from_utf8_lossy(&fuzz.stderr));
     assert!(report.contains(" passed"), "{report}");
-    let metrics = statushawk_testkit::http_get(&api, "/metrics").await;
+    let refused = statushawk_testkit::http_get(&api, "/metrics").await;
+    assert!(
+        refused.lines().next().is_some_and(|l| l.contains(" 401 ")),
+        "the API's /metrics needs api.metrics_token: {refused}"
+    );
+    let metrics = http_get_with_token(&api, "/metrics", metrics_token).await;
     assert!(metrics.contains("statushawk_api_requests_total"), "{metrics}");
     assert!(child.terminate().status.success());
+}
+
+/// `GET path` with `Authorization: Bearer <token>`: the whole answer.
+async fn http_get_with_token(addr: &str, path: &str, token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
 }
 
 /// A `statushawk` serving, and where.

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::auth::{Caller, Role, new_token, token_hash};
+use crate::client::{ClientIp, limit_key};
 use crate::error::{ApiError, Body, Id};
-use crate::pings::PeerIp;
 
 /// `POST /api/v1/signup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -115,21 +115,12 @@ impl Default for Attempts {
     }
 }
 
-/// The key a client is counted by: IPv6 addresses by their /64, the block
-/// one subscriber gets.
-fn client_key(ip: Option<IpAddr>) -> Option<IpAddr> {
-    ip.map(|ip| match ip {
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
-            IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1)))
-        }
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    })
-}
-
 impl Attempts {
     fn keys(client: Option<IpAddr>, email: &str, per_client: usize, per_account: usize) -> [(AttemptKey, usize); 2] {
-        [(AttemptKey::Client(client_key(client)), per_client), (AttemptKey::Account(email.to_lowercase()), per_account)]
+        [
+            (AttemptKey::Client(client.map(limit_key)), per_client),
+            (AttemptKey::Account(email.to_lowercase()), per_account),
+        ]
     }
 
     /// Admits a login attempt for `email` from `client`.
@@ -192,7 +183,7 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/api/v1/signup", tag = "accounts", request_body = SignUp, responses((status = 201, description = "The user, its team and a session", body = Session)), security(()))]
 pub async fn sign_up(
     Shared(state): Shared<State>,
-    PeerIp(client): PeerIp,
+    ClientIp(client): ClientIp,
     Body(input): Body<SignUp>,
 ) -> Result<(StatusCode, Json<Session>), ApiError> {
     let session = match input.invite_token.as_deref() {
@@ -384,7 +375,7 @@ pub(crate) async fn authenticate(
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = Login, responses((status = 200, description = "A session for 30 days", body = Session)), security(()))]
 pub async fn login(
     Shared(state): Shared<State>,
-    PeerIp(client): PeerIp,
+    ClientIp(client): ClientIp,
     Body(input): Body<Login>,
 ) -> Result<Json<Session>, ApiError> {
     let (user, email_verified) = authenticate(&state, client, &input.email, &input.password).await?;
@@ -458,10 +449,13 @@ pub async fn verify_email(
 
 /// Sends the signed-in user a new verification link (when the deployment
 /// has a mail server).
-#[utoipa::path(post, path = "/api/v1/verify-email/resend", tag = "accounts", responses((status = 202, description = "A new link is on its way")))]
+#[utoipa::path(post, path = "/api/v1/verify-email/resend", tag = "accounts", responses(
+    (status = 202, description = "A new link is on its way"),
+    (status = 409, description = "The address is verified already, or this deployment sends no mail (its addresses need no verification)"),
+))]
 pub async fn resend_verification(
     Shared(state): Shared<State>,
-    PeerIp(client): PeerIp,
+    ClientIp(client): ClientIp,
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
     let user = match (caller.session, caller.user) {
@@ -469,7 +463,9 @@ pub async fn resend_verification(
         _ => return Err(ApiError::forbidden("only a person's login session has an address to verify")),
     };
     if !state.system_mail {
-        return Err(ApiError::unavailable("this deployment has no mail server ([email] smtp_host)"));
+        return Err(ApiError::conflict(
+            "this deployment has no mail server ([email] smtp_host), so addresses need no verification",
+        ));
     }
     let (email, verified): (String, bool) =
         sqlx::query_as("SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = $1")
@@ -638,20 +634,4 @@ pub async fn revoke_token(
         return Err(ApiError::not_found("token"));
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
-        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
-        assert_eq!(client_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
-        assert_eq!(client_key(ip("2001:db8:1:2:bbbb::2")), client_key(ip("2001:db8:1:2:cccc::3")));
-        assert_ne!(client_key(ip("2001:db8:1:2::1")), client_key(ip("2001:db8:1:3::1")));
-        assert_eq!(client_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
-        assert_eq!(client_key(ip("192.0.2.7")), ip("192.0.2.7"));
-        assert_eq!(client_key(None), None);
-    }
 }

@@ -22,7 +22,7 @@ use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{HEARTBEATS, Publisher, Topology};
 
 use crate::Deps;
-use crate::pings::{PINGS_PER_TOKEN, new_token};
+use crate::pings::{PINGS_PER_TOKEN, TokenKey};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -66,8 +66,13 @@ pub async fn run(mut deps: Deps, settings: BenchSettings) -> anyhow::Result<Benc
     topology.ensure(&js).await.context("creating the benchmark's NATS topology")?;
     deps.publisher = Publisher::new(js.clone(), topology.clone());
     deps.topology = topology.clone();
+    // Tokens with a MAC, as a deployment with `secrets.key` mints them.
+    if deps.secrets.is_none() {
+        deps.secrets = Some(statushawk_common::secrets::SecretBox::new(&rand::random::<[u8; 32]>())?);
+    }
+    let key = TokenKey::new(deps.secrets.as_ref());
     let pg = deps.pg.clone();
-    let (team, tokens) = seed(&pg, settings.tokens).await?;
+    let (team, tokens) = seed(&pg, &key, settings.tokens).await?;
     let result = measure(deps, &js, &topology, &tokens, &settings).await;
     let cleanup = sqlx::query("DELETE FROM teams WHERE id = $1").bind(team).execute(&pg).await;
     topology.remove(&js).await;
@@ -75,15 +80,15 @@ pub async fn run(mut deps: Deps, settings: BenchSettings) -> anyhow::Result<Benc
     result
 }
 
-/// A team with `count` heartbeat monitors; their tokens.
-async fn seed(pg: &PgPool, count: usize) -> anyhow::Result<(uuid::Uuid, Vec<String>)> {
+/// A team with `count` heartbeat monitors; their tokens, minted with `key`.
+async fn seed(pg: &PgPool, key: &TokenKey, count: usize) -> anyhow::Result<(uuid::Uuid, Vec<String>)> {
     let team: uuid::Uuid =
         sqlx::query_scalar("INSERT INTO teams (name, slug) VALUES ('Heartbeat bench', $1) RETURNING id")
             .bind(format!("hb-bench-{}", uuid::Uuid::now_v7()))
             .fetch_one(pg)
             .await
             .context("creating the benchmark's team (is the database migrated?)")?;
-    let tokens: Vec<String> = (0..count).map(|_| new_token()).collect();
+    let tokens: Vec<String> = (0..count).map(|_| key.mint()).collect();
     let hashes: Vec<Vec<u8>> = tokens.iter().map(|t| crate::auth::token_hash(t)).collect();
     sqlx::query(
         "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, regions, confirmations, quorum, ping_token_hash) \

@@ -32,8 +32,8 @@ use uuid::Uuid;
 use crate::State;
 use crate::accounts::{Session, check_email, check_password, insert_session, insert_user};
 use crate::auth::{Caller, Role, token_hash};
+use crate::client::ClientIp;
 use crate::error::{ApiError, Body, Id};
-use crate::pings::PeerIp;
 
 /// Days an invitation can be accepted.
 pub const INVITATION_DAYS: i32 = 7;
@@ -507,7 +507,7 @@ pub struct InvitationForm {
 /// `POST /invite/{token}`: signs up, or signs in, and accepts.
 pub async fn page_form(
     Shared(state): Shared<State>,
-    PeerIp(client): PeerIp,
+    ClientIp(client): ClientIp,
     Path(token): Path<String>,
     axum::Form(form): axum::Form<InvitationForm>,
 ) -> Response {

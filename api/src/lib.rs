@@ -14,6 +14,7 @@ pub mod analytics;
 pub mod auth;
 pub mod bench;
 pub mod channels;
+pub mod client;
 pub mod error;
 pub mod incidents;
 pub mod invitations;
@@ -76,6 +77,12 @@ pub struct Deps {
     /// Whether the deployment has a mail server of its own (`[email]`):
     /// then invitations are e-mailed and new addresses verified.
     pub system_mail: bool,
+    /// Opens `/metrics` on the API listener (`api.metrics_token`; `None`:
+    /// not served there, only on `metrics.listen`).
+    pub metrics_token: Option<secrecy::SecretString>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed
+    /// (`api.trusted_proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Shared by every handler.
@@ -92,7 +99,8 @@ pub struct Shared {
     pub passwords: auth::Passwords,
     /// Requests to the public routes per client address (`None`: unknown).
     pub public_requests: throttle::Throttle<Option<std::net::IpAddr>>,
-    /// Heartbeat ping tokens.
+    /// Heartbeat ping tokens: minted and judged with the deployment's key,
+    /// known ones cached.
     pub ping_tokens: pings::Tokens,
     /// Pings per heartbeat monitor.
     pub pings: throttle::Throttle<statushawk_schemas::MonitorId>,
@@ -131,13 +139,14 @@ pub fn router(deps: Deps) -> Router {
 
 /// The API's routes and the state they share (for tests that look inside).
 pub fn router_and_state(deps: Deps) -> (Router, State) {
+    let ping_key = pings::TokenKey::new(deps.secrets.as_ref());
     let state = Arc::new(Shared {
         deps,
         hub: live::Hub::default(),
         attempts: accounts::Attempts::default(),
         passwords: auth::Passwords::default(),
         public_requests: throttle::Throttle::new(middleware::PUBLIC_REQUESTS, middleware::PUBLIC_WINDOW),
-        ping_tokens: pings::Tokens::default(),
+        ping_tokens: pings::Tokens::new(ping_key),
         pings: throttle::Throttle::new(pings::PINGS_PER_TOKEN, std::time::Duration::from_secs(1)),
         status_pages: status_pages::public::Cache::new(status_pages::public::TTL),
     });
@@ -215,8 +224,30 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
     (router, state)
 }
 
-/// The process's metrics in the Prometheus text format.
-async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Result<String, ApiError> {
+/// The process's metrics in the Prometheus text format, on the API listener
+/// only for `Authorization: Bearer <api.metrics_token>` (compared in
+/// constant time); without that setting they are only on `metrics.listen`.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<State>,
+    headers: axum::http::HeaderMap,
+) -> Result<String, ApiError> {
+    use secrecy::ExposeSecret as _;
+    use sha2::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    let Some(expected) = &state.metrics_token else {
+        return Err(ApiError::not_found("metrics on the API listener (they are on metrics.listen)"));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    // Digests of equal length, so neither the token nor its length leaks.
+    let matches = sha2::Sha256::digest(given.as_bytes()).ct_eq(&sha2::Sha256::digest(expected.expose_secret()));
+    if !bool::from(matches) || given.is_empty() {
+        return Err(ApiError::unauthorized("send Authorization: Bearer <api.metrics_token>"));
+    }
     state.metrics.as_ref().map(|handle| handle.render()).ok_or_else(|| ApiError::not_found("metrics"))
 }
 

@@ -1,14 +1,14 @@
 //! Request middleware: the rate limit of the public, unauthenticated routes
 //! (status pages), and request metrics.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State as Shared};
+use axum::extract::{MatchedPath, Request, State as Shared};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::State;
+use crate::client::{ClientIp, limit_key};
 use crate::error::ApiError;
 
 /// Requests per client address to the public routes within [`PUBLIC_WINDOW`].
@@ -16,16 +16,17 @@ pub const PUBLIC_REQUESTS: usize = 120;
 /// The window of [`PUBLIC_REQUESTS`].
 pub const PUBLIC_WINDOW: Duration = Duration::from_secs(60);
 
-/// At most [`PUBLIC_REQUESTS`] per client address and window, then 429 with
-/// `Retry-After`. The address is the TCP peer's (behind a reverse proxy,
-/// the proxy's own: limit there instead).
-pub async fn public_rate_limit(Shared(state): Shared<State>, request: Request, next: Next) -> Response {
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| Some(peer.ip()))
-        .unwrap_or_default();
-    if let Err(wait) = state.public_requests.admit(&client, Instant::now()) {
+/// At most [`PUBLIC_REQUESTS`] per client and window, then 429 with
+/// `Retry-After`. The client is [`ClientIp`] (the peer, or behind one of
+/// `api.trusted_proxies` the address it forwarded for), an IPv6 client
+/// counted by its /64 ([`limit_key`]).
+pub async fn public_rate_limit(
+    Shared(state): Shared<State>,
+    ClientIp(client): ClientIp,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(wait) = state.public_requests.admit(&client.map(limit_key), Instant::now()) {
         metrics::counter!("statushawk_api_rate_limited_total").increment(1);
         return ApiError::too_many("too many requests from this address; slow down", wait).into_response();
     }

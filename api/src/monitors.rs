@@ -411,7 +411,7 @@ pub async fn create(
     let id = MonitorId::new();
     let stored = StoredSpec::of(&state, id, &input.spec)?;
     let regions: Vec<String> = input.regions.iter().map(|r| r.to_string()).collect();
-    let token = matches!(input.spec, MonitorSpec::Heartbeat(_)).then(crate::pings::new_token);
+    let token = matches!(input.spec, MonitorSpec::Heartbeat(_)).then(|| state.ping_tokens.new_token());
     sqlx::query(
         "INSERT INTO monitors (id, team_id, name, kind, spec, interval_ms, timeout_ms, regions, confirmations, \
                                recoveries, quorum, paused, degraded_is_failure, ping_token_hash, \
@@ -460,7 +460,7 @@ pub async fn replace(
     let majority = i16::try_from(regions.len() / 2 + 1).unwrap_or(1);
     // A monitor that becomes a heartbeat gets a token; one that stops being
     // one loses it; a heartbeat keeps its own.
-    let token = crate::pings::new_token();
+    let token = state.ping_tokens.new_token();
     let updated: Option<bool> = sqlx::query_scalar(
         "UPDATE monitors SET name = $3, kind = $4::monitor_kind, spec = $5, interval_ms = $6, timeout_ms = $7, \
              regions = $8, confirmations = $9, recoveries = $10, quorum = coalesce($11, $13), paused = $12, \
@@ -568,7 +568,7 @@ pub async fn rotate_ping_token(
     Id(id): Id<MonitorId>,
 ) -> Result<Json<Monitor>, ApiError> {
     caller.may_edit()?;
-    let token = crate::pings::new_token();
+    let token = state.ping_tokens.new_token();
     let old: Option<Option<Vec<u8>>> = sqlx::query_scalar(
         "WITH old AS (SELECT id, ping_token_hash FROM monitors \
                       WHERE id = $1 AND team_id = $2 AND kind = 'heartbeat' FOR UPDATE) \

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use secrecy::SecretString;
+use ipnet::IpNet;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 use statushawk_nats::Topology;
 use statushawk_schemas::Region;
@@ -346,11 +347,36 @@ pub struct ApiConfig {
     /// The address people reach the API at (`https://status.example.com`),
     /// for the links it hands out: invitations, address verification.
     pub public_url: String,
+    /// Reverse proxies in front of the API, as CIDRs or addresses: a list,
+    /// or comma-separated in the environment
+    /// (`STATUSHAWK_API_TRUSTED_PROXIES=10.0.0.0/8,fd00::/8`). Only from
+    /// these peers is `X-Forwarded-For` believed, so the rate limits count
+    /// the client behind them. Empty (the default): every client is its
+    /// TCP peer.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// Bearer token that opens `/metrics` on the API's own listener (at
+    /// least 16 characters; never printed). Empty (the default): the API
+    /// listener does not serve metrics; they are on `metrics.listen` only.
+    pub metrics_token: SecretString,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: "http://127.0.0.1:8080".into() }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: "http://127.0.0.1:8080".into(),
+            trusted_proxies: Vec::new(),
+            metrics_token: SecretString::default(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// `metrics_token`, if one is set.
+    pub fn metrics_token(&self) -> Option<SecretString> {
+        let token = self.metrics_token.expose_secret().trim();
+        (!token.is_empty()).then(|| token.into())
     }
 }
 
@@ -490,6 +516,36 @@ fn strings<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D:
     })
 }
 
+/// A list of CIDRs (`10.0.0.0/8`) or single addresses (`192.0.2.7`, taken
+/// as `/32` or `/128`), as a list or one comma-separated string.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Networks {
+        List(Vec<String>),
+        Text(String),
+    }
+    let entries = match Networks::deserialize(deserializer)? {
+        Networks::List(entries) => entries,
+        Networks::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "api.trusted_proxies: {entry:?} is not a CIDR (10.0.0.0/8) or an IP address"
+                    ))
+                })
+        })
+        .collect()
+}
+
 /// A configuration that could not be loaded, naming the offending setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -580,6 +636,10 @@ impl Config {
         }
         if !self.api.public_url.starts_with("http://") && !self.api.public_url.starts_with("https://") {
             return invalid("api.public_url", "must be an http:// or https:// URL");
+        }
+        let metrics_token = self.api.metrics_token.expose_secret();
+        if !metrics_token.is_empty() && metrics_token.trim().chars().count() < 16 {
+            return invalid("api.metrics_token", "must be at least 16 characters (e.g. openssl rand -hex 16)");
         }
         if self.email.enabled() && !self.email.from.contains('@') {
             return invalid("email.from", "must hold an e-mail address, e.g. StatusHawk <noreply@example.com>");
@@ -687,13 +747,29 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_come_comma_separated_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            assert!(Config::load(None).unwrap().api.trusted_proxies.is_empty(), "none by default");
+            jail.set_env("STATUSHAWK_API_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,fd00::/8");
+            let config = Config::load(None).unwrap();
+            let nets: Vec<String> = config.api.trusted_proxies.iter().map(ToString::to_string).collect();
+            assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn bad_settings_are_named() {
-        let cases: [(&str, &str, &str); 5] = [
+        let cases: [(&str, &str, &str); 8] = [
             ("STATUSHAWK_NATS_URLL", "nats://x", "urll"),
             ("STATUSHAWK_CLUSTER_REGIONS", "EU.WEST", "invalid region"),
             ("STATUSHAWK_CLUSTER_PARTITIONS", "0", "cluster.partitions"),
             ("STATUSHAWK_CLICKHOUSE_DATABASE", "drop table;", "clickhouse.database"),
             ("STATUSHAWK_NATS_PREFIX", "a.b", "nats.prefix"),
+            ("STATUSHAWK_API_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal", "api.trusted_proxies"),
+            ("STATUSHAWK_API_TRUSTED_PROXIES", "10.0.0.0/33", "api.trusted_proxies"),
+            ("STATUSHAWK_API_METRICS_TOKEN", "short", "api.metrics_token"),
         ];
         for (var, value, expected) in cases {
             figment::Jail::expect_with(|jail| {

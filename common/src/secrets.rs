@@ -38,6 +38,8 @@ pub enum SecretsError {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// The key itself, only ever used through [`SecretBox::subkey`].
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -70,13 +72,22 @@ impl SecretBox {
     /// A box for a raw 32-byte key.
     pub fn new(key: &[u8]) -> Result<Self, SecretsError> {
         let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|_| SecretsError::BadKey)?;
-        Ok(Self { cipher })
+        let key = key.try_into().map_err(|_| SecretsError::BadKey)?;
+        Ok(Self { cipher, key })
     }
 
     /// A fresh random key, base64-encoded (for `statushawk` to suggest one).
     pub fn generate_key() -> String {
         let key: [u8; 32] = rand::random();
         base64::engine::general_purpose::STANDARD.encode(key)
+    }
+
+    /// A key of its own for another purpose (e.g. a MAC), derived from the
+    /// deployment's key with BLAKE3's key derivation: `context` names the
+    /// purpose (a fixed, unique string such as `"StatusHawk ping tokens
+    /// v1"`), so no two purposes share a key and none learns this one.
+    pub fn subkey(&self, context: &str) -> [u8; 32] {
+        blake3::derive_key(context, &self.key)
     }
 
     /// Encrypts `plaintext` for `owner` (e.g. the channel id's bytes).
@@ -172,6 +183,16 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn subkeys_differ_by_purpose_and_by_key() {
+        let secrets = SecretBox::new(&[7u8; 32]).unwrap();
+        let pings = secrets.subkey("StatusHawk test purpose A");
+        assert_eq!(pings, secrets.subkey("StatusHawk test purpose A"), "deterministic");
+        assert_ne!(pings, secrets.subkey("StatusHawk test purpose B"));
+        assert_ne!(pings, [7u8; 32], "never the key itself");
+        assert_ne!(pings, SecretBox::new(&[8u8; 32]).unwrap().subkey("StatusHawk test purpose A"));
+    }
 
     #[test]
     fn a_sealed_secret_opens_only_for_its_owner_and_key() {

@@ -72,6 +72,8 @@ impl App {
             metrics: None,
             public_url: "https://status.example".to_owned(),
             system_mail,
+            metrics_token: None,
+            trusted_proxies: Vec::new(),
         };
         let (router, state) = statushawk_api::router_and_state(deps.clone());
         Self { router, state, deps, env, js, topology, pg }
