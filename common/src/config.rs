@@ -440,9 +440,11 @@ impl EmailConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
     /// 32 random bytes, base64 (e.g. `openssl rand -base64 32`): the
-    /// XChaCha20-Poly1305 key of channel secrets in Postgres. Every API and
-    /// notifier process of a deployment needs the same key. Empty: channels
-    /// with secrets cannot be used.
+    /// XChaCha20-Poly1305 key of channel secrets and monitor credentials in
+    /// Postgres, and the root of the ping tokens' MAC key. Every API,
+    /// scheduler, evaluator and notifier process of a deployment needs the
+    /// same key. Empty: channels with secrets and monitors with credentials
+    /// cannot be stored, and ping tokens carry a public checksum only.
     pub key: SecretString,
 }
 
