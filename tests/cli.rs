@@ -131,7 +131,16 @@ async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
     assert_eq!(due.region.as_str(), "eu-west");
     assert_eq!(due.team_id.0, team);
 
-    let metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
+    // The publish lag is recorded once the server confirmed the publish, in
+    // its own task: possibly just after the consumer got the message.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
+        if metrics.contains("statushawk_scheduler_publish_lag_seconds_bucket") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_monitors 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_publish_lag_seconds_bucket"), "{metrics}");
