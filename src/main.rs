@@ -151,6 +151,14 @@ async fn seal_legacy_credentials(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `api.web_dir`, or the checkout's `web/dist`.
+fn web_dir(config: &Config) -> std::path::PathBuf {
+    match config.api.web_dir.trim() {
+        "" => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/dist"),
+        dir => dir.into(),
+    }
+}
+
 fn secrets_box(config: &Config) -> anyhow::Result<Option<SecretBox>> {
     match SecretBox::from_base64(&config.secrets.key) {
         Ok(secrets) => Ok(Some(secrets)),
@@ -287,6 +295,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     system_mail: config.email.enabled(),
                     metrics_token: config.api.metrics_token(),
                     trusted_proxies: config.api.trusted_proxies.clone(),
+                    web_dir: web_dir(config),
                 };
                 let listen = config.api.listen;
                 tasks.spawn(async move { ("api", statushawk_api::run(listen, deps, shutdown).await) });
@@ -546,6 +555,7 @@ async fn main() -> anyhow::Result<()> {
                 system_mail: false,
                 metrics_token: None,
                 trusted_proxies: Vec::new(),
+                web_dir: web_dir(&config),
             };
             let settings = statushawk_api::bench::BenchSettings { pings, tokens, concurrency };
             let report = statushawk_api::bench::run(deps, settings).await?;

@@ -366,7 +366,11 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     stdout(&statushawk(&env, &["migrate"], &[]));
     stdout(&statushawk(&env, &["topology"], &[]));
     let metrics_token = "metrics-token-for-the-test";
-    let Served { child, api, .. } = serve(&env, &["api"], &[("STATUSHAWK_API_METRICS_TOKEN", metrics_token)]);
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(web.path().join("index.html"), "<!doctype html><div id=root>the built app</div>").unwrap();
+    let settings =
+        [("STATUSHAWK_API_METRICS_TOKEN", metrics_token), ("STATUSHAWK_API_WEB_DIR", web.path().to_str().unwrap())];
+    let Served { child, api, .. } = serve(&env, &["api"], &settings);
     wait_ready(&api).await;
     let fuzz = Command::new(statushawk_testkit::repo_root().join("scripts/api-fuzz"))
         .arg(format!("http://{api}"))
@@ -384,6 +388,11 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     );
     let metrics = http_get_with_token(&api, "/metrics", metrics_token).await;
     assert!(metrics.contains("statushawk_api_requests_total"), "{metrics}");
+    // api.web_dir's app answers at / and at client routes.
+    for route in ["/", "/monitors"] {
+        let page = statushawk_testkit::http_get(&api, route).await;
+        assert!(page.contains("the built app"), "{route}: {page}");
+    }
     assert!(child.terminate().status.success());
 }
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State as Shared;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use statushawk_schemas::{TeamId, UnixMs};
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use crate::State;
 use crate::auth::{Caller, Role, new_token, token_hash};
 use crate::client::{ClientIp, limit_key};
+use crate::cookies;
 use crate::error::{ApiError, Body, Id};
 
 /// `POST /api/v1/signup`.
@@ -47,13 +49,19 @@ pub struct SignUp {
     /// role.
     #[serde(default)]
     pub invite_token: Option<String>,
+    /// Answer the session as an HttpOnly cookie for the web app instead of
+    /// a token in the body (needs the `x-statushawk-csrf` header).
+    #[serde(default)]
+    pub cookie: bool,
 }
 
 /// A session: the bearer token to send, and who it is.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Session {
-    /// Send as `Authorization: Bearer <token>`.
-    pub token: String,
+    /// Send as `Authorization: Bearer <token>`. Absent when the session
+    /// was asked for as a cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// The user.
     pub user_id: Uuid,
     /// The team the token acts in.
@@ -184,8 +192,12 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
 pub async fn sign_up(
     Shared(state): Shared<State>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     Body(input): Body<SignUp>,
-) -> Result<(StatusCode, Json<Session>), ApiError> {
+) -> Result<Response, ApiError> {
+    if input.cookie {
+        cookies::check_same_origin(&Method::POST, &headers, &state.public_url)?;
+    }
     let session = match input.invite_token.as_deref() {
         Some(token) => {
             if input.team_name.is_some() || input.team_slug.is_some() {
@@ -196,7 +208,36 @@ pub async fn sign_up(
         }
         None => sign_up_with_team(&state, client, &input).await?,
     };
-    Ok((StatusCode::CREATED, Json(session)))
+    deliver(&state, session, input.cookie, StatusCode::CREATED)
+}
+
+/// The answer that hands a new session over: its token in the body, or
+/// with `cookie` only in the HttpOnly session cookie.
+fn deliver(state: &State, mut session: Session, cookie: bool, status: StatusCode) -> Result<Response, ApiError> {
+    let mut headers = HeaderMap::new();
+    if cookie && let Some(token) = session.token.take() {
+        headers.insert(header::SET_COOKIE, cookies::session_cookie(&token, &state.public_url)?);
+    }
+    Ok((status, headers, Json(session)).into_response())
+}
+
+/// Signs out: the caller's login session is revoked, and its cookie
+/// cleared. Team API tokens are revoked with `DELETE /tokens/{id}`.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "accounts", responses(
+    (status = 204, description = "The session is revoked and its cookie cleared"),
+    (status = 409, description = "The token is a team API token, not a login session"),
+))]
+pub async fn logout(Shared(state): Shared<State>, caller: Caller) -> Result<Response, ApiError> {
+    if !caller.session {
+        return Err(ApiError::conflict("this is a team API token: revoke it with DELETE /api/v1/tokens/{id}"));
+    }
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(caller.token_id)
+        .execute(&state.pg)
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, cookies::cleared_cookie(&state.public_url)?);
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 
 async fn sign_up_with_team(state: &State, client: Option<IpAddr>, input: &SignUp) -> Result<Session, ApiError> {
@@ -235,7 +276,7 @@ async fn sign_up_with_team(state: &State, client: Option<IpAddr>, input: &SignUp
     }
     let token = insert_session(&mut tx, TeamId(team), user).await?;
     tx.commit().await?;
-    Ok(Session { token, user_id: user, team_id: TeamId(team), role: Role::Owner, email_verified: false })
+    Ok(Session { token: Some(token), user_id: user, team_id: TeamId(team), role: Role::Owner, email_verified: false })
 }
 
 /// Whether a user has this address (in any case).
@@ -338,6 +379,10 @@ pub struct Login {
     /// joined).
     #[serde(default)]
     pub team: Option<String>,
+    /// Answer the session as an HttpOnly cookie for the web app instead of
+    /// a token in the body (needs the `x-statushawk-csrf` header).
+    #[serde(default)]
+    pub cookie: bool,
 }
 
 /// The user whose e-mail and password these are. Throttled per client and
@@ -376,8 +421,12 @@ pub(crate) async fn authenticate(
 pub async fn login(
     Shared(state): Shared<State>,
     ClientIp(client): ClientIp,
+    headers: HeaderMap,
     Body(input): Body<Login>,
-) -> Result<Json<Session>, ApiError> {
+) -> Result<Response, ApiError> {
+    if input.cookie {
+        cookies::check_same_origin(&Method::POST, &headers, &state.public_url)?;
+    }
     let (user, email_verified) = authenticate(&state, client, &input.email, &input.password).await?;
     let membership = sqlx::query(
         "SELECT m.team_id, m.role::text AS role FROM memberships m JOIN teams t ON t.id = m.team_id \
@@ -393,7 +442,12 @@ pub async fn login(
     let role = Role::from_row(&role)?;
     let mut conn = state.pg.acquire().await?;
     let token = insert_session(&mut conn, team, user).await?;
-    Ok(Json(Session { token, user_id: user, team_id: team, role, email_verified }))
+    deliver(
+        &state,
+        Session { token: Some(token), user_id: user, team_id: team, role, email_verified },
+        input.cookie,
+        StatusCode::OK,
+    )
 }
 
 /// `POST /api/v1/verify-email`.

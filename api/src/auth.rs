@@ -1,4 +1,5 @@
-//! Who is calling: bearer tokens (only their SHA-256 is stored), the role
+//! Who is calling: bearer tokens or the web app's session cookie
+//! ([`crate::cookies`]; only a token's SHA-256 is stored), the role
 //! they act with in their team, and what each role may do; and password
 //! hashing, bounded so that it cannot be turned into a weapon.
 //!
@@ -93,16 +94,28 @@ impl FromRequestParts<State> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
+        // A bearer token wins; a browser's session cookie must be a login
+        // session and, to change anything, come from the app itself.
+        let from_cookie;
+        let token = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            Some(header) => {
+                from_cookie = false;
+                header
+                    .to_str()
+                    .ok()
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?
+            }
+            None => {
+                from_cookie = true;
+                let token = crate::cookies::session_token(&parts.headers)
+                    .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>, or sign in"))?;
+                crate::cookies::check_same_origin(&parts.method, &parts.headers, &state.public_url)?;
+                token
+            }
+        };
         // The creator's current membership bounds every token: roles are
         // declared most powerful first, so GREATEST is the lesser power, and
         // no membership (the creator left) is no role at all.
@@ -115,7 +128,7 @@ impl FromRequestParts<State> for Caller {
              LEFT JOIN memberships m ON m.team_id = t.team_id AND m.user_id = t.created_by \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())",
         )
-        .bind(token_hash(token))
+        .bind(token_hash(&token))
         .fetch_optional(&state.pg)
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked token"))?;
@@ -124,6 +137,10 @@ impl FromRequestParts<State> for Caller {
             .as_deref()
             .and_then(Role::parse)
             .ok_or_else(|| ApiError::unauthorized("the token's creator is no longer a member of the team"))?;
+        let session: bool = row.try_get("session")?;
+        if from_cookie && !session {
+            return Err(ApiError::unauthorized("the session cookie holds a login session only"));
+        }
         let token_id: Uuid = row.try_get("id")?;
         // When it was last used, to the minute: one write per token and
         // minute, not one per request.
@@ -133,13 +150,7 @@ impl FromRequestParts<State> for Caller {
                 .execute(&state.pg)
                 .await?;
         }
-        Ok(Self {
-            team: TeamId(row.try_get("team_id")?),
-            role,
-            user: row.try_get("created_by")?,
-            token_id,
-            session: row.try_get("session")?,
-        })
+        Ok(Self { team: TeamId(row.try_get("team_id")?), role, user: row.try_get("created_by")?, token_id, session })
     }
 }
 

@@ -315,7 +315,13 @@ async fn join(
         .execute(&mut *tx)
         .await?;
     let token = insert_session(tx, invitation.team, user).await?;
-    Ok(Session { token, user_id: user, team_id: invitation.team, role: invitation.preview.role, email_verified })
+    Ok(Session {
+        token: Some(token),
+        user_id: user,
+        team_id: invitation.team,
+        role: invitation.preview.role,
+        email_verified,
+    })
 }
 
 /// Accepts an invitation as the signed-in person: a session in the team

@@ -2,12 +2,14 @@
 //! channels, incidents and maintenance windows.
 //!
 //! Every request but sign-up, login, the links people are sent and health
-//! carries a bearer token ([`auth::Caller`]); every query is scoped to the
+//! carries a bearer token or the web app's session cookie ([`auth::Caller`],
+//! [`cookies`]); every query is scoped to the
 //! token's team, and an id of another team is simply not found. Viewers
 //! change nothing, members manage monitors, owners and admins also
 //! channels, tokens and members (who join by invitation only,
 //! [`invitations`]). Errors are JSON `{"error": {"code", "message",
-//! "field"?}}` ([`error::ApiError`]).
+//! "field"?}}` ([`error::ApiError`]). Paths no route claims get the web
+//! app ([`web`]).
 
 pub mod accounts;
 pub mod analytics;
@@ -15,6 +17,7 @@ pub mod auth;
 pub mod bench;
 pub mod channels;
 pub mod client;
+pub mod cookies;
 pub mod error;
 pub mod incidents;
 pub mod invitations;
@@ -28,6 +31,7 @@ pub mod openapi;
 pub mod pings;
 pub mod status_pages;
 pub mod throttle;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,6 +87,9 @@ pub struct Deps {
     /// Reverse proxies whose `X-Forwarded-For` is believed
     /// (`api.trusted_proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The built web app (`api.web_dir`: `index.html` and `assets/`),
+    /// served under every path the API does not claim ([`web`]).
+    pub web_dir: std::path::PathBuf,
 }
 
 /// Shared by every handler.
@@ -162,6 +169,7 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
     let api = Router::new()
         .route("/signup", post(accounts::sign_up))
         .route("/login", post(accounts::login))
+        .route("/logout", post(accounts::logout))
         .route("/verify-email/resend", post(accounts::resend_verification))
         .route("/tokens", get(accounts::list_tokens).post(accounts::create_token))
         .route("/tokens/{id}", axum::routing::delete(accounts::revoke_token))
@@ -202,6 +210,7 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn(middleware::request_metrics))
+        .fallback(web::app)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Compression leaves `text/event-stream` alone (the SSE feeds); the
         // timeout bounds the time to the response head, not a feed's body.
@@ -210,8 +219,9 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             std::time::Duration::from_secs(30),
         ))
-        // Dashboards on other origins call the API with bearer tokens (no
-        // cookies), so any origin may.
+        // Dashboards on other origins call the API with bearer tokens, so
+        // any origin may; never with credentials, so the session cookie
+        // (our own web app's) is not sent for them.
         .layer(tower_http::cors::CorsLayer::permissive())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Heartbeat pings: the token is the credential, limited per token.
@@ -260,6 +270,14 @@ async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Resu
 pub async fn run(listen: SocketAddr, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     info!(listen = %listener.local_addr()?, "API listening.");
+    if web::is_built(&deps.web_dir) {
+        info!(url = %deps.public_url, web_dir = %deps.web_dir.display(), "Dashboard served.");
+    } else {
+        tracing::warn!(
+            web_dir = %deps.web_dir.display(),
+            "The web dashboard is not built (cd web && npm ci && npm run build): / answers how to build it."
+        );
+    }
     // The peer address keys the public routes' rate limit.
     axum::serve(listener, router(deps).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())

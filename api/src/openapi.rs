@@ -42,10 +42,13 @@ pub struct ErrorDetail {
     info(
         title = "StatusHawk API",
         description = "Monitors, channels, incidents, maintenance windows, analytics and live results of a team. \
-                       Send `Authorization: Bearer <token>` (a session from `/login` or a team API token)."
+                       Send `Authorization: Bearer <token>` (a session from `/login` or a team API token). \
+                       The web app's session is instead the HttpOnly cookie `statushawk_session` (`cookie: true` \
+                       on `/login` or `/signup`); requests that change state with it carry `x-statushawk-csrf: 1` \
+                       and come from the API's own origin."
     ),
     paths(
-        accounts::sign_up, accounts::login, accounts::verify_email, accounts::resend_verification,
+        accounts::sign_up, accounts::login, accounts::logout, accounts::verify_email, accounts::resend_verification,
         accounts::create_token, accounts::list_tokens, accounts::revoke_token,
         monitors::list, monitors::create, monitors::get, monitors::replace, monitors::delete,
         monitors::pause, monitors::resume, monitors::set_channels, monitors::rotate_ping_token,

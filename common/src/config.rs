@@ -359,6 +359,10 @@ pub struct ApiConfig {
     /// least 16 characters; never printed). Empty (the default): the API
     /// listener does not serve metrics; they are on `metrics.listen` only.
     pub metrics_token: SecretString,
+    /// The built web app the API serves at `/` (a Vite `dist` directory
+    /// with `index.html`). Empty (the default): `web/dist` of the checkout
+    /// the binary was built from.
+    pub web_dir: String,
 }
 
 impl Default for ApiConfig {
@@ -368,6 +372,7 @@ impl Default for ApiConfig {
             public_url: "http://127.0.0.1:8080".into(),
             trusted_proxies: Vec::new(),
             metrics_token: SecretString::default(),
+            web_dir: String::new(),
         }
     }
 }

@@ -33,17 +33,22 @@ pub struct App {
 
 impl App {
     pub async fn new() -> Self {
-        Self::build(false).await
+        Self::build(false, None).await
+    }
+
+    /// An app that serves the web app built in `web_dir`.
+    pub async fn with_web_dir(web_dir: std::path::PathBuf) -> Self {
+        Self::build(false, Some(web_dir)).await
     }
 
     /// An app whose deployment has a mail server of its own: invitations
     /// are e-mailed and new addresses verified (the mail waits in
     /// `system_mail`).
     pub async fn with_system_mail() -> Self {
-        Self::build(true).await
+        Self::build(true, None).await
     }
 
-    async fn build(system_mail: bool) -> Self {
+    async fn build(system_mail: bool, web_dir: Option<std::path::PathBuf>) -> Self {
         let env = TestEnv::new().await;
         let db = DatabaseConfig { url: env.database_url.clone().into(), max_connections: 4 };
         statushawk_common::migrate::postgres(&db).await.unwrap();
@@ -74,6 +79,7 @@ impl App {
             system_mail,
             metrics_token: None,
             trusted_proxies: Vec::new(),
+            web_dir: web_dir.unwrap_or_else(|| "/nonexistent/statushawk/web/dist".into()),
         };
         let (router, state) = statushawk_api::router_and_state(deps.clone());
         Self { router, state, deps, env, js, topology, pg }
