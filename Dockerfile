@@ -14,6 +14,18 @@
 
 ARG RUST_VERSION=1
 ARG DEBIAN_RELEASE=bookworm
+ARG NODE_VERSION=20
+
+############################################################################
+# Web dashboard (web/dist): served by `statushawk api` from api.web_dir
+############################################################################
+FROM node:${NODE_VERSION}-${DEBIAN_RELEASE}-slim AS web
+
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/ ./
+RUN npm run build
 
 ############################################################################
 # Builder
@@ -61,6 +73,7 @@ RUN groupadd --system --gid 10001 statushawk \
         --shell /usr/sbin/nologin statushawk
 
 COPY --from=builder /out/statushawk /usr/local/bin/statushawk
+COPY --from=web /web/dist /usr/share/statushawk/web
 
 # ICMP checks: the prober needs either
 #   * unprivileged ICMP "ping" sockets (SOCK_DGRAM/IPPROTO_ICMP): the
@@ -82,9 +95,10 @@ WORKDIR /var/lib/statushawk
 # In a container the metrics endpoint must listen on all interfaces (the
 # binary's defaults are loopback-only); logs go out as JSON.
 ENV STATUSHAWK_METRICS_LISTEN=0.0.0.0:9464 \
-    STATUSHAWK_LOG_FORMAT=json
+    STATUSHAWK_LOG_FORMAT=json \
+    STATUSHAWK_API_WEB_DIR=/usr/share/statushawk/web
 
-# 8080: HTTP API, status pages, SSE.  9464: Prometheus metrics.
+# 8080: HTTP API, web dashboard, status pages, SSE.  9464: Prometheus metrics.
 EXPOSE 8080 9464
 
 ENTRYPOINT ["statushawk"]

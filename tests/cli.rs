@@ -396,6 +396,50 @@ async fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     assert!(child.terminate().status.success());
 }
 
+/// The web dashboard's browser suite (`web/e2e/run.mjs`: playwright-core
+/// driving Debian's Chromium) against `statushawk all --demo` serving the
+/// built app. Needs `web/dist` (`cd web && npm ci && npm run build`, which
+/// `scripts/test` does). With `STATUSHAWK_SCREENSHOTS=DIR` the pages'
+/// screenshots are kept there (how `docs/dashboard-*.png` are made).
+#[tokio::test]
+async fn the_dashboard_works_in_a_real_browser_against_the_whole_system() {
+    let root = statushawk_testkit::repo_root();
+    let dist = root.join("web/dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the web app is not built: cd web && npm ci && npm run build (scripts/test does this)"
+    );
+    let env = TestEnv::new().await;
+    let settings = [
+        ("STATUSHAWK_API_WEB_DIR", dist.to_str().unwrap()),
+        ("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true"),
+        ("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true"),
+    ];
+    let Served { child, api, .. } = serve(&env, &["all", "--demo"], &settings);
+    wait_ready(&api).await;
+    let shots = std::env::var("STATUSHAWK_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join(format!("statushawk-e2e-{}", std::process::id())));
+    let run = tokio::process::Command::new("node")
+        .arg(root.join("web/e2e/run.mjs"))
+        .arg(format!("http://{api}"))
+        .arg(&shots)
+        .current_dir(root.join("web"))
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+        .await
+        .expect("the browser suite ended within 5 minutes")
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "the browser suite failed (screenshots in {}):\n{}{}",
+        shots.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(child.terminate().status.success());
+}
+
 /// `GET path` with `Authorization: Bearer <token>`: the whole answer.
 async fn http_get_with_token(addr: &str, path: &str, token: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -221,6 +221,142 @@ fn deliver(state: &State, mut session: Session, cookie: bool, status: StatusCode
     Ok((status, headers, Json(session)).into_response())
 }
 
+/// Who is signed in, for the web app (which cannot read its cookie).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The user (`None` for a team API token: a program, not a person).
+    pub user_id: Option<Uuid>,
+    /// The user's address.
+    pub email: Option<String>,
+    /// The user's display name.
+    pub name: Option<String>,
+    /// Whether the address is proven.
+    pub email_verified: bool,
+    /// The team the credentials act in.
+    pub team: TeamSummary,
+    /// The role they act with there.
+    pub role: Role,
+    /// Whether the credentials are a login session.
+    pub session: bool,
+    /// Every team the user is a member of, for a team switcher.
+    pub teams: Vec<TeamSummary>,
+}
+
+/// A team and the user's role in it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TeamSummary {
+    /// The team.
+    pub id: TeamId,
+    /// Its name.
+    pub name: String,
+    /// Its slug (`login`'s `team`).
+    pub slug: String,
+    /// The user's role in it.
+    pub role: Role,
+}
+
+/// The caller: user, team and role, and the user's other teams.
+#[utoipa::path(get, path = "/api/v1/session", tag = "accounts", responses((status = 200, description = "Who is calling", body = Me)))]
+pub async fn me(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let (name, slug): (String, String) =
+        sqlx::query_as("SELECT name, slug FROM teams WHERE id = $1").bind(caller.team.0).fetch_one(&state.pg).await?;
+    let team = TeamSummary { id: caller.team, name, slug, role: caller.role };
+    let Some(user) = caller.user.filter(|_| caller.session) else {
+        return Ok(Json(Me {
+            user_id: None,
+            email: None,
+            name: None,
+            email_verified: false,
+            teams: Vec::new(),
+            team,
+            role: caller.role,
+            session: false,
+        }));
+    };
+    let (email, user_name, verified): (String, String, bool) =
+        sqlx::query_as("SELECT email, name, email_verified_at IS NOT NULL FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&state.pg)
+            .await?;
+    let rows: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT t.id, t.name, t.slug, m.role::text FROM memberships m JOIN teams t ON t.id = m.team_id \
+         WHERE m.user_id = $1 ORDER BY t.name, t.slug",
+    )
+    .bind(user)
+    .fetch_all(&state.pg)
+    .await?;
+    let teams = rows
+        .into_iter()
+        .map(|(id, name, slug, role)| Ok(TeamSummary { id: TeamId(id), name, slug, role: Role::from_row(&role)? }))
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(Me {
+        user_id: Some(user),
+        email: Some(email),
+        name: Some(user_name),
+        email_verified: verified,
+        team,
+        role: caller.role,
+        session: true,
+        teams,
+    }))
+}
+
+/// `POST /api/v1/session/team`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchTeam {
+    /// The slug of another team of the user's.
+    pub team: String,
+    /// Answer the new session as the web app's cookie (as on `/login`).
+    #[serde(default)]
+    pub cookie: bool,
+}
+
+/// Switches a login session to another team of its user: a new session
+/// there, and the calling one revoked.
+#[utoipa::path(post, path = "/api/v1/session/team", tag = "accounts", request_body = SwitchTeam, responses(
+    (status = 200, description = "A session in the other team", body = Session),
+    (status = 403, description = "Not a member of that team"),
+))]
+pub async fn switch_team(
+    Shared(state): Shared<State>,
+    caller: Caller,
+    Body(input): Body<SwitchTeam>,
+) -> Result<Response, ApiError> {
+    let user = match (caller.session, caller.user) {
+        (true, Some(user)) => user,
+        _ => return Err(ApiError::forbidden("only a person's login session switches teams")),
+    };
+    let mut tx = state.pg.begin().await?;
+    let membership: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT m.team_id, m.role::text FROM memberships m JOIN teams t ON t.id = m.team_id \
+         WHERE m.user_id = $1 AND t.slug = $2",
+    )
+    .bind(user)
+    .bind(&input.team)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (team, role) = membership.ok_or_else(|| ApiError::forbidden("not a member of that team"))?;
+    let verified: bool = sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1")
+        .bind(caller.token_id)
+        .execute(&mut *tx)
+        .await?;
+    let token = insert_session(&mut tx, TeamId(team), user).await?;
+    tx.commit().await?;
+    let session = Session {
+        token: Some(token),
+        user_id: user,
+        team_id: TeamId(team),
+        role: Role::from_row(&role)?,
+        email_verified: verified,
+    };
+    deliver(&state, session, input.cookie, StatusCode::OK)
+}
+
 /// Signs out: the caller's login session is revoked, and its cookie
 /// cleared. Team API tokens are revoked with `DELETE /tokens/{id}`.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "accounts", responses(

@@ -312,7 +312,7 @@ async fn own_monitor(state: &State, caller: &Caller, id: MonitorId) -> Result<()
     found.map(|_| ()).ok_or_else(|| ApiError::not_found("monitor"))
 }
 
-fn clickhouse_error(err: clickhouse::error::Error) -> ApiError {
+pub(crate) fn clickhouse_error(err: clickhouse::error::Error) -> ApiError {
     match err {
         clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut => {
             ApiError::unavailable("the analytics store is unavailable")

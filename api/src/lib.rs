@@ -28,6 +28,7 @@ pub mod members;
 pub mod middleware;
 pub mod monitors;
 pub mod openapi;
+pub mod overview;
 pub mod pings;
 pub mod status_pages;
 pub mod throttle;
@@ -170,6 +171,8 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         .route("/signup", post(accounts::sign_up))
         .route("/login", post(accounts::login))
         .route("/logout", post(accounts::logout))
+        .route("/session", get(accounts::me))
+        .route("/session/team", post(accounts::switch_team))
         .route("/verify-email/resend", post(accounts::resend_verification))
         .route("/tokens", get(accounts::list_tokens).post(accounts::create_token))
         .route("/tokens/{id}", axum::routing::delete(accounts::revoke_token))
@@ -186,6 +189,7 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         .route("/monitors/{id}/pings", get(analytics::pings))
         .route("/monitors/{id}/runs", get(analytics::runs))
         .route("/live", get(live::team))
+        .route("/overview", get(overview::overview))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
         .route("/integrations/test", post(channels::test))

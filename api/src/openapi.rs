@@ -48,12 +48,12 @@ pub struct ErrorDetail {
                        and come from the API's own origin."
     ),
     paths(
-        accounts::sign_up, accounts::login, accounts::logout, accounts::verify_email, accounts::resend_verification,
+        accounts::sign_up, accounts::login, accounts::logout, accounts::me, accounts::switch_team, accounts::verify_email, accounts::resend_verification,
         accounts::create_token, accounts::list_tokens, accounts::revoke_token,
         monitors::list, monitors::create, monitors::get, monitors::replace, monitors::delete,
         monitors::pause, monitors::resume, monitors::set_channels, monitors::rotate_ping_token,
         pings::success, pings::with_kind,
-        analytics::uptime, analytics::latency, analytics::results, analytics::pings, analytics::runs,
+        analytics::uptime, analytics::latency, crate::overview::overview, analytics::results, analytics::pings, analytics::runs,
         live::monitor, live::team,
         channels::list, channels::create, channels::get, channels::replace, channels::delete, channels::test,
         members::list, members::change_role, members::remove,
@@ -89,16 +89,42 @@ impl Modify for Conventions {
                     .build(),
             )
             .into();
-        for item in openapi.paths.paths.values_mut() {
-            for operation in
-                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head]
-                    .into_iter()
-                    .flatten()
-            {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+                ("head", &mut item.head),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
                 operation.responses.responses.entry("default".to_owned()).or_insert_with(|| error.clone());
+                // Handlers of different modules share names (`list`, `get`)
+                // and one handler may serve several methods, so each
+                // operation's id comes from its method and path, as generated
+                // clients need: `get_monitors_by_id_uptime`.
+                operation.operation_id = Some(operation_id(method, path));
             }
         }
     }
+}
+
+/// `get` and `/api/v1/monitors/{id}/uptime`: `get_monitors_by_id_uptime`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    for segment in path.trim_start_matches("/api/v1").split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                id.push_str("by_");
+                id.push_str(param);
+            }
+            None => id.extend(segment.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })),
+        }
+    }
+    id
 }
 
 /// The document (built once).
@@ -120,7 +146,36 @@ fn build() -> Value {
             schemas.insert(name, schema);
         }
     }
+    split_ref_siblings(&mut document);
     document
+}
+
+/// Rewrites a schema that is a `$ref` with constraints beside it (as a
+/// tagged enum's variant is: the variant's type and its `kind`) into
+/// `allOf` of the two. Both mean the same in JSON Schema 2020-12, but code
+/// generators (openapi-typescript) drop a `$ref`'s siblings, and with them
+/// the tag that tells the variants apart.
+fn split_ref_siblings(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let constrained = ["properties", "required", "type"].iter().any(|k| map.contains_key(*k));
+            if map.contains_key("$ref") && constrained {
+                let reference = map.remove("$ref").unwrap_or_default();
+                let description = map.remove("description");
+                let rest = std::mem::take(map);
+                map.insert(
+                    "allOf".into(),
+                    Value::Array(vec![serde_json::json!({ "$ref": reference }), Value::Object(rest)]),
+                );
+                if let Some(description) = description {
+                    map.insert("description".into(), description);
+                }
+            }
+            map.values_mut().for_each(split_ref_siblings);
+        }
+        Value::Array(items) => items.iter_mut().for_each(split_ref_siblings),
+        _ => {}
+    }
 }
 
 /// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 document.
@@ -147,6 +202,28 @@ mod tests {
             assert!(schemas.contains_key(name), "{name} is referred to but not defined");
         }
         assert!(schemas.contains_key("MonitorSpec") && schemas.contains_key("HttpSpec"));
+        // No `$ref` carries constraints beside it (generators drop them).
+        fn no_ref_siblings(value: &Value) {
+            match value {
+                Value::Object(map) => {
+                    if map.contains_key("$ref") {
+                        assert!(!map.contains_key("properties") && !map.contains_key("required"), "{value}");
+                    }
+                    map.values().for_each(no_ref_siblings);
+                }
+                Value::Array(items) => items.iter().for_each(no_ref_siblings),
+                _ => {}
+            }
+        }
+        no_ref_siblings(document);
+        // Operation ids are unique (generated clients key on them).
+        let mut ids = std::collections::HashSet::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                let id = operation["operationId"].as_str().unwrap();
+                assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            }
+        }
         // Every operation answers errors with the error body.
         for (path, item) in document["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {

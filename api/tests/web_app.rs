@@ -238,3 +238,72 @@ async fn a_cross_site_form_post_with_the_session_cookie_is_refused() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn the_app_learns_who_is_signed_in_and_switches_teams() {
+    let app = App::new().await;
+    let cookie = browser_sign_up(&app, "cat@shop.example").await;
+    // Another team invites her; she accepts with a session of hers.
+    let lab = app.sign_up("lead@lab.example", "Lab").await;
+    let (_, invitation) = app
+        .call("POST", "/api/v1/invitations", Some(&lab), Some(json!({"email": "cat@shop.example", "role": "viewer"})))
+        .await;
+    let (_, bearer) =
+        app.call("POST", "/api/v1/login", None, Some(json!({"email": "cat@shop.example", "password": PASSWORD}))).await;
+    let (status, joined) = app
+        .call(
+            "POST",
+            "/api/v1/invitations/accept",
+            bearer["token"].as_str(),
+            Some(json!({"token": invitation["token"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+
+    let (status, _, body) = send(&app, "GET", "/api/v1/session", &[("cookie", &cookie)], "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (me["email"].as_str(), me["role"].as_str(), me["session"].as_bool()),
+        (Some("cat@shop.example"), Some("owner"), Some(true))
+    );
+    assert_eq!(me["team"]["name"], "Shop");
+    let teams: Vec<(&str, &str)> = me["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(teams, [("Lab", "viewer"), ("Shop", "owner")]);
+    let lab_slug = me["teams"][0]["slug"].as_str().unwrap().to_owned();
+
+    // Switching: a session in the other team, the old one revoked.
+    let switch = json!({"team": lab_slug, "cookie": true}).to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-statushawk-csrf", "1"),
+        ("origin", OWN_ORIGIN),
+        ("cookie", cookie.as_str()),
+    ];
+    let (status, answer, body) = send(&app, "POST", "/api/v1/session/team", &headers, &switch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let switched = cookie_pair(&answer);
+    assert_eq!(send(&app, "GET", "/api/v1/session", &[("cookie", &cookie)], "").await.0, StatusCode::UNAUTHORIZED);
+    let (_, _, body) = send(&app, "GET", "/api/v1/session", &[("cookie", &switched)], "").await;
+    let me: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((me["team"]["name"].as_str(), me["role"].as_str()), (Some("Lab"), Some("viewer")));
+    // Not to a team she is not in.
+    let elsewhere = json!({"team": "no-such-team", "cookie": true}).to_string();
+    let headers = [("content-type", "application/json"), ("x-statushawk-csrf", "1"), ("cookie", switched.as_str())];
+    assert_eq!(send(&app, "POST", "/api/v1/session/team", &headers, &elsewhere).await.0, StatusCode::FORBIDDEN);
+
+    // A team API token is a program: its team, no person, no teams.
+    let owner = app.sign_up("ops@tools.example", "Tools").await;
+    let token = app.token(&owner, "viewer").await;
+    let (status, me) = app.call("GET", "/api/v1/session", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(
+        (me["session"].as_bool(), me["email"].is_null(), me["team"]["name"].as_str()),
+        (Some(false), true, Some("Tools"))
+    );
+}

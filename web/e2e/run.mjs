@@ -1,0 +1,175 @@
+// End-to-end: the dashboard in Debian's Chromium (playwright-core, no
+// browser download) against a running `statushawk all` whose probers may
+// reach this machine (prober.allow_private_targets).
+//
+//   node e2e/run.mjs http://127.0.0.1:8080 [screenshot dir]
+//
+// Exits non-zero on the first failed step, naming it. Screenshots of the
+// pages go to the directory given (default: test-results/).
+import { strict as assert } from 'node:assert'
+import { mkdirSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { join } from 'node:path'
+import { chromium } from 'playwright-core'
+
+const base = process.argv[2] ?? 'http://127.0.0.1:8080'
+const shots = process.argv[3] ?? 'test-results'
+mkdirSync(shots, { recursive: true })
+const PASSWORD = 'end to end password'
+const stamp = `${Date.now()}-${process.pid}`
+/** Long enough for a first check of a 10 s monitor on a busy machine. */
+const RESULT_WAIT = 60_000
+
+// A local target for the monitor the test creates.
+const target = createServer((_, response) => response.writeHead(200, { 'content-type': 'text/plain' }).end('ok'))
+await new Promise((resolve) => target.listen(0, '127.0.0.1', resolve))
+const targetUrl = `http://127.0.0.1:${target.address().port}/health`
+
+// Playwright gives every launch a fresh, throw-away profile of its own.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
+})
+
+let failed = false
+/** Every page opened, for a screenshot when a step fails. */
+const open = []
+async function step(name, body) {
+  const started = Date.now()
+  try {
+    await body()
+    console.log(`ok   ${name} (${Date.now() - started} ms)`)
+  } catch (error) {
+    failed = true
+    console.log(`FAIL ${name}\n${error.stack ?? error}`)
+    for (const [index, page] of open.entries()) {
+      if (!page.isClosed()) await page.screenshot({ path: join(shots, `failure-${index}.png`) }).catch(() => {})
+    }
+    throw error
+  }
+}
+
+/** A fresh browser profile's page: no cookies. */
+async function newPage() {
+  const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 800 } })
+  const page = await context.newPage()
+  open.push(page)
+  page.setDefaultTimeout(15_000)
+  const offMachine = []
+  page.on('request', (request) => {
+    const url = new URL(request.url())
+    if (!['127.0.0.1', 'localhost'].includes(url.hostname) && url.protocol.startsWith('http')) offMachine.push(request.url())
+  })
+  return { context, page, offMachine }
+}
+
+/** The API as the page's session calls it (cookie and CSRF header). */
+async function apiCall(page, method, path, body) {
+  return page.evaluate(
+    async ({ method, path, body }) => {
+      const response = await fetch(path, {
+        method,
+        headers: { 'content-type': 'application/json', 'x-statushawk-csrf': '1' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      return { status: response.status, body: await response.text() }
+    },
+    { method, path, body },
+  )
+}
+
+try {
+  const owner = await newPage()
+  const { page } = owner
+  const email = `owner-${stamp}@e2e.example`
+
+  await step('a visitor is sent to sign in, and signs up', async () => {
+    await page.goto('/')
+    await page.waitForURL('**/signin')
+    await page.getByRole('link', { name: 'Sign up' }).click()
+    await page.getByLabel('E-mail').fill(email)
+    await page.getByLabel(/Password/).fill(PASSWORD)
+    await page.getByLabel('Team name').fill(`E2E ${stamp}`)
+    await page.getByRole('button', { name: 'Sign up' }).click()
+    await page.getByRole('heading', { name: 'Monitors' }).waitFor()
+    await page.getByText(`E2E ${stamp}`).waitFor()
+    const cookies = await owner.context.cookies()
+    const session = cookies.find((c) => c.name === 'statushawk_session')
+    assert.ok(session, 'a session cookie')
+    assert.equal(session.httpOnly, true, 'HttpOnly')
+    assert.equal(session.sameSite, 'Strict', 'SameSite=Strict')
+    assert.equal(await page.evaluate(() => document.cookie.includes('statushawk_session')), false, 'out of reach of scripts')
+  })
+
+  await step('an HTTP monitor on a local target shows its first result without a reload', async () => {
+    await page.getByLabel('Name').fill('Local target')
+    await page.getByLabel('URL').fill(targetUrl)
+    await page.getByLabel('Every (s)').fill('10')
+    const loads = []
+    page.on('load', () => loads.push(Date.now()))
+    await page.getByRole('button', { name: 'Add monitor' }).click()
+    const row = page.getByTestId('monitor-row').filter({ hasText: 'Local target' })
+    await row.waitFor()
+    await row.getByTestId('monitor-last').getByText(/^up · \d+ ms$/).waitFor({ timeout: RESULT_WAIT })
+    await row.getByTestId('monitor-status').getByText('Up').waitFor({ timeout: RESULT_WAIT })
+    await row.getByTestId('monitor-uptime').getByText(/^\d+(\.\d+)? %$/).waitFor({ timeout: RESULT_WAIT })
+    assert.deepEqual(loads, [], 'the page was not reloaded')
+    await page.screenshot({ path: join(shots, 'dashboard-overview.png') })
+  })
+
+  await step('the overview filters by search and status', async () => {
+    await page.getByLabel('Search').fill('no such monitor')
+    await page.getByTestId('monitor-row').first().waitFor({ state: 'detached' })
+    await page.getByLabel('Search').fill('local')
+    await page.getByTestId('monitor-row').first().waitFor()
+    await page.getByLabel('Search').fill('')
+  })
+
+  await step('a viewer sees no controls that change anything', async () => {
+    const invited = await apiCall(page, 'POST', '/api/v1/invitations', { email: `viewer-${stamp}@e2e.example`, role: 'viewer' })
+    assert.equal(invited.status, 201, invited.body)
+    const token = JSON.parse(invited.body).token
+    const viewer = await newPage()
+    await viewer.page.goto('/signin')
+    const signUp = await apiCall(viewer.page, 'POST', '/api/v1/signup', {
+      email: `viewer-${stamp}@e2e.example`,
+      password: PASSWORD,
+      invite_token: token,
+      cookie: true,
+    })
+    assert.equal(signUp.status, 201, signUp.body)
+    await viewer.page.goto('/')
+    await viewer.page.getByTestId('monitor-row').filter({ hasText: 'Local target' }).waitFor()
+    assert.equal(await viewer.page.getByRole('button', { name: 'Add monitor' }).count(), 0, 'no Add monitor for a viewer')
+    await viewer.page.getByText('viewer', { exact: true }).waitFor()
+    assert.deepEqual(viewer.offMachine, [], 'no request leaves the machine')
+    await viewer.context.close()
+  })
+
+  await step('signing out kills the session on the server', async () => {
+    const [session] = (await owner.context.cookies()).filter((c) => c.name === 'statushawk_session')
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL('**/signin')
+    const kept = await browser.newContext({ baseURL: base })
+    await kept.addCookies([{ ...session, sameSite: 'Strict' }])
+    const answer = await kept.request.get('/api/v1/session')
+    assert.equal(answer.status(), 401, 'the old cookie no longer works')
+    await kept.close()
+    assert.deepEqual(owner.offMachine, [], 'no request leaves the machine')
+  })
+} catch {
+  failed = true
+} finally {
+  await browser.close()
+  target.close()
+}
+process.exit(failed ? 1 : 0)

@@ -1,0 +1,37 @@
+import { Navigate, Route, Routes, useLocation } from 'react-router'
+import { Layout } from './components/Layout'
+import { Overview } from './pages/Overview'
+import { SignIn, SignUp } from './pages/SignIn'
+import { useSession } from './session'
+
+export function App() {
+  return (
+    <Routes>
+      <Route path="/signin" element={<SignIn />} />
+      <Route path="/signup" element={<SignUp />} />
+      <Route element={<SignedIn />}>
+        <Route path="/" element={<Overview />} />
+        <Route path="*" element={<NotFound />} />
+      </Route>
+    </Routes>
+  )
+}
+
+/** The pages that need a session: the layout, or the sign-in page. */
+function SignedIn() {
+  const session = useSession()
+  const location = useLocation()
+  if (session.isPending) return <p className="p-8 text-slate-500">Loading…</p>
+  if (session.isError) return <p className="p-8 text-red-700">The API cannot be reached: {session.error.message}</p>
+  if (!session.data) return <Navigate to="/signin" replace state={{ from: location.pathname }} />
+  return <Layout me={session.data} />
+}
+
+function NotFound() {
+  return (
+    <div className="p-8">
+      <h1 className="text-xl font-semibold">Not found</h1>
+      <p className="mt-2 text-slate-600">There is no page here.</p>
+    </div>
+  )
+}
