@@ -401,8 +401,33 @@ async fn seed_demo(config: &Config, webhook_url: &str, signing_secret: &str) -> 
          incidents go to a webhook at {webhook_url}",
         regions.join(", ")
     );
+    // A person to sign in to the dashboard as: a new password each run,
+    // printed once (only its hash is kept), so no known password outlives it.
+    let password = statushawk_api::auth::new_token().0[4..24].to_owned();
+    let hash = statushawk_api::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let user: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users (email, name, password_hash, email_verified_at) \
+         VALUES ($1, 'Demo', $2, now()) \
+         ON CONFLICT ((lower(email))) DO UPDATE SET password_hash = EXCLUDED.password_hash RETURNING id",
+    )
+    .bind(DEMO_EMAIL)
+    .bind(&hash)
+    .fetch_one(&pg)
+    .await?;
+    sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING")
+        .bind(team)
+        .bind(user)
+        .execute(&pg)
+        .await?;
+    println!(
+        "demo: sign in to the dashboard at {}/ as {DEMO_EMAIL} with the password {password}",
+        config.api.public_url.trim_end_matches('/')
+    );
     Ok(())
 }
+
+/// The demo's person (`all --demo`).
+const DEMO_EMAIL: &str = "demo@statushawk.local";
 
 /// The demo's webhook receiver: prints each notification whose signature
 /// checks out (as a real receiver would verify it), and refuses others.

@@ -287,6 +287,21 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
         stdout.contains("demo webhook: incident.opened Nothing listens here (down) (signature verified)"),
         "{stdout}"
     );
+    // The demo's person, whose password is printed: an owner of the demo team.
+    let password = stdout
+        .lines()
+        .find_map(|line| line.split_once("as demo@statushawk.local with the password ").map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("no demo sign-in printed: {stdout}"));
+    let pg = env.pg().await;
+    let (hash, role): (String, String) = sqlx::query_as(
+        "SELECT u.password_hash, m.role::text FROM users u JOIN memberships m ON m.user_id = u.id \
+         JOIN teams t ON t.id = m.team_id WHERE u.email = 'demo@statushawk.local' AND t.slug = 'demo'",
+    )
+    .fetch_one(&pg)
+    .await
+    .unwrap();
+    assert_eq!(role, "owner");
+    assert!(statushawk_api::auth::verify_password(password, &hash), "the printed password signs in");
 }
 
 /// A heartbeat end to end through `statushawk all`: pings on the API's ping
