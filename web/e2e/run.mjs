@@ -126,6 +126,24 @@ try {
     await page.screenshot({ path: join(shots, 'dashboard-overview.png') })
   })
 
+  await step("a monitor's page shows its graph, uptime, results with phase timings, and pauses", async () => {
+    await page.getByRole('link', { name: 'Local target' }).click()
+    await page.waitForURL('**/monitors/*')
+    await page.getByRole('heading', { name: 'Local target' }).waitFor()
+    await page.getByTestId('result-row').first().waitFor({ timeout: RESULT_WAIT })
+    await page.getByTestId('latency-chart').locator('canvas').first().waitFor()
+    await page.getByText('Uptime 24h').waitFor()
+    await page.getByRole('button', { name: '7d' }).click()
+    await page.getByRole('button', { name: '24h' }).click()
+    await page.screenshot({ path: join(shots, 'dashboard-monitor.png'), fullPage: true })
+    await page.getByRole('button', { name: 'Pause' }).click()
+    await page.getByTestId('detail-status').getByText('Paused').waitFor()
+    await page.getByRole('button', { name: 'Resume' }).click()
+    await page.getByTestId('detail-status').getByText('Up').waitFor()
+    await page.getByRole('link', { name: '← Monitors' }).click()
+    await page.getByRole('heading', { name: 'Monitors' }).waitFor()
+  })
+
   await step('the overview filters by search and status', async () => {
     await page.getByLabel('Search').fill('no such monitor')
     await page.getByTestId('monitor-row').first().waitFor({ state: 'detached' })

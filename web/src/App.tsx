@@ -1,5 +1,6 @@
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { Layout } from './components/Layout'
+import { MonitorDetail } from './pages/MonitorDetail'
 import { Overview } from './pages/Overview'
 import { SignIn, SignUp } from './pages/SignIn'
 import { useSession } from './session'
@@ -11,6 +12,7 @@ export function App() {
       <Route path="/signup" element={<SignUp />} />
       <Route element={<SignedIn />}>
         <Route path="/" element={<Overview />} />
+        <Route path="/monitors/:id" element={<MonitorDetail />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

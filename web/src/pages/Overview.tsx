@@ -1,6 +1,6 @@
 import { useMemo, useRef, useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import { useOutletContext } from 'react-router'
+import { Link, useOutletContext } from 'react-router'
 import { api, ApiError, unwrap, type CheckResult, type Me, type Monitor, type Schemas } from '../api/client'
 import { useLiveResults } from '../live'
 import {
@@ -231,7 +231,9 @@ function Row(props: { monitor: Monitor; result: CheckResult | undefined; summary
         </span>
       </td>
       <td className="px-4 py-3">
-        <div className="font-medium">{monitor.name}</div>
+        <Link to={`/monitors/${monitor.id}`} className="font-medium text-slate-900 hover:text-teal-700 hover:underline">
+          {monitor.name}
+        </Link>
         <div className="max-w-md truncate text-xs text-slate-500">{targetOf(monitor.spec)}</div>
       </td>
       <td className="px-4 py-3 text-slate-600">{monitor.spec.kind}</td>
