@@ -144,6 +144,31 @@ try {
     await page.getByRole('heading', { name: 'Monitors' }).waitFor()
   })
 
+  await step('the full form creates a TCP monitor, shows the API\'s error at its field, and edits it', async () => {
+    await page.getByRole('link', { name: 'Another kind, or every setting' }).click()
+    await page.getByRole('heading', { name: 'New monitor' }).waitFor()
+    await page.getByLabel('Name').fill('Local port')
+    await page.getByLabel('Kind').selectOption('tcp')
+    await page.getByLabel('Host').fill('127.0.0.1')
+    await page.getByLabel('Port').fill(String(target.address().port))
+    await page.getByLabel('Every (s)').fill('1')
+    await page.getByRole('button', { name: 'Create monitor' }).click()
+    // The API names interval_ms; the form shows it under "Every (s)".
+    await page.getByText('between 10000 (10 s) and 86400000 (24 h)').waitFor()
+    assert.equal(await page.getByLabel('Every (s)').getAttribute('aria-invalid'), 'true')
+    await page.screenshot({ path: join(shots, 'dashboard-monitor-form.png'), fullPage: true })
+    await page.getByLabel('Every (s)').fill('10')
+    await page.getByRole('button', { name: 'Create monitor' }).click()
+    await page.getByRole('heading', { name: 'Local port' }).waitFor()
+    await page.getByRole('link', { name: 'Edit' }).click()
+    await page.getByLabel('Name').fill('Local port, renamed')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('heading', { name: 'Local port, renamed' }).waitFor()
+    await page.getByText('tcp · 127.0.0.1:').waitFor()
+    await page.getByRole('link', { name: '← Monitors' }).click()
+    await page.getByTestId('monitor-row').filter({ hasText: 'Local port, renamed' }).waitFor()
+  })
+
   await step('the overview filters by search and status', async () => {
     await page.getByLabel('Search').fill('no such monitor')
     await page.getByTestId('monitor-row').first().waitFor({ state: 'detached' })

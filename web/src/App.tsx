@@ -1,6 +1,7 @@
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { Layout } from './components/Layout'
 import { MonitorDetail } from './pages/MonitorDetail'
+import { MonitorForm } from './pages/MonitorForm'
 import { Overview } from './pages/Overview'
 import { SignIn, SignUp } from './pages/SignIn'
 import { useSession } from './session'
@@ -12,7 +13,9 @@ export function App() {
       <Route path="/signup" element={<SignUp />} />
       <Route element={<SignedIn />}>
         <Route path="/" element={<Overview />} />
+        <Route path="/monitors/new" element={<MonitorForm />} />
         <Route path="/monitors/:id" element={<MonitorDetail />} />
+        <Route path="/monitors/:id/edit" element={<MonitorForm />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

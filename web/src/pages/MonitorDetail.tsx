@@ -101,6 +101,9 @@ function Header({ monitor, editable, hasData }: { monitor: Monitor; editable: bo
         </span>
         {editable && (
           <div className="ml-auto flex gap-2">
+            <Link to={`/monitors/${monitor.id}/edit`} className="rounded border border-slate-300 px-3 py-1.5 text-sm">
+              Edit
+            </Link>
             <button type="button" className="rounded border border-slate-300 px-3 py-1.5 text-sm" onClick={() => toggle.mutate()}>
               {monitor.paused ? 'Resume' : 'Pause'}
             </button>

@@ -120,6 +120,14 @@ export function Overview() {
       </div>
 
       {mayEdit(me.role) && <NewMonitor />}
+      {mayEdit(me.role) && (
+        <p className="-mt-3 text-sm">
+          <Link to="/monitors/new" className="text-teal-700 underline">
+            Another kind, or every setting
+          </Link>{' '}
+          (TCP, ICMP, DNS, TLS, heartbeat; headers, assertions, regions, confirmations)
+        </p>
+      )}
 
       <div className="flex flex-wrap gap-3">
         <input
