@@ -169,7 +169,37 @@ try {
     await page.getByTestId('monitor-row').filter({ hasText: 'Local port, renamed' }).waitFor()
   })
 
+  await step("a down monitor's incident shows its region evidence and takes an update", async () => {
+    const closed = createServer()
+    await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const port = closed.address().port
+    await new Promise((resolve) => closed.close(resolve))
+    const made = await apiCall(page, 'POST', '/api/v1/monitors', {
+      name: 'Closed port',
+      spec: { kind: 'tcp', host: '127.0.0.1', port },
+      interval_ms: 10000,
+      timeout_ms: 2000,
+    })
+    assert.equal(made.status, 201, made.body)
+    await page.getByRole('link', { name: 'Incidents' }).click()
+    const row = page.getByTestId('incident-row').filter({ hasText: 'Closed port' })
+    const deadline = Date.now() + 2 * RESULT_WAIT
+    while (!(await row.count())) {
+      assert.ok(Date.now() < deadline, 'no incident for the closed port')
+      await page.waitForTimeout(1000)
+      await page.reload()
+    }
+    await row.click()
+    await page.getByTestId('region-evidence').getByText('connection refused').first().waitFor()
+    await page.getByLabel('Status').selectOption('identified')
+    await page.getByLabel('Message').fill('Nothing listens on that port: we know why.')
+    await page.getByRole('button', { name: 'Post update' }).click()
+    await page.getByTestId('incident-update').filter({ hasText: 'we know why' }).waitFor()
+    await page.screenshot({ path: join(shots, 'dashboard-incident.png'), fullPage: true })
+  })
+
   await step('the overview filters by search and status', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Monitors', exact: true }).click()
     await page.getByLabel('Search').fill('no such monitor')
     await page.getByTestId('monitor-row').first().waitFor({ state: 'detached' })
     await page.getByLabel('Search').fill('local')

@@ -1,5 +1,6 @@
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { Layout } from './components/Layout'
+import { IncidentDetail, Incidents } from './pages/Incidents'
 import { MonitorDetail } from './pages/MonitorDetail'
 import { MonitorForm } from './pages/MonitorForm'
 import { Overview } from './pages/Overview'
@@ -16,6 +17,8 @@ export function App() {
         <Route path="/monitors/new" element={<MonitorForm />} />
         <Route path="/monitors/:id" element={<MonitorDetail />} />
         <Route path="/monitors/:id/edit" element={<MonitorForm />} />
+        <Route path="/incidents" element={<Incidents />} />
+        <Route path="/incidents/:id" element={<IncidentDetail />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

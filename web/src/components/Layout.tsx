@@ -18,6 +18,9 @@ export function Layout({ me }: { me: Me }) {
             <Link to="/" className="hover:text-slate-900">
               Monitors
             </Link>
+            <Link to="/incidents" className="hover:text-slate-900">
+              Incidents
+            </Link>
           </nav>
           <div className="ml-auto flex items-center gap-3 text-sm">
             {me.teams.length > 1 ? (

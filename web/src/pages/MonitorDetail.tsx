@@ -39,7 +39,10 @@ export function MonitorDetail() {
       />
       {open && (
         <div className="rounded-lg border border-red-200 bg-red-50 p-4 text-sm" data-testid="current-incident">
-          <strong className="text-red-800">Incident open</strong> since {new Date(open.started_at_ms).toLocaleString()}: {open.cause}
+          <Link to={`/incidents/${open.id}`} className="font-semibold text-red-800 underline">
+            Incident open
+          </Link>{' '}
+          since {new Date(open.started_at_ms).toLocaleString()}: {open.cause}
         </div>
       )}
       <UptimeWindows uptime={uptime} />
@@ -53,13 +56,15 @@ export function MonitorDetail() {
         {incidents.data?.length === 0 && <p className="text-sm text-slate-500">None so far.</p>}
         <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm">
           {incidents.data?.map((incident) => (
-            <li key={incident.id} className="flex flex-wrap gap-3 px-4 py-2">
+            <li key={incident.id}>
+              <Link to={`/incidents/${incident.id}`} className="flex flex-wrap gap-3 px-4 py-2 hover:bg-slate-50">
               <span className={incident.resolved_at_ms ? 'text-slate-500' : 'font-medium text-red-700'}>
                 {incident.resolved_at_ms ? 'Resolved' : 'Open'}
               </span>
               <span>{new Date(incident.started_at_ms).toLocaleString()}</span>
               <span className="text-slate-600">{incident.cause}</span>
               <span className="text-slate-400">{incident.affected_regions.join(', ')}</span>
+              </Link>
             </li>
           ))}
         </ul>
