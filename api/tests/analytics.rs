@@ -128,13 +128,9 @@ async fn uptime_is_time_based_without_maintenance_and_check_based_from_the_rollu
     }
 }
 
-/// One row of `check_results`.
+/// One row of `check_results`, without a message.
 fn row(monitor: &str, team: uuid::Uuid, ts: i64, region: &str, status: &str, total_ms: u32) -> String {
-    format!(
-        "(toDateTime({ts}), toUUID('{monitor}'), toUUID('{team}'), '{region}', {slot}, 0, 'p1', '{status}', '', '', \
-         NULL, 3, NULL, 7, {total_ms}, 200, 512, NULL)",
-        slot = ts * 1000,
-    )
+    support::result_row(monitor, team, ts, region, status, total_ms, "")
 }
 
 #[tokio::test]
@@ -162,17 +158,7 @@ async fn latency_percentiles_counts_and_raw_results_from_clickhouse() {
     }
     // 100 days ago: outside every window.
     rows.push(row(&id, team, now - 100 * DAY, "eu-west", "down", 1));
-    app.env
-        .clickhouse()
-        .query(&format!(
-            "INSERT INTO check_results (ts, monitor_id, team_id, region, slot_ms, attempt, prober_id, status, \
-             error_kind, message, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, http_status, body_bytes, \
-             cert_expires_at) VALUES {}",
-            rows.join(", ")
-        ))
-        .execute()
-        .await
-        .unwrap();
+    app.insert_results(&rows).await;
 
     // Check-based counts: 24 h has minute m1; 7 d and beyond add hour h2.
     let (_, uptime) = app.call("GET", &format!("/api/v1/monitors/{id}/uptime"), Some(&owner), None).await;

@@ -6,17 +6,9 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use support::App;
+use support::{App, result_row as row};
 
 const HOUR: i64 = 3600;
-
-fn row(monitor: &str, team: &str, ts: i64, region: &str, status: &str, total_ms: u32, message: &str) -> String {
-    format!(
-        "(toDateTime({ts}), toUUID('{monitor}'), toUUID('{team}'), '{region}', {slot}, 0, 'p1', '{status}', '', \
-         '{message}', NULL, 3, NULL, 7, {total_ms}, 200, 512, NULL)",
-        slot = ts * 1000,
-    )
-}
 
 async fn monitor(app: &App, token: &str, name: &str) -> String {
     let (status, monitor) = app
@@ -58,17 +50,7 @@ async fn the_overview_answers_every_monitor_of_the_team_in_one_request() {
         // Another team's monitor.
         row(&foreign, other["team_id"].as_str().unwrap(), this_hour + 1, "eu-west", "up", 5, ""),
     ];
-    app.env
-        .clickhouse()
-        .query(&format!(
-            "INSERT INTO check_results (ts, monitor_id, team_id, region, slot_ms, attempt, prober_id, status, \
-             error_kind, message, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, http_status, body_bytes, \
-             cert_expires_at) VALUES {}",
-            rows.join(", ")
-        ))
-        .execute()
-        .await
-        .unwrap();
+    app.insert_results(&rows).await;
 
     let (status, overview) = app.call("GET", "/api/v1/overview", Some(token), None).await;
     assert_eq!(status, StatusCode::OK, "{overview}");

@@ -254,18 +254,16 @@ impl Default for GuardConfig {
 
 impl GuardConfig {
     /// `deny_networks` parsed (a single address is its own network).
-    pub fn networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    pub fn networks(&self) -> Result<Vec<IpNet>, ConfigError> {
         self.deny_networks
             .iter()
             .map(|text| {
-                let text = text.trim();
-                text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from)).map_err(|_| {
-                    ConfigError::Invalid {
-                        field: "guard.deny_networks",
-                        reason: format!(
-                            "{text:?} is not a network: use CIDR notation (10.0.0.0/8, fd00::/8) or an address"
-                        ),
-                    }
+                network(text).ok_or_else(|| ConfigError::Invalid {
+                    field: "guard.deny_networks",
+                    reason: format!(
+                        "{:?} is not a network: use CIDR notation (10.0.0.0/8, fd00::/8) or an address",
+                        text.trim()
+                    ),
                 })
             })
             .collect()
@@ -495,17 +493,7 @@ impl Default for LogConfig {
 }
 
 fn regions<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Region>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Regions {
-        List(Vec<String>),
-        Text(String),
-    }
-    let names = match Regions::deserialize(deserializer)? {
-        Regions::List(names) => names,
-        Regions::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-    };
-    names.into_iter().map(|name| Region::new(name).map_err(serde::de::Error::custom)).collect()
+    strings(deserializer)?.into_iter().map(|name| Region::new(name).map_err(serde::de::Error::custom)).collect()
 }
 
 /// A list of strings: a list, or one comma-separated string (from the
@@ -526,31 +514,23 @@ fn strings<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D:
 /// A list of CIDRs (`10.0.0.0/8`) or single addresses (`192.0.2.7`, taken
 /// as `/32` or `/128`), as a list or one comma-separated string.
 fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Networks {
-        List(Vec<String>),
-        Text(String),
-    }
-    let entries = match Networks::deserialize(deserializer)? {
-        Networks::List(entries) => entries,
-        Networks::Text(text) => text.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
-    };
-    entries
+    strings(deserializer)?
         .iter()
         .map(|entry| {
-            let entry = entry.trim();
-            entry
-                .parse::<IpNet>()
-                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map(|net| net.trunc())
-                .map_err(|_| {
-                    serde::de::Error::custom(format!(
-                        "api.trusted_proxies: {entry:?} is not a CIDR (10.0.0.0/8) or an IP address"
-                    ))
-                })
+            network(entry).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "api.trusted_proxies: {entry:?} is not a CIDR (10.0.0.0/8) or an IP address"
+                ))
+            })
         })
         .collect()
+}
+
+/// A CIDR (`10.0.0.0/8`, host bits dropped) or a single address (its own
+/// `/32` or `/128`).
+fn network(text: &str) -> Option<IpNet> {
+    let text = text.trim();
+    text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)).ok().map(|net| net.trunc())
 }
 
 /// A configuration that could not be loaded, naming the offending setting.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { CheckResult, Monitor } from './api/client'
-import { applyFilter, byAttention, countByStatus, NO_FILTER, recordResult, sparkline, statusOf, targetOf } from './monitors'
+import { applyFilter, byAttention, countByStatus, formatPercent, NO_FILTER, recordResult, sparkline, statusOf, targetOf } from './monitors'
 
 function monitor(name: string, over: Partial<Monitor> = {}): Monitor {
   return {
@@ -89,5 +89,13 @@ describe('sparkline', () => {
   it('scales into the box and breaks at hours without data', () => {
     expect(sparkline([null, null], 100, 20)).toEqual([])
     expect(sparkline([10, 20, null, 20], 30, 22)).toEqual(['0.0,21.0 10.0,1.0', '30.0,1.0'])
+  })
+})
+
+describe('formatPercent', () => {
+  it('never rounds up to a perfect score', () => {
+    expect(formatPercent(100)).toBe('100')
+    expect(formatPercent(99.999)).toBe('99.99')
+    expect(formatPercent(75)).toBe('75.00')
   })
 })

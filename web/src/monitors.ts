@@ -14,6 +14,20 @@ export const STATUS_LABEL: Record<Status, string> = {
   unknown: 'No data yet',
 }
 
+/** The colour of each status's dot (Tailwind classes). */
+export const STATUS_DOT: Record<Status, string> = {
+  up: 'bg-emerald-500',
+  down: 'bg-red-600',
+  degraded: 'bg-amber-500',
+  paused: 'bg-slate-400',
+  unknown: 'bg-slate-300',
+}
+
+/** A percentage to two places, never rounded up to a perfect 100. */
+export function formatPercent(value: number): string {
+  return value >= 100 ? '100' : (Math.floor(value * 100) / 100).toFixed(2)
+}
+
 export type Kind = MonitorSpec['kind']
 export const KINDS: Kind[] = ['http', 'tcp', 'icmp', 'dns', 'tls', 'heartbeat']
 

@@ -112,6 +112,22 @@ impl App {
         (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// Writes `check_results` rows (made with [`result_row`]) to ClickHouse,
+    /// as the evaluator would.
+    pub async fn insert_results(&self, rows: &[String]) {
+        self.env
+            .clickhouse()
+            .query(&format!(
+                "INSERT INTO check_results (ts, monitor_id, team_id, region, slot_ms, attempt, prober_id, status, \
+                 error_kind, message, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, http_status, body_bytes, \
+                 cert_expires_at) VALUES {}",
+                rows.join(", ")
+            ))
+            .execute()
+            .await
+            .unwrap();
+    }
+
     /// argon2 runs so far (hashes and verifications).
     pub fn deps_runs(&self) -> u64 {
         self.state.passwords.runs()
@@ -180,4 +196,22 @@ impl App {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
+}
+
+/// One row of `check_results` for [`App::insert_results`]: a check at `ts`
+/// (Unix seconds) with connect 3 ms, TTFB 7 ms, HTTP 200 and 512 bytes.
+pub fn result_row(
+    monitor: &str,
+    team: impl std::fmt::Display,
+    ts: i64,
+    region: &str,
+    status: &str,
+    total_ms: u32,
+    message: &str,
+) -> String {
+    format!(
+        "(toDateTime({ts}), toUUID('{monitor}'), toUUID('{team}'), '{region}', {slot}, 0, 'p1', '{status}', '', \
+         '{message}', NULL, 3, NULL, 7, {total_ms}, 200, 512, NULL)",
+        slot = ts * 1000,
+    )
 }

@@ -3,7 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useOutletContext, useParams } from 'react-router'
 import { api, ApiError, unwrap, type Me } from '../api/client'
 import { mayEdit } from '../session'
-import { Failure, PRIMARY } from './SignIn'
+import { Failure, PRIMARY } from '../components/Form'
 
 type Show = 'open' | 'resolved' | 'all'
 

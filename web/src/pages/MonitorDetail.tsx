@@ -3,12 +3,10 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type UseQueryR
 import { Link, useNavigate, useOutletContext, useParams } from 'react-router'
 import { api, unwrap, type Me, type Monitor, type Schemas } from '../api/client'
 import { LatencyChart } from '../components/LatencyChart'
-import { STATUS_LABEL, statusOf, targetOf } from '../monitors'
+import { formatPercent, STATUS_DOT, STATUS_LABEL, statusOf, targetOf } from '../monitors'
 import { latencyColumns, RANGES, rangeQuery, type RangeName } from '../ranges'
 import { mayEdit } from '../session'
-import { Failure } from './SignIn'
-
-const DOT = { up: 'bg-emerald-500', down: 'bg-red-600', degraded: 'bg-amber-500', paused: 'bg-slate-400', unknown: 'bg-slate-300' }
+import { Failure } from '../components/Form'
 
 export function MonitorDetail() {
   const { id = '' } = useParams()
@@ -99,7 +97,7 @@ function Header({ monitor, editable, hasData }: { monitor: Monitor; editable: bo
         ← Monitors
       </Link>
       <div className="flex flex-wrap items-center gap-3">
-        <span className={`h-3 w-3 rounded-full ${DOT[status]}`} />
+        <span className={`h-3 w-3 rounded-full ${STATUS_DOT[status]}`} />
         <h1 className="text-2xl font-semibold">{monitor.name}</h1>
         <span className="text-sm text-slate-600" data-testid="detail-status">
           {STATUS_LABEL[status]}
@@ -137,9 +135,9 @@ function UptimeWindows({ uptime }: { uptime: UseQueryResult<Schemas['Uptime']> }
       {uptime.data?.windows.map((w) => (
         <div key={w.window} className="rounded-lg border border-slate-200 bg-white p-4">
           <div className="text-xs uppercase text-slate-500">Uptime {w.window}</div>
-          <div className="text-2xl font-semibold tabular-nums">{typeof w.uptime === 'number' ? `${floor2(w.uptime)} %` : '—'}</div>
+          <div className="text-2xl font-semibold tabular-nums">{typeof w.uptime === 'number' ? `${formatPercent(w.uptime)} %` : '—'}</div>
           <div className="text-xs text-slate-500">
-            {w.checks.total} checks{typeof w.checks.availability === 'number' ? `, ${floor2(w.checks.availability)} % good` : ''}
+            {w.checks.total} checks{typeof w.checks.availability === 'number' ? `, ${formatPercent(w.checks.availability)} % good` : ''}
           </div>
         </div>
       ))}
@@ -147,9 +145,6 @@ function UptimeWindows({ uptime }: { uptime: UseQueryResult<Schemas['Uptime']> }
   )
 }
 
-function floor2(value: number): string {
-  return value >= 100 ? '100' : (Math.floor(value * 100) / 100).toFixed(2)
-}
 
 function Latency({ id, regions }: { id: string; regions: string[] }) {
   const [range, setRange] = useState<RangeName>('24h')
@@ -210,7 +205,7 @@ function DailyBars({ id }: { id: string }) {
           const availability = checks?.availability
           const colour =
             typeof availability !== 'number' ? 'bg-slate-200' : availability >= 99.9 ? 'bg-emerald-500' : availability >= 95 ? 'bg-amber-500' : 'bg-red-600'
-          const label = `${new Date(day).toISOString().slice(0, 10)}: ${typeof availability === 'number' ? `${floor2(availability)} % of ${checks?.total} checks` : 'no data'}`
+          const label = `${new Date(day).toISOString().slice(0, 10)}: ${typeof availability === 'number' ? `${formatPercent(availability)} % of ${checks?.total} checks` : 'no data'}`
           return <span key={day} title={label} className={`flex-1 rounded-sm ${colour}`} />
         })}
       </div>

@@ -5,7 +5,7 @@ import { api, ApiError, unwrap, type Me } from '../api/client'
 import { EMPTY, FormError, fromMonitor, toInput, type AssertionRow, type AssertionType, type FormState } from '../monitorForm'
 import { KINDS } from '../monitors'
 import { mayEdit } from '../session'
-import { Failure, PRIMARY } from './SignIn'
+import { Failure, Field, PRIMARY } from '../components/Form'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 const RECORDS = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'SOA', 'SRV'] as const
@@ -77,57 +77,57 @@ export function MonitorForm() {
         </Link>
       </div>
       <Section title="What to watch">
-        <Text label="Name" value={f.name} onChange={set('name')} error={fieldError('name')} />
+        <Field label="Name" value={f.name} onChange={set('name')} error={fieldError('name')} />
         <Choice label="Kind" value={f.kind} options={KINDS} onChange={set('kind')} disabled={id !== undefined} />
         {f.kind === 'http' && (
           <>
-            <Text label="URL" value={f.url} onChange={set('url')} error={fieldError('spec.url')} placeholder="https://example.com/health" />
+            <Field label="URL" value={f.url} onChange={set('url')} error={fieldError('spec.url')} placeholder="https://example.com/health" />
             <Choice label="Method" value={f.method} options={METHODS} onChange={set('method')} />
             <Headers form={f} setForm={setForm} error={fieldError('spec.headers')} />
-            <Text
+            <Field
               label={f.bodyStored ? 'Body (set; leave empty to keep it)' : 'Body'}
               value={f.body}
               onChange={set('body')}
               error={fieldError('spec.body')}
               multiline
             />
-            <Text label="Expected status (empty: 200-399)" value={f.expected_status} onChange={set('expected_status')} error={fieldError('spec.expected_status')} placeholder="200-299, 301" />
-            <Text label="Redirects to follow" value={f.follow_redirects} onChange={set('follow_redirects')} error={fieldError('spec.follow_redirects')} />
+            <Field label="Expected status (empty: 200-399)" value={f.expected_status} onChange={set('expected_status')} error={fieldError('spec.expected_status')} placeholder="200-299, 301" />
+            <Field label="Redirects to follow" value={f.follow_redirects} onChange={set('follow_redirects')} error={fieldError('spec.follow_redirects')} />
             <Check label="Verify the TLS certificate" checked={f.verify_tls} onChange={set('verify_tls')} />
-            <Text label="Fail when the certificate expires within (days)" value={f.cert_expiry_days} onChange={set('cert_expiry_days')} error={fieldError('spec.cert_expiry_days')} />
+            <Field label="Fail when the certificate expires within (days)" value={f.cert_expiry_days} onChange={set('cert_expiry_days')} error={fieldError('spec.cert_expiry_days')} />
             <Assertions form={f} setForm={setForm} error={fieldError('spec.assertions')} />
           </>
         )}
         {(f.kind === 'tcp' || f.kind === 'icmp' || f.kind === 'tls') && (
-          <Text label="Host" value={f.host} onChange={set('host')} error={fieldError('spec.host')} />
+          <Field label="Host" value={f.host} onChange={set('host')} error={fieldError('spec.host')} />
         )}
         {(f.kind === 'tcp' || f.kind === 'tls') && (
-          <Text label={f.kind === 'tls' ? 'Port (default 443)' : 'Port'} value={f.port} onChange={set('port')} error={fieldError('spec.port')} />
+          <Field label={f.kind === 'tls' ? 'Port (default 443)' : 'Port'} value={f.port} onChange={set('port')} error={fieldError('spec.port')} />
         )}
         {f.kind === 'tcp' && (
           <>
-            <Text label={f.sendStored ? 'Send (set; leave empty to keep it)' : 'Send'} value={f.send} onChange={set('send')} error={fieldError('spec.send')} />
-            <Text label="Expect in the answer" value={f.expect} onChange={set('expect')} error={fieldError('spec.expect')} />
+            <Field label={f.sendStored ? 'Send (set; leave empty to keep it)' : 'Send'} value={f.send} onChange={set('send')} error={fieldError('spec.send')} />
+            <Field label="Expect in the answer" value={f.expect} onChange={set('expect')} error={fieldError('spec.expect')} />
           </>
         )}
         {f.kind === 'icmp' && (
           <>
-            <Text label="Pings per check" value={f.count} onChange={set('count')} error={fieldError('spec.count')} />
-            <Text label="Loss allowed (%)" value={f.max_loss_percent} onChange={set('max_loss_percent')} error={fieldError('spec.max_loss_percent')} />
+            <Field label="Pings per check" value={f.count} onChange={set('count')} error={fieldError('spec.count')} />
+            <Field label="Loss allowed (%)" value={f.max_loss_percent} onChange={set('max_loss_percent')} error={fieldError('spec.max_loss_percent')} />
           </>
         )}
         {f.kind === 'dns' && (
           <>
-            <Text label="Name" value={f.dns_name} onChange={set('dns_name')} error={fieldError('spec.name')} />
+            <Field label="Name" value={f.dns_name} onChange={set('dns_name')} error={fieldError('spec.name')} />
             <Choice label="Record type" value={f.record_type} options={RECORDS} onChange={set('record_type')} />
-            <Text label="Expected answers (comma separated)" value={f.expected} onChange={set('expected')} error={fieldError('spec.expected')} />
-            <Text label="Resolver (empty: public resolvers)" value={f.resolver} onChange={set('resolver')} error={fieldError('spec.resolver')} />
+            <Field label="Expected answers (comma separated)" value={f.expected} onChange={set('expected')} error={fieldError('spec.expected')} />
+            <Field label="Resolver (empty: public resolvers)" value={f.resolver} onChange={set('resolver')} error={fieldError('spec.resolver')} />
             <Choice label="Expected response code" value={f.expected_rcode} options={['', 'NOERROR', 'NXDOMAIN', 'SERVFAIL', 'REFUSED'] as const} onChange={set('expected_rcode')} />
           </>
         )}
         {f.kind === 'tls' && (
           <>
-            <Text label="Fail when the certificate expires within (days)" value={f.expiry_days} onChange={set('expiry_days')} error={fieldError('spec.expiry_days')} />
+            <Field label="Fail when the certificate expires within (days)" value={f.expiry_days} onChange={set('expiry_days')} error={fieldError('spec.expiry_days')} />
             <Check label="Verify the host name" checked={f.verify_hostname} onChange={set('verify_hostname')} />
           </>
         )}
@@ -135,30 +135,30 @@ export function MonitorForm() {
           <>
             <Choice label="Schedule" value={f.schedule} options={['period', 'cron'] as const} onChange={set('schedule')} />
             {f.schedule === 'period' ? (
-              <Text label="A ping every (s)" value={f.period_s} onChange={set('period_s')} error={fieldError('spec.period_ms')} />
+              <Field label="A ping every (s)" value={f.period_s} onChange={set('period_s')} error={fieldError('spec.period_ms')} />
             ) : (
               <>
-                <Text label="Cron expression" value={f.cron} onChange={set('cron')} error={fieldError('spec.cron')} placeholder="30 2 * * *" />
-                <Text label="Time zone" value={f.timezone} onChange={set('timezone')} error={fieldError('spec.timezone')} />
+                <Field label="Cron expression" value={f.cron} onChange={set('cron')} error={fieldError('spec.cron')} placeholder="30 2 * * *" />
+                <Field label="Time zone" value={f.timezone} onChange={set('timezone')} error={fieldError('spec.timezone')} />
               </>
             )}
-            <Text label="Grace (s)" value={f.grace_s} onChange={set('grace_s')} error={fieldError('spec.grace_ms')} />
+            <Field label="Grace (s)" value={f.grace_s} onChange={set('grace_s')} error={fieldError('spec.grace_ms')} />
           </>
         )}
       </Section>
       {f.kind !== 'heartbeat' && (
         <Section title="How often, from where, and when to alert">
-          <Text label="Every (s)" value={f.interval_s} onChange={set('interval_s')} error={fieldError('interval_ms')} />
-          <Text label="Timeout (s)" value={f.timeout_s} onChange={set('timeout_s')} error={fieldError('timeout_ms')} />
-          <Text
+          <Field label="Every (s)" value={f.interval_s} onChange={set('interval_s')} error={fieldError('interval_ms')} />
+          <Field label="Timeout (s)" value={f.timeout_s} onChange={set('timeout_s')} error={fieldError('timeout_ms')} />
+          <Field
             label="Regions (comma separated; empty: every region)"
             value={f.regions.join(', ')}
             onChange={(text) => setForm((s) => ({ ...s, regions: text.split(',').map((r) => r.trim()).filter(Boolean) }))}
             error={fieldError('regions')}
           />
-          <Text label="Failures in a row before a region is down" value={f.confirmations} onChange={set('confirmations')} error={fieldError('confirmations')} />
-          <Text label="Successes in a row before it is up again" value={f.recoveries} onChange={set('recoveries')} error={fieldError('recoveries')} />
-          <Text label="Regions down before an incident opens (empty: a majority)" value={f.quorum} onChange={set('quorum')} error={fieldError('quorum')} />
+          <Field label="Failures in a row before a region is down" value={f.confirmations} onChange={set('confirmations')} error={fieldError('confirmations')} />
+          <Field label="Successes in a row before it is up again" value={f.recoveries} onChange={set('recoveries')} error={fieldError('recoveries')} />
+          <Field label="Regions down before an incident opens (empty: a majority)" value={f.quorum} onChange={set('quorum')} error={fieldError('quorum')} />
         </Section>
       )}
       <Failure error={unnamed} />
@@ -175,21 +175,6 @@ function Section({ title, children }: { title: string; children: ReactNode }) {
       <legend className="px-1 text-sm font-semibold text-slate-700">{title}</legend>
       {children}
     </fieldset>
-  )
-}
-
-function Text(props: { label: string; value: string; onChange: (v: string) => void; error?: string | undefined; placeholder?: string; multiline?: boolean }) {
-  const style = `mt-1 block w-full rounded border px-3 py-2 ${props.error ? 'border-red-500' : 'border-slate-300'}`
-  return (
-    <label className="block text-sm">
-      <span className="font-medium text-slate-700">{props.label}</span>
-      {props.multiline ? (
-        <textarea className={style} rows={3} value={props.value} onChange={(e) => props.onChange(e.target.value)} aria-invalid={props.error ? true : undefined} />
-      ) : (
-        <input className={style} value={props.value} placeholder={props.placeholder} onChange={(e) => props.onChange(e.target.value)} aria-invalid={props.error ? true : undefined} />
-      )}
-      {props.error && <span className="mt-1 block text-red-700">{props.error}</span>}
-    </label>
   )
 }
 

@@ -11,14 +11,16 @@ import {
   NO_FILTER,
   sparkline,
   STATUSES,
+  STATUS_DOT,
   STATUS_LABEL,
+  formatPercent,
   statusOf,
   targetOf,
   type Filter,
   type Status,
 } from '../monitors'
 import { mayEdit } from '../session'
-import { Failure, Field, PRIMARY } from './SignIn'
+import { Failure, Field, PRIMARY } from '../components/Form'
 
 const MONITORS_KEY = ['monitors'] as const
 const OVERVIEW_KEY = ['overview'] as const
@@ -27,13 +29,6 @@ type Summary = Schemas['MonitorOverview']
 /** Rows per page: the list stays light with any number of monitors. */
 const PAGE = 50
 
-const DOT: Record<Status, string> = {
-  up: 'bg-emerald-500',
-  down: 'bg-red-600',
-  degraded: 'bg-amber-500',
-  paused: 'bg-slate-400',
-  unknown: 'bg-slate-300',
-}
 
 export function Overview() {
   const me = useOutletContext<Me>()
@@ -113,7 +108,7 @@ export function Overview() {
               filter.status === status ? 'border-teal-700 bg-teal-50' : 'border-slate-200 bg-white'
             }`}
           >
-            <span className={`h-2.5 w-2.5 rounded-full ${DOT[status]}`} />
+            <span className={`h-2.5 w-2.5 rounded-full ${STATUS_DOT[status]}`} />
             {STATUS_LABEL[status]} <strong data-testid={`count-${status}`}>{counts[status]}</strong>
           </button>
         ))}
@@ -234,7 +229,7 @@ function Row(props: { monitor: Monitor; result: CheckResult | undefined; summary
     <tr className="border-t border-slate-100" data-testid="monitor-row">
       <td className="px-4 py-3">
         <span className="flex items-center gap-2">
-          <span className={`h-2.5 w-2.5 rounded-full ${DOT[status]}`} />
+          <span className={`h-2.5 w-2.5 rounded-full ${STATUS_DOT[status]}`} />
           <span data-testid="monitor-status">{STATUS_LABEL[status]}</span>
         </span>
       </td>
@@ -309,10 +304,6 @@ function NewMonitor() {
   )
 }
 
-/** 99.95, never rounded up to a perfect 100. */
-function formatPercent(value: number): string {
-  return value >= 100 ? '100' : (Math.floor(value * 100) / 100).toFixed(2)
-}
 
 /** Hourly mean latency: one SVG path, however many monitors there are. */
 function Sparkline({ values }: { values: (number | null | undefined)[] }) {

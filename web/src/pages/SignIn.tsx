@@ -2,6 +2,7 @@ import { useState, type FormEvent, type ReactNode } from 'react'
 import { useMutation, useQueryClient } from '@tanstack/react-query'
 import { Link, useLocation, useNavigate } from 'react-router'
 import { api, ApiError, unwrap } from '../api/client'
+import { Failure, Field, PRIMARY } from '../components/Form'
 import { fetchSession, SESSION_KEY } from '../session'
 
 /** After signing in: back where the person was sent from, or the overview. */
@@ -93,9 +94,6 @@ export function SignUp() {
   )
 }
 
-export const PRIMARY =
-  'rounded bg-teal-700 px-4 py-2 font-medium text-white hover:bg-teal-800 disabled:cursor-not-allowed disabled:opacity-60'
-
 function Card({ title, children }: { title: string; children: ReactNode }) {
   return (
     <div className="flex min-h-screen items-start justify-center px-4 pt-24">
@@ -108,41 +106,5 @@ function Card({ title, children }: { title: string; children: ReactNode }) {
         {children}
       </div>
     </div>
-  )
-}
-
-export function Field(props: {
-  label: string
-  value: string
-  onChange: (value: string) => void
-  type?: string
-  autoComplete?: string
-  error?: string | undefined
-  placeholder?: string
-}) {
-  return (
-    <label className="block text-sm">
-      <span className="font-medium text-slate-700">{props.label}</span>
-      <input
-        className={`mt-1 block w-full rounded border px-3 py-2 ${props.error ? 'border-red-500' : 'border-slate-300'}`}
-        type={props.type ?? 'text'}
-        value={props.value}
-        placeholder={props.placeholder}
-        autoComplete={props.autoComplete}
-        onChange={(event) => props.onChange(event.target.value)}
-        aria-invalid={props.error ? true : undefined}
-      />
-      {props.error && <span className="mt-1 block text-red-700">{props.error}</span>}
-    </label>
-  )
-}
-
-export function Failure({ error }: { error: Error | null | undefined }) {
-  if (!error) return null
-  const text = error instanceof ApiError ? error.forPeople : error.message
-  return (
-    <p role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
-      {text}
-    </p>
   )
 }
