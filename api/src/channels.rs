@@ -39,6 +39,12 @@ pub struct ChannelInput {
     /// Re-notify every N minutes while an incident is open (1 to 10080).
     #[serde(default)]
     pub remind_every_minutes: Option<u32>,
+    /// Ask the provider first whether the webhook exists (Discord and
+    /// Slack, which can say without posting anything); a deleted one is
+    /// refused naming `settings.webhook_url` with the provider's answer.
+    /// Other kinds are refused naming `verify`: send a test instead.
+    #[serde(default)]
+    pub verify: bool,
 }
 
 fn enabled() -> bool {
@@ -70,6 +76,8 @@ struct Stored {
     kind: ChannelKind,
     config: Value,
     secret: Option<Value>,
+    /// The two, parsed and validated.
+    settings: ChannelSettings,
 }
 
 fn kind_of(text: &str) -> Result<ChannelKind, ApiError> {
@@ -83,9 +91,8 @@ struct Previous {
 }
 
 impl ChannelInput {
-    /// Validates and splits the settings; on a `PUT`, the `previous`
-    /// secrets fill the secret fields left out, unless the destination
-    /// changed (then they must all come again).
+    /// Validates the channel and splits its settings; on a `PUT`, the
+    /// `previous` secrets fill those left out (see [`settings_of`]).
     fn prepare(&self, previous: Option<&Previous>) -> Result<Stored, ApiError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -94,17 +101,36 @@ impl ChannelInput {
         if self.remind_every_minutes.is_some_and(|m| !(1..=10_080).contains(&m)) {
             return Err(ApiError::invalid("remind_every_minutes", "between 1 and 10080"));
         }
-        let kind = kind_of(&self.kind)?;
-        let (config, secret) = split(kind, &self.settings).map_err(|e| ApiError::invalid("settings", e.to_string()))?;
-        let secret = match previous {
-            Some(previous) => keep_secrets(kind, &previous.config, previous.secret.as_ref(), &config, secret)
-                .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?,
-            None => secret,
-        };
-        ChannelSettings::parse(kind, &config, secret.as_ref())
-            .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?;
-        Ok(Stored { kind, config, secret })
+        settings_of(&self.kind, &self.settings, previous)
     }
+
+    /// With `verify`, asks the provider whether the destination exists.
+    async fn verified(&self, state: &State, stored: &Stored) -> Result<(), ApiError> {
+        if !self.verify {
+            return Ok(());
+        }
+        statushawk_notifier::verify::verify(&state.sender, &stored.settings).await.map_err(|err| {
+            let field = err.field().map_or_else(|| "verify".to_owned(), |f| format!("settings.{f}"));
+            ApiError::invalid(field, err.to_string())
+        })
+    }
+}
+
+/// A `kind` channel's `settings`, validated and split into public and
+/// secret parts; with `previous` (a `PUT`, or a test of changed settings
+/// of a saved channel), the stored secrets fill those left out unless the
+/// destination changed (then they must all come again).
+fn settings_of(kind: &str, settings: &Value, previous: Option<&Previous>) -> Result<Stored, ApiError> {
+    let kind = kind_of(kind)?;
+    let (config, secret) = split(kind, settings).map_err(|e| ApiError::invalid("settings", e.to_string()))?;
+    let secret = match previous {
+        Some(previous) => keep_secrets(kind, &previous.config, previous.secret.as_ref(), &config, secret)
+            .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?,
+        None => secret,
+    };
+    let settings = ChannelSettings::parse(kind, &config, secret.as_ref())
+        .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?;
+    Ok(Stored { kind, config, secret, settings })
 }
 
 fn channel_of(row: &sqlx::postgres::PgRow) -> Result<Channel, ApiError> {
@@ -188,6 +214,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Channel>), ApiError> {
     caller.may_administer()?;
     let stored = input.prepare(None)?;
+    input.verified(&state, &stored).await?;
     let id = ChannelId::new();
     let sealed = seal(&state, id, stored.secret.as_ref())?;
     sqlx::query(
@@ -246,6 +273,7 @@ pub async fn replace(
         return Err(ApiError::invalid("kind", "a channel's kind cannot change; create another channel"));
     }
     let stored = input.prepare(Some(&previous))?;
+    input.verified(&state, &stored).await?;
     let sealed = seal(&state, id, stored.secret.as_ref())?;
     sqlx::query(
         "UPDATE channels SET name = $3, config = $4, secret_ciphertext = $5, secret_nonce = $6, enabled = $7, \
@@ -285,12 +313,19 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/integrations/test`.
+/// `POST /api/v1/integrations/test`: a saved channel (`channel_id`),
+/// settings not saved yet (`kind` and `settings`: trying a webhook before
+/// creating the channel), or a saved channel's changed settings (all
+/// three: secret settings left out are the stored ones, as on `PUT`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
-    /// The channel to send a test notification to.
-    pub channel_id: ChannelId,
+    /// The saved channel to send a test notification to.
+    pub channel_id: Option<ChannelId>,
+    /// The kind of the settings to try (with `settings`).
+    pub kind: Option<String>,
+    /// Settings to try instead of the saved ones, as in [`ChannelInput`].
+    pub settings: Option<Value>,
 }
 
 /// What a test send gave.
@@ -304,7 +339,9 @@ pub struct TestResult {
     pub http_status: Option<u16>,
 }
 
-/// Sends one test notification to a channel, now, without retries.
+/// Sends one test notification, now, without retries or a log row: to a
+/// saved channel, or to settings before they are saved. Settings that are
+/// not valid are refused (422 naming the setting) and nothing is sent.
 #[utoipa::path(post, path = "/api/v1/integrations/test", tag = "channels", request_body = TestRequest, responses((status = 200, description = "Whether the test notification was delivered", body = TestResult)))]
 pub async fn test(
     Shared(state): Shared<State>,
@@ -312,13 +349,35 @@ pub async fn test(
     Body(input): Body<TestRequest>,
 ) -> Result<Json<TestResult>, ApiError> {
     caller.may_administer()?;
-    fetch(&state, &caller, input.channel_id).await?;
-    let channel = statushawk_notifier::store::load_channel(&state.pg, state.secrets.as_ref(), input.channel_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("channel"))?;
-    let settings = match channel.settings {
-        Ok(settings) => settings,
-        Err(err) => return Ok(Json(TestResult { delivered: false, error: Some(err), http_status: None })),
+    let settings = match (input.channel_id, input.kind, input.settings) {
+        (Some(id), None, None) => {
+            fetch(&state, &caller, id).await?;
+            let channel = statushawk_notifier::store::load_channel(&state.pg, state.secrets.as_ref(), id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("channel"))?;
+            match channel.settings {
+                Ok(settings) => settings,
+                Err(err) => return Ok(Json(TestResult { delivered: false, error: Some(err), http_status: None })),
+            }
+        }
+        (id, Some(kind), Some(settings)) => {
+            let previous = match id {
+                Some(id) => {
+                    let (stored_kind, previous) = load_stored(&state, &caller, id).await?;
+                    if stored_kind != kind {
+                        return Err(ApiError::invalid("kind", format!("the channel is a {stored_kind} channel")));
+                    }
+                    Some(previous)
+                }
+                None => None,
+            };
+            settings_of(&kind, &settings, previous.as_ref())?.settings
+        }
+        (_, None, Some(_)) => return Err(ApiError::invalid("kind", "settings to try need their kind")),
+        (_, Some(_), None) => return Err(ApiError::invalid("settings", "a kind to try needs its settings")),
+        (None, None, None) => {
+            return Err(ApiError::invalid("channel_id", "name a saved channel, or give a kind and its settings"));
+        }
     };
     let attempt = statushawk_notifier::send_test(&state.sender, &settings).await;
     Ok(Json(TestResult {

@@ -72,6 +72,9 @@ pub struct IncidentDetail {
     pub regions: Vec<RegionOutage>,
     /// Its timeline, oldest first.
     pub updates: Vec<Update>,
+    /// Every channel notified of it, newest first: delivered, failed (with
+    /// the provider's message), pending or suppressed (and why).
+    pub notifications: Vec<crate::deliveries::Delivery>,
 }
 
 /// `GET /api/v1/incidents` filters.
@@ -164,7 +167,8 @@ pub async fn get(
     })
     .collect::<Result<_, ApiError>>()?;
     let updates = updates_of(&state, id).await?;
-    Ok(Json(IncidentDetail { incident, regions, updates }))
+    let notifications = crate::deliveries::of_incident(&state, caller.team, id).await?;
+    Ok(Json(IncidentDetail { incident, regions, updates, notifications }))
 }
 
 async fn updates_of(state: &State, id: IncidentId) -> Result<Vec<Update>, ApiError> {

@@ -18,6 +18,7 @@ pub mod bench;
 pub mod channels;
 pub mod client;
 pub mod cookies;
+pub mod deliveries;
 pub mod error;
 pub mod incidents;
 pub mod invitations;
@@ -192,6 +193,7 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         .route("/overview", get(overview::overview))
         .route("/channels", get(channels::list).post(channels::create))
         .route("/channels/{id}", get(channels::get).put(channels::replace).delete(channels::delete))
+        .route("/channels/{id}/deliveries", get(deliveries::of_channel))
         .route("/integrations/test", post(channels::test))
         .route("/members", get(members::list))
         .route("/invitations", get(invitations::list).post(invitations::create))

@@ -12,7 +12,8 @@ use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::{
-    accounts, analytics, channels, incidents, invitations, live, maintenance, members, monitors, pings, status_pages,
+    accounts, analytics, channels, deliveries, incidents, invitations, live, maintenance, members, monitors, pings,
+    status_pages,
 };
 
 /// Every error answer: `{"error": {"code", "message", "field"?}}`.
@@ -56,6 +57,7 @@ pub struct ErrorDetail {
         analytics::uptime, analytics::latency, crate::overview::overview, analytics::results, analytics::pings, analytics::runs,
         live::monitor, live::team,
         channels::list, channels::create, channels::get, channels::replace, channels::delete, channels::test,
+        deliveries::of_channel,
         members::list, members::change_role, members::remove,
         invitations::create, invitations::list, invitations::revoke, invitations::preview, invitations::accept,
         incidents::list, incidents::get, incidents::add_update,

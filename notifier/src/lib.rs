@@ -27,6 +27,7 @@ pub mod notification;
 pub mod send;
 pub mod store;
 pub mod system_mail;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -62,6 +62,35 @@ impl Attempt {
     }
 }
 
+/// What an HTTP provider answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// Its reason phrase, `Not Found`.
+    pub reason: Option<&'static str>,
+    /// The start of the body, on one line; empty for a 2xx.
+    pub text: String,
+    /// How long the provider asked us to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// `HTTP 404 Not Found: {"message": "Unknown Webhook"}`: the status and
+    /// the provider's own words.
+    pub fn describe(&self) -> String {
+        let status = match self.reason {
+            Some(reason) => format!("{} {reason}", self.status),
+            None => self.status.to_string(),
+        };
+        match (self.status, self.text.is_empty()) {
+            (300..=399, _) => format!("HTTP {status}: redirects are not followed; use the final URL"),
+            (_, true) => format!("HTTP {status}"),
+            (_, false) => format!("HTTP {status}: {}", self.text),
+        }
+    }
+}
+
 /// Sends notifications.
 #[derive(Clone)]
 pub struct Sender {
@@ -143,29 +172,55 @@ impl Sender {
     }
 
     async fn send_http(&self, request: &HttpRequest) -> Attempt {
-        let url = match reqwest::Url::parse(request.url.expose_secret()) {
-            Ok(url) => url,
-            Err(err) => return Attempt::failed(Verdict::Failed, format!("invalid URL: {err}")),
+        let answer = match self.exchange(request).await {
+            Ok(answer) => answer,
+            Err(attempt) => return attempt,
         };
+        let verdict = match answer.status {
+            200..=299 => Verdict::Delivered,
+            408 | 429 | 500..=599 => Verdict::Retry,
+            _ => Verdict::Failed,
+        };
+        let error = (verdict != Verdict::Delivered).then(|| answer.describe());
+        Attempt { verdict, http_status: Some(answer.status), smtp_reply: None, error, retry_after: answer.retry_after }
+    }
+
+    /// Sends `request` once, within the deadline, and hands back what the
+    /// provider answered, unjudged: for asking a provider a question (does
+    /// this webhook exist?) rather than delivering. A transport error or
+    /// the deadline is the `Err` attempt.
+    pub async fn answer(&self, request: &HttpRequest) -> Result<Answer, Attempt> {
+        match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Attempt::failed(Verdict::Retry, format!("no answer within {}", seconds(self.timeout)))),
+        }
+    }
+
+    /// One HTTP exchange through the guard, no deadline of its own.
+    async fn exchange(&self, request: &HttpRequest) -> Result<Answer, Attempt> {
+        let url = reqwest::Url::parse(request.url.expose_secret())
+            .map_err(|err| Attempt::failed(Verdict::Failed, format!("invalid URL: {err}")))?;
         // reqwest does not resolve IP literals, so its resolver never sees them.
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             Some(url::Host::Domain(name)) => parse_ip_literal(name),
-            None => return Attempt::failed(Verdict::Failed, "the URL has no host"),
+            None => return Err(Attempt::failed(Verdict::Failed, "the URL has no host")),
         };
-        if let Some(ip) = literal
-            && let Err(err) = self.guard.check_ip(&ip.to_string(), ip)
-        {
-            return Attempt::failed(Verdict::Failed, err.to_string());
+        if let Some(ip) = literal {
+            self.guard
+                .check_ip(&ip.to_string(), ip)
+                .map_err(|err| Attempt::failed(Verdict::Failed, err.to_string()))?;
         }
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(request.content_type));
+        if !request.body.is_empty() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(request.content_type));
+        }
         for (name, value) in &request.headers {
             let (Ok(name), Ok(value)) =
                 (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value.expose_secret()))
             else {
-                return Attempt::failed(Verdict::Failed, format!("header {name} is not valid"));
+                return Err(Attempt::failed(Verdict::Failed, format!("header {name} is not valid")));
             };
             headers.insert(name, value);
         }
@@ -178,27 +233,19 @@ impl Sender {
                 }
             }
         }
-        let response = match self.http.post(url).headers(headers).body(request.body.clone()).send().await {
-            Ok(response) => response,
-            Err(err) => return http_error(err),
-        };
+        let response = self
+            .http
+            .request(request.method.clone(), url)
+            .headers(headers)
+            .body(request.body.clone())
+            .send()
+            .await
+            .map_err(http_error)?;
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-        let code = status.as_u16();
         // A 2xx says it all; the body is only read for the provider's error.
-        let answer = if status.is_success() { String::new() } else { read_answer(response).await };
-        let verdict = match code {
-            200..=299 => Verdict::Delivered,
-            408 | 429 | 500..=599 => Verdict::Retry,
-            _ => Verdict::Failed,
-        };
-        let error = match (verdict, code) {
-            (Verdict::Delivered, _) => None,
-            (_, 300..=399) => Some(format!("HTTP {status}: redirects are not followed; use the final URL")),
-            (_, _) if answer.is_empty() => Some(format!("HTTP {status}")),
-            (_, _) => Some(format!("HTTP {status}: {answer}")),
-        };
-        Attempt { verdict, http_status: Some(code), smtp_reply: None, error, retry_after }
+        let text = if status.is_success() { String::new() } else { read_answer(response).await };
+        Ok(Answer { status: status.as_u16(), reason: status.canonical_reason(), text, retry_after })
     }
 
     async fn send_email(&self, message: &EmailMessage) -> Attempt {

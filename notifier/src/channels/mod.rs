@@ -130,6 +130,8 @@ pub enum Outgoing {
 /// An HTTP `POST`.
 #[derive(Debug)]
 pub struct HttpRequest {
+    /// `POST` for every notification; `GET` for some verifications.
+    pub method: reqwest::Method,
     /// Where to (may hold a secret: never logged).
     pub url: SecretString,
     /// `Content-Type` of the body.
@@ -146,6 +148,7 @@ impl HttpRequest {
     /// A JSON `POST` of `body` to `url`.
     pub fn json(url: &SecretString, body: &Value) -> Self {
         Self {
+            method: reqwest::Method::POST,
             url: url.clone(),
             content_type: "application/json",
             headers: Vec::new(),

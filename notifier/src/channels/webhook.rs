@@ -64,6 +64,7 @@ impl Channel for Webhook {
         headers.push(("X-StatusHawk-Event".to_owned(), SecretString::from(n.event_type().as_str())));
         headers.push(("X-StatusHawk-Event-Id".to_owned(), SecretString::from(n.event_id.clone())));
         Some(Outgoing::Http(HttpRequest {
+            method: reqwest::Method::POST,
             url: self.url.clone(),
             content_type: "application/json",
             headers,

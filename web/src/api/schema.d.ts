@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A channel's notifications, newest first: what it was sent and what the
+         *     provider said (any role may read them).
+         */
+        get: operations["get_channels_by_id_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/incidents": {
         parameters: {
             query?: never;
@@ -104,7 +124,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sends one test notification to a channel, now, without retries. */
+        /**
+         * Sends one test notification, now, without retries or a log row: to a
+         *     saved channel, or to settings before they are saved. Settings that are
+         *     not valid are refused (422 naming the setting) and nothing is sent.
+         */
         post: operations["post_integrations_test"];
         delete?: never;
         options?: never;
@@ -902,6 +926,13 @@ export interface components {
              *     clear it), else it is refused naming the secret.
              */
             settings: unknown;
+            /**
+             * @description Ask the provider first whether the webhook exists (Discord and
+             *     Slack, which can say without posting anything); a deleted one is
+             *     refused naming `settings.webhook_url` with the provider's answer.
+             *     Other kinds are refused naming `verify`: send a test instead.
+             */
+            verify?: boolean;
         };
         /** @description `PUT /api/v1/monitors/{id}/channels`. */
         ChannelLinks: {
@@ -1005,6 +1036,43 @@ export interface components {
         };
         /** @description Outcome of a check. */
         CheckStatus: "up" | "down" | "degraded" | "skipped";
+        /**
+         * @description One notification of one channel: the event it announced and how its
+         *     delivery went.
+         */
+        Delivery: {
+            /**
+             * Format: int32
+             * @description Tries so far.
+             */
+            attempts: number;
+            /** @description The channel. */
+            channel_id: components["schemas"]["ChannelId"];
+            /** @description The channel's kind. */
+            channel_kind: string;
+            /** @description The channel's name. */
+            channel_name: string;
+            /** @description Claimed (Unix ms). */
+            created_at_ms: components["schemas"]["i64"];
+            delivered_at_ms?: null | components["schemas"]["i64"];
+            /** @description `opened`, `updated`, `resolved` or `reminder`. */
+            event?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            incident_id?: null | components["schemas"]["IncidentId"];
+            /** @description The last try's error, with the provider's own message. */
+            last_error?: string | null;
+            monitor_id?: null | components["schemas"]["MonitorId"];
+            /** @description The monitor's name (as of the event when the monitor is gone). */
+            monitor_name?: string | null;
+            /** @description Why it was not sent (a maintenance window, a disabled channel). */
+            reason?: string | null;
+            /** @description `pending`, `sending`, `delivered`, `failed` or `suppressed`. */
+            status: string;
+        };
         /** @description DNS record type to query. */
         DnsRecordType: "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "NS" | "SOA" | "SRV";
         /** @description DNS response code. */
@@ -1160,6 +1228,11 @@ export interface components {
         };
         /** @description An incident with its evidence and timeline. */
         IncidentDetail: components["schemas"]["Incident"] & {
+            /**
+             * @description Every channel notified of it, newest first: delivered, failed (with
+             *     the provider's message), pending or suppressed (and why).
+             */
+            notifications: components["schemas"]["Delivery"][];
             /** @description Each region's outage that overlapped it. */
             regions: components["schemas"]["RegionOutage"][];
             /** @description Its timeline, oldest first. */
@@ -1963,10 +2036,18 @@ export interface components {
             /** @description Its slug (`login`'s `team`). */
             slug: string;
         };
-        /** @description `POST /api/v1/integrations/test`. */
+        /**
+         * @description `POST /api/v1/integrations/test`: a saved channel (`channel_id`),
+         *     settings not saved yet (`kind` and `settings`: trying a webhook before
+         *     creating the channel), or a saved channel's changed settings (all
+         *     three: secret settings left out are the stored ones, as on `PUT`).
+         */
         TestRequest: {
-            /** @description The channel to send a test notification to. */
-            channel_id: components["schemas"]["ChannelId"];
+            channel_id?: null | components["schemas"]["ChannelId"];
+            /** @description The kind of the settings to try (with `settings`). */
+            kind?: string | null;
+            /** @description Settings to try instead of the saved ones, as in [`ChannelInput`]. */
+            settings?: unknown;
         };
         /** @description What a test send gave. */
         TestResult: {
@@ -2283,6 +2364,40 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_channels_by_id_deliveries: {
+        parameters: {
+            query?: {
+                /** @description At most this many (default 50, at most 200), newest first. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Channel id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"][];
+                };
             };
             /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
             default: {
