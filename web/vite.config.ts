@@ -9,7 +9,8 @@ const api = process.env.STATUSHAWK_API ?? 'http://127.0.0.1:8080'
 export default defineConfig({
   plugins: [react(), tailwindcss()],
   server: {
-    proxy: { '/api': { target: api, changeOrigin: false } },
+    // The public status pages are the API's too (not /status-pages, the app's).
+    proxy: { '/api': { target: api, changeOrigin: false }, '^/status/': { target: api, changeOrigin: false } },
   },
   build: {
     outDir: 'dist',

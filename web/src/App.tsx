@@ -1,10 +1,15 @@
 import { Navigate, Route, Routes, useLocation } from 'react-router'
 import { Layout } from './components/Layout'
+import { ChannelForm, Channels } from './pages/Channels'
 import { IncidentDetail, Incidents } from './pages/Incidents'
+import { Maintenance, MaintenanceForm } from './pages/Maintenance'
 import { MonitorDetail } from './pages/MonitorDetail'
 import { MonitorForm } from './pages/MonitorForm'
 import { Overview } from './pages/Overview'
 import { SignIn, SignUp } from './pages/SignIn'
+import { StatusPageForm, StatusPages } from './pages/StatusPages'
+import { Team } from './pages/Team'
+import { Tokens } from './pages/Tokens'
 import { useSession } from './session'
 
 export function App() {
@@ -19,6 +24,17 @@ export function App() {
         <Route path="/monitors/:id/edit" element={<MonitorForm />} />
         <Route path="/incidents" element={<Incidents />} />
         <Route path="/incidents/:id" element={<IncidentDetail />} />
+        <Route path="/channels" element={<Channels />} />
+        <Route path="/channels/new" element={<ChannelForm />} />
+        <Route path="/channels/:id" element={<ChannelForm />} />
+        <Route path="/maintenance" element={<Maintenance />} />
+        <Route path="/maintenance/new" element={<MaintenanceForm />} />
+        <Route path="/maintenance/:id" element={<MaintenanceForm />} />
+        <Route path="/status-pages" element={<StatusPages />} />
+        <Route path="/status-pages/new" element={<StatusPageForm />} />
+        <Route path="/status-pages/:id" element={<StatusPageForm />} />
+        <Route path="/team" element={<Team />} />
+        <Route path="/tokens" element={<Tokens />} />
         <Route path="*" element={<NotFound />} />
       </Route>
     </Routes>

@@ -132,6 +132,31 @@ export function IncidentDetail() {
         </table>
       </section>
       <section>
+        <h2 className="mb-2 text-lg font-semibold">Notifications</h2>
+        {i.notifications.length === 0 ? (
+          <p className="text-sm text-slate-500">No channel was notified.</p>
+        ) : (
+          <ul className="divide-y divide-slate-100 rounded-lg border border-slate-200 bg-white text-sm" data-testid="incident-notifications">
+            {i.notifications.map((n) => (
+              <li key={n.id} className="flex flex-wrap gap-3 px-3 py-2">
+                <Link to={`/channels/${n.channel_id}`} className="font-medium text-teal-700">
+                  {n.channel_name}
+                </Link>
+                <span className={n.status === 'delivered' ? 'text-emerald-700' : n.status === 'failed' ? 'text-red-700' : 'text-slate-600'}>
+                  {n.status}
+                </span>
+                {n.event && <span className="text-slate-500">{n.event}</span>}
+                {n.last_error && <span className="text-red-700">{n.last_error}</span>}
+                {n.reason && <span className="text-slate-500">{n.reason}</span>}
+                <span className="ml-auto text-xs text-slate-500">
+                  {when(n.delivered_at_ms ?? n.created_at_ms)} · {n.attempts} attempt{n.attempts === 1 ? '' : 's'}
+                </span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <section>
         <h2 className="mb-2 text-lg font-semibold">Timeline</h2>
         <ol className="space-y-2 border-l-2 border-slate-200 pl-4">
           {i.updates.map((u, index) => (

@@ -6,7 +6,8 @@ import { LatencyChart } from '../components/LatencyChart'
 import { formatPercent, STATUS_DOT, STATUS_LABEL, statusOf, targetOf } from '../monitors'
 import { latencyColumns, RANGES, rangeQuery, type RangeName } from '../ranges'
 import { mayEdit } from '../session'
-import { Failure } from '../components/Form'
+import { Check, Failure } from '../components/Form'
+import { KIND_LABEL, isKind } from '../channels'
 
 export function MonitorDetail() {
   const { id = '' } = useParams()
@@ -48,6 +49,7 @@ export function MonitorDetail() {
       <DailyBars id={id} />
       {m.spec.kind === 'heartbeat' && <Heartbeat monitor={m} editable={mayEdit(me.role)} />}
       <Results id={id} />
+      <Notifications monitor={m} editable={mayEdit(me.role)} />
       <section>
         <h2 className="mb-2 text-lg font-semibold">Incidents</h2>
         <Failure error={incidents.error} />
@@ -330,6 +332,52 @@ your-job.sh; curl -fsS -m 10 --data-binary @job.log ${url}/$?`}</pre>
         ))}
         {pings.data?.length === 0 && <li className="py-1.5 text-slate-500">No pings yet.</li>}
       </ul>
+    </section>
+  )
+}
+
+/** The channels this monitor notifies, chosen here or on a channel's page. */
+function Notifications({ monitor, editable }: { monitor: Monitor; editable: boolean }) {
+  const client = useQueryClient()
+  const channels = useQuery({ queryKey: ['channels'], queryFn: async () => unwrap(await api.GET('/api/v1/channels')) })
+  const [chosen, setChosen] = useState<string[] | null>(null)
+  const picked = chosen ?? monitor.channel_ids
+  const save = useMutation({
+    mutationFn: async (channel_ids: string[]) =>
+      unwrap(await api.PUT('/api/v1/monitors/{id}/channels', { params: { path: { id: monitor.id } }, body: { channel_ids } })),
+    onSuccess: async () => {
+      setChosen(null)
+      await Promise.all([client.invalidateQueries({ queryKey: ['monitor', monitor.id] }), client.invalidateQueries({ queryKey: ['monitors'] })])
+    },
+  })
+  const changed = chosen !== null && (chosen.length !== monitor.channel_ids.length || chosen.some((c) => !monitor.channel_ids.includes(c)))
+  return (
+    <section className="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="notifications">
+      <h2 id="notifications" className="mb-2 text-lg font-semibold">
+        Notifications
+      </h2>
+      <Failure error={channels.error ?? save.error} />
+      {channels.data?.length === 0 && (
+        <p className="text-sm text-slate-500">
+          The team has no channels yet: <Link to="/channels/new" className="text-teal-700">add one</Link>.
+        </p>
+      )}
+      <fieldset disabled={!editable} className="grid gap-1 sm:grid-cols-2">
+        <legend className="sr-only">Channels notified about this monitor</legend>
+        {channels.data?.map((channel) => (
+          <Check
+            key={channel.id}
+            label={`${channel.name} (${isKind(channel.kind) ? KIND_LABEL[channel.kind] : channel.kind})`}
+            checked={picked.includes(channel.id)}
+            onChange={(on) => setChosen(on ? [...picked, channel.id] : picked.filter((c) => c !== channel.id))}
+          />
+        ))}
+      </fieldset>
+      {editable && changed && (
+        <button type="button" className="mt-3 rounded bg-teal-700 px-3 py-1.5 text-sm font-medium text-white" disabled={save.isPending} onClick={() => save.mutate(picked)}>
+          Save notifications
+        </button>
+      )}
     </section>
   )
 }

@@ -1,11 +1,11 @@
-import { useEffect, useState, type FormEvent, type ReactNode } from 'react'
+import { useEffect, useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useOutletContext, useParams } from 'react-router'
 import { api, ApiError, unwrap, type Me } from '../api/client'
 import { EMPTY, FormError, fromMonitor, toInput, type AssertionRow, type AssertionType, type FormState } from '../monitorForm'
 import { KINDS } from '../monitors'
 import { mayEdit } from '../session'
-import { Failure, Field, PRIMARY } from '../components/Form'
+import { Check, Choice, Failure, Field, PRIMARY, Section } from '../components/Form'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
 const RECORDS = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'NS', 'SOA', 'SRV'] as const
@@ -166,39 +166,6 @@ export function MonitorForm() {
         {id === undefined ? 'Create monitor' : 'Save'}
       </button>
     </form>
-  )
-}
-
-function Section({ title, children }: { title: string; children: ReactNode }) {
-  return (
-    <fieldset className="space-y-4 rounded-lg border border-slate-200 bg-white p-4">
-      <legend className="px-1 text-sm font-semibold text-slate-700">{title}</legend>
-      {children}
-    </fieldset>
-  )
-}
-
-function Choice<T extends string>(props: { label: string; value: T; options: readonly T[]; onChange: (v: T) => void; disabled?: boolean }) {
-  return (
-    <label className="block text-sm">
-      <span className="font-medium text-slate-700">{props.label}</span>
-      <select className="mt-1 block rounded border border-slate-300 bg-white px-2 py-2" value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
-        {props.options.map((o) => (
-          <option key={o} value={o}>
-            {o || 'any'}
-          </option>
-        ))}
-      </select>
-    </label>
-  )
-}
-
-function Check(props: { label: string; checked: boolean; onChange: (v: boolean) => void }) {
-  return (
-    <label className="flex items-center gap-2 text-sm">
-      <input type="checkbox" checked={props.checked} onChange={(e) => props.onChange(e.target.checked)} />
-      {props.label}
-    </label>
   )
 }
 
