@@ -430,7 +430,8 @@ async fn the_dashboard_works_in_a_real_browser_against_the_whole_system() {
         ("STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS", "true"),
         ("STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS", "true"),
     ];
-    let Served { child, api, .. } = serve(&env, &["all", "--demo"], &settings);
+    let Served { mut child, api, .. } = serve(&env, &["all", "--demo"], &settings);
+    let password = child.demo_password();
     wait_ready(&api).await;
     let shots = std::env::var("STATUSHAWK_SCREENSHOTS")
         .map(std::path::PathBuf::from)
@@ -439,6 +440,7 @@ async fn the_dashboard_works_in_a_real_browser_against_the_whole_system() {
         .arg(root.join("web/e2e/run.mjs"))
         .arg(format!("http://{api}"))
         .arg(&shots)
+        .env("STATUSHAWK_DEMO_PASSWORD", password)
         .current_dir(root.join("web"))
         .output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
@@ -523,6 +525,22 @@ struct Running(Option<std::process::Child>);
 impl Running {
     fn spawn(command: &mut Command) -> Self {
         Self(Some(command.spawn().unwrap()))
+    }
+
+    /// The demo person's password, read from the process's output as it is
+    /// printed (the rest of the output is drained and dropped).
+    fn demo_password(&mut self) -> String {
+        use std::io::BufRead;
+        let stdout = self.0.as_mut().and_then(|child| child.stdout.take()).expect("stdout is captured");
+        let (found, password) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, password)) = line.split_once(" with the password ") {
+                    let _ = found.send(password.trim().to_owned());
+                }
+            }
+        });
+        password.recv_timeout(std::time::Duration::from_secs(60)).expect("the demo's password is printed")
     }
 
     /// SIGTERM, then its exit status and captured output.

@@ -9,8 +9,11 @@ const api = process.env.STATUSHAWK_API ?? 'http://127.0.0.1:8080'
 export default defineConfig({
   plugins: [react(), tailwindcss()],
   server: {
-    // The public status pages are the API's too (not /status-pages, the app's).
-    proxy: { '/api': { target: api, changeOrigin: false }, '^/status/': { target: api, changeOrigin: false } },
+    // The public status pages (not /status-pages, the app's), the invitation
+    // and verification links' pages and the ping URLs are the API's too.
+    proxy: Object.fromEntries(
+      ['/api', '^/status/', '^/invite/', '^/verify-email/', '^/ping/'].map((path) => [path, { target: api, changeOrigin: false }]),
+    ),
   },
   build: {
     outDir: 'dist',

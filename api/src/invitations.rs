@@ -441,11 +441,14 @@ struct Page {
     invitation: Option<Preview>,
     /// What went wrong with the last form sent.
     error: Option<String>,
+    /// Whether to end with a link to the dashboard's sign-in (served by
+    /// this same API, so the link is relative).
+    sign_in: bool,
 }
 
 impl Page {
     fn message(heading: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { heading: heading.into(), text: text.into(), invitation: None, error: None }
+        Self { heading: heading.into(), text: text.into(), invitation: None, error: None, sign_in: false }
     }
 
     fn respond(self, status: StatusCode) -> Response {
@@ -480,7 +483,7 @@ fn invitation_page(preview: Preview, error: Option<String>) -> Page {
         preview.team_name,
         preview.role.as_str()
     );
-    Page { heading: "Join your team".to_owned(), text, invitation: Some(preview), error }
+    Page { heading: "Join your team".to_owned(), text, invitation: Some(preview), error, sign_in: false }
 }
 
 /// `GET /invite/{token}`: what the invitation offers, with a form to sign up
@@ -532,7 +535,7 @@ pub async fn page_form(
                 session.role.as_str(),
                 form.email.trim()
             );
-            Page::message("Welcome aboard", text).respond(StatusCode::OK)
+            Page { sign_in: true, ..Page::message("Welcome aboard", text) }.respond(StatusCode::OK)
         }
         Err(err) => {
             let status = err.status();

@@ -274,6 +274,7 @@ async fn the_invitation_page_signs_a_person_up_and_never_leaks_its_token() {
     assert_eq!(headers["x-frame-options"], "DENY");
     let (_, text) = form("action=signup&email=gina%40shop.example&name=Gina&password=correct+horse+battery").await;
     assert!(text.contains("Welcome aboard"), "{text}");
+    assert!(text.contains(r#"<a href="/signin">"#), "the page leads on to the dashboard's sign-in: {text}");
     assert_eq!(login(&app, "gina@shop.example", Some("shop")).await.0, StatusCode::OK);
     let (status, _, page) = app.raw("GET", &path, None, None).await;
     assert_eq!(status, StatusCode::GONE, "{page}");

@@ -61,7 +61,7 @@ export function Failure({ error }: { error: Error | null | undefined }) {
 /** A titled group of fields. */
 export function Section({ title, children }: { title: string; children: ReactNode }) {
   return (
-    <fieldset className="space-y-4 rounded-lg border border-slate-200 bg-white p-4">
+    <fieldset className="min-w-0 space-y-4 rounded-lg border border-slate-200 bg-white p-4">
       <legend className="px-1 text-sm font-semibold text-slate-700">{title}</legend>
       {children}
     </fieldset>
@@ -73,7 +73,10 @@ export function Choice<T extends string>(props: { label: string; value: T; optio
   return (
     <label className="block text-sm">
       <span className="font-medium text-slate-700">{props.label}</span>
-      <select className="mt-1 block rounded border border-slate-300 bg-white px-2 py-2" value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
+      <select
+        aria-label={props.label}
+        className="mt-1 block rounded border border-slate-300 bg-white px-2 py-2"
+        value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value as T)}>
         {props.options.map((o) => (
           <option key={o} value={o}>
             {o || 'any'}
