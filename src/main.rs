@@ -367,19 +367,25 @@ async fn seed_demo(config: &Config, webhook_url: &str, signing_secret: &str) -> 
         .execute(&pg)
         .await?;
     }
-    // The receiver listens on a new port each run: replace the channel.
+    // The receiver listens on a new port each run: the channel keeps its id
+    // (so what it was sent before stays in its delivery log, and an incident
+    // still open from an earlier run shows it was delivered) with a new URL.
+    let mut tx = pg.begin().await?;
+    let existing: Option<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT id FROM channels WHERE team_id = $1 AND name = 'Demo webhook' ORDER BY created_at LIMIT 1",
+    )
+    .bind(team)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let channel = existing.map_or_else(statushawk_schemas::ChannelId::new, statushawk_schemas::ChannelId);
     let secrets = SecretBox::from_base64(&config.secrets.key)?;
-    let channel = statushawk_schemas::ChannelId::new();
     let secret = serde_json::json!({"url": webhook_url, "signing_secret": signing_secret});
     let sealed = statushawk_notifier::store::seal_secret(&secrets, channel, &secret)?;
-    let mut tx = pg.begin().await?;
-    sqlx::query("DELETE FROM channels WHERE team_id = $1 AND name = 'Demo webhook'")
-        .bind(team)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(
         "INSERT INTO channels (id, team_id, name, kind, secret_ciphertext, secret_nonce) \
-         VALUES ($1, $2, 'Demo webhook', 'webhook', $3, $4)",
+         VALUES ($1, $2, 'Demo webhook', 'webhook', $3, $4) \
+         ON CONFLICT (id) DO UPDATE SET secret_ciphertext = EXCLUDED.secret_ciphertext, \
+         secret_nonce = EXCLUDED.secret_nonce, updated_at = now()",
     )
     .bind(channel.0)
     .bind(team)
@@ -389,7 +395,7 @@ async fn seed_demo(config: &Config, webhook_url: &str, signing_secret: &str) -> 
     .await?;
     sqlx::query(
         "INSERT INTO monitor_channels (team_id, monitor_id, channel_id) \
-         SELECT team_id, id, $2 FROM monitors WHERE team_id = $1",
+         SELECT team_id, id, $2 FROM monitors WHERE team_id = $1 ON CONFLICT DO NOTHING",
     )
     .bind(team)
     .bind(channel.0)

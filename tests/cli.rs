@@ -302,6 +302,22 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     .unwrap();
     assert_eq!(role, "owner");
     assert!(statushawk_api::auth::verify_password(password, &hash), "the printed password signs in");
+
+    // Run again on the same data: the demo's channel is kept (with the new
+    // receiver's URL), so the open incident still shows it was delivered.
+    let again = serve(&env, &["all", "--demo"], &allow);
+    wait_ready(&again.api).await;
+    let (channels, delivered): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM channels WHERE name = 'Demo webhook'), \
+         (SELECT count(*) FROM notification_deliveries d JOIN channels c ON c.id = d.channel_id \
+          WHERE c.name = 'Demo webhook' AND d.status = 'delivered')",
+    )
+    .fetch_one(&pg)
+    .await
+    .unwrap();
+    assert_eq!(channels, 1, "one demo channel");
+    assert!(delivered >= 1, "the first run's delivery is still in its log");
+    assert!(again.child.terminate().status.success());
 }
 
 /// A heartbeat end to end through `statushawk all`: pings on the API's ping
