@@ -112,6 +112,27 @@ enum Bench {
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
     },
+    /// The web dashboard's overview in Chromium with one team of many
+    /// monitors: time to first render, bytes downloaded, server time per
+    /// request. Uses private Postgres and ClickHouse databases on the
+    /// configured servers (dropped afterwards), node and /usr/bin/chromium.
+    Dashboard {
+        /// HTTP monitors in the team.
+        #[arg(long, default_value_t = 10_000)]
+        monitors: usize,
+        /// Their check interval: one result each per interval (e.g. `60s`).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Hours of results per monitor.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Page loads, each with a cold browser cache.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// The built web app (`cd web && npm ci && npm run build`).
+        #[arg(long, default_value = "web/dist")]
+        web_dir: PathBuf,
+    },
     /// The scheduler's loop and publisher: publish lag and memory.
     Scheduler {
         /// Monitors in the index.
@@ -590,6 +611,34 @@ async fn main() -> anyhow::Result<()> {
             };
             let settings = statushawk_api::bench::BenchSettings { pings, tokens, concurrency };
             let report = statushawk_api::bench::run(deps, settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Bench { what: Bench::Dashboard { monitors, interval, hours, runs, web_dir } } => {
+            let nats = connect(&config, "statushawk-bench").await?;
+            let deps = statushawk_api::Deps {
+                pg: db::pg_pool(&config.database).await?,
+                clickhouse: db::clickhouse(&config.clickhouse),
+                publisher: statushawk_nats::Publisher::new(jetstream::new(nats.clone()), config.topology()?),
+                nats,
+                live: Default::default(),
+                topology: config.topology()?,
+                regions: config.cluster.regions.clone(),
+                secrets: None,
+                sender: statushawk_notifier::send::Sender::new(
+                    build_guard(&config, false)?,
+                    Duration::from_secs(config.notifier.send_timeout_secs),
+                )?,
+                guard: build_guard(&config, false)?,
+                metrics: None,
+                public_url: config.api.public_url.clone(),
+                system_mail: false,
+                metrics_token: None,
+                trusted_proxies: Vec::new(),
+                web_dir: web_dir.clone(),
+            };
+            let settings = statushawk_api::bench_dashboard::BenchSettings { monitors, interval, hours, runs, web_dir };
+            let report =
+                statushawk_api::bench_dashboard::run(deps, &config.database, &config.clickhouse, settings).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Version => {}

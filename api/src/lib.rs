@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod auth;
 pub mod bench;
+pub mod bench_dashboard;
 pub mod channels;
 pub mod client;
 pub mod cookies;
