@@ -786,6 +786,8 @@ async fn heartbeat_pings_are_published_cut_and_limited_per_token() {
 
     let nats = app.env.nats().await;
     let mut pings = nats.subscribe(app.topology.subject("heartbeats.>")).await.unwrap();
+    // The subscription must reach the server before the first ping is published.
+    nats.flush().await.unwrap();
     let mut next = async || -> Value {
         let message = tokio::time::timeout(Duration::from_secs(5), pings.next()).await.unwrap().unwrap();
         serde_json::from_slice(&message.payload).unwrap()
