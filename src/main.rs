@@ -341,6 +341,33 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
     failure.map_or(Ok(()), Err)
 }
 
+/// The API's dependencies for a benchmark: the configured servers, no
+/// secrets key, metrics or system mail, and `web_dir` as the app served.
+async fn bench_deps(config: &Config, web_dir: PathBuf) -> anyhow::Result<statushawk_api::Deps> {
+    let nats = connect(config, "statushawk-bench").await?;
+    Ok(statushawk_api::Deps {
+        pg: db::pg_pool(&config.database).await?,
+        clickhouse: db::clickhouse(&config.clickhouse),
+        publisher: statushawk_nats::Publisher::new(jetstream::new(nats.clone()), config.topology()?),
+        nats,
+        live: Default::default(),
+        topology: config.topology()?,
+        regions: config.cluster.regions.clone(),
+        secrets: None,
+        sender: statushawk_notifier::send::Sender::new(
+            build_guard(config, false)?,
+            Duration::from_secs(config.notifier.send_timeout_secs),
+        )?,
+        guard: build_guard(config, false)?,
+        metrics: None,
+        public_url: config.api.public_url.clone(),
+        system_mail: false,
+        metrics_token: None,
+        trusted_proxies: Vec::new(),
+        web_dir,
+    })
+}
+
 /// An SSRF guard with the `[guard]` policy; `allow_private_targets` comes
 /// from the section of the service that uses it.
 fn build_guard(config: &Config, allow_private_targets: bool) -> anyhow::Result<statushawk_guard::Guard> {
@@ -587,55 +614,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Bench { what: Bench::Heartbeat { pings, tokens, concurrency } } => {
-            let nats = connect(&config, "statushawk-bench").await?;
-            let deps = statushawk_api::Deps {
-                pg: db::pg_pool(&config.database).await?,
-                clickhouse: db::clickhouse(&config.clickhouse),
-                publisher: statushawk_nats::Publisher::new(jetstream::new(nats.clone()), config.topology()?),
-                nats,
-                live: Default::default(),
-                topology: config.topology()?,
-                regions: config.cluster.regions.clone(),
-                secrets: None,
-                sender: statushawk_notifier::send::Sender::new(
-                    build_guard(&config, false)?,
-                    Duration::from_secs(config.notifier.send_timeout_secs),
-                )?,
-                guard: build_guard(&config, false)?,
-                metrics: None,
-                public_url: config.api.public_url.clone(),
-                system_mail: false,
-                metrics_token: None,
-                trusted_proxies: Vec::new(),
-                web_dir: web_dir(&config),
-            };
+            let deps = bench_deps(&config, web_dir(&config)).await?;
             let settings = statushawk_api::bench::BenchSettings { pings, tokens, concurrency };
             let report = statushawk_api::bench::run(deps, settings).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Bench { what: Bench::Dashboard { monitors, interval, hours, runs, web_dir } } => {
-            let nats = connect(&config, "statushawk-bench").await?;
-            let deps = statushawk_api::Deps {
-                pg: db::pg_pool(&config.database).await?,
-                clickhouse: db::clickhouse(&config.clickhouse),
-                publisher: statushawk_nats::Publisher::new(jetstream::new(nats.clone()), config.topology()?),
-                nats,
-                live: Default::default(),
-                topology: config.topology()?,
-                regions: config.cluster.regions.clone(),
-                secrets: None,
-                sender: statushawk_notifier::send::Sender::new(
-                    build_guard(&config, false)?,
-                    Duration::from_secs(config.notifier.send_timeout_secs),
-                )?,
-                guard: build_guard(&config, false)?,
-                metrics: None,
-                public_url: config.api.public_url.clone(),
-                system_mail: false,
-                metrics_token: None,
-                trusted_proxies: Vec::new(),
-                web_dir: web_dir.clone(),
-            };
+            let deps = bench_deps(&config, web_dir.clone()).await?;
             let settings = statushawk_api::bench_dashboard::BenchSettings { monitors, interval, hours, runs, web_dir };
             let report =
                 statushawk_api::bench_dashboard::run(deps, &config.database, &config.clickhouse, settings).await?;

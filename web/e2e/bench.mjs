@@ -14,7 +14,7 @@
 // It also records every response of the navigation with its transferred
 // (encoded) body size. The live feed (/api/v1/live, server-sent events)
 // never ends: it is left out of the bytes and not waited for.
-import { chromium } from 'playwright-core'
+import { launch } from './browser.mjs'
 
 const [base, email, password, runsArg = '5', monitorsArg] = process.argv.slice(2)
 if (!base || !email || !password) {
@@ -28,19 +28,7 @@ const monitors = monitorsArg === undefined ? null : Number(monitorsArg)
 const RENDER_WAIT = 60_000
 const LIVE = '/api/v1/live'
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-})
+const browser = await launch()
 
 /** Runs in the page before its scripts: notes when the overview rendered. */
 function watchOverview({ total, wait }) {

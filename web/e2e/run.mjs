@@ -10,7 +10,7 @@ import { strict as assert } from 'node:assert'
 import { mkdirSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
-import { chromium } from 'playwright-core'
+import { launch } from './browser.mjs'
 import { maintenanceAndStatusPages } from './settings.mjs'
 import { teamAndTokens } from './team.mjs'
 
@@ -48,19 +48,7 @@ await new Promise((resolve) => discord.listen(0, '127.0.0.1', resolve))
 const deletedWebhook = `http://127.0.0.1:${discord.address().port}/api/webhooks/1/deleted`
 
 // Playwright gives every launch a fresh, throw-away profile of its own.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-})
+const browser = await launch()
 
 let failed = false
 /** Every page opened, for a screenshot when a step fails. */
