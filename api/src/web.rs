@@ -4,7 +4,9 @@
 //!
 //! - `/assets/…` are served as they are, cached for a year (`immutable`:
 //!   their names change with their content); a missing one is 404, never
-//!   the app.
+//!   the app. The build writes `.gz` and `.br` copies of them
+//!   (`web/scripts/compress.mjs`), sent to a browser that accepts them, so
+//!   the same bytes are not compressed again on every request.
 //! - Any other path is a file of the build (`/favicon.svg`) or a client
 //!   route (`/monitors/…`), answered with `index.html`; neither is cached
 //!   (`no-cache`), so a new build is picked up at once.
@@ -57,12 +59,16 @@ pub async fn app(Shared(state): Shared<State>, request: Request) -> Response {
     let mut response = if !tokio::fs::try_exists(&index).await.unwrap_or(false) {
         (StatusCode::OK, Html(NOT_BUILT)).into_response()
     } else if path.starts_with("/assets/") {
-        serve(ServeDir::new(dir), request).await
+        serve(ServeDir::new(dir).precompressed_br().precompressed_gzip(), request).await
     } else {
         serve(ServeDir::new(dir).fallback(ServeFile::new(&index)), request).await
     };
     let cache = if path.starts_with("/assets/") && response.status().is_success() { IMMUTABLE } else { NO_CACHE };
     let headers = response.headers_mut();
+    if path.starts_with("/assets/") {
+        // The answer depends on Accept-Encoding (a precompressed copy or not).
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

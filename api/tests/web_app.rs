@@ -91,6 +91,36 @@ async fn the_built_app_answers_every_client_route_and_never_shadows_the_api() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "console.log('app')"));
     assert!(header(&headers, "content-type").contains("javascript"), "{headers:?}");
     assert_eq!(header(&headers, "cache-control"), "public, max-age=31536000, immutable");
+    // The build's precompressed copy, when the browser takes gzip: what is
+    // sent is that file (its own text here), not the asset compressed anew.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"console.log('app, gzipped at build time')").unwrap();
+    std::fs::write(dist.path().join("assets/index-3f2a9c.js.gz"), gz.finish().unwrap()).unwrap();
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/assets/index-3f2a9c.js")
+                .header("accept-encoding", "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    assert_eq!(header(&parts.headers, "content-encoding"), "gzip", "{:?}", parts.headers);
+    assert!(header(&parts.headers, "content-type").contains("javascript"), "{:?}", parts.headers);
+    assert_eq!(header(&parts.headers, "cache-control"), "public, max-age=31536000, immutable");
+    assert!(header(&parts.headers, "vary").to_ascii_lowercase().contains("accept-encoding"), "{:?}", parts.headers);
+    let mut decoded = String::new();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut decoded).unwrap();
+    assert_eq!(decoded, "console.log('app, gzipped at build time')");
+    // Without Accept-Encoding, the file itself.
+    let (_, headers, body) = send(&app, "GET", "/assets/index-3f2a9c.js", &[], "").await;
+    assert_eq!((header(&headers, "content-encoding"), body.as_str()), ("", "console.log('app')"));
+
     let (status, headers, _) = send(&app, "GET", "/favicon.svg", &[], "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(header(&headers, "content-type"), "image/svg+xml");
