@@ -89,6 +89,9 @@ pub struct Monitor {
     /// The secret fields that are set (`spec.headers[0].value`,
     /// `spec.body`, `spec.send`); their values are never returned.
     pub secrets_set: Vec<String>,
+    /// What it watches, in a line (`https://shop.example/health`,
+    /// `db.internal:5432`, `shop.example A`, `every 300 s`).
+    pub target: String,
     /// Current status (`up`, `degraded`, `down`), once it has one.
     pub status: Option<String>,
     /// Channels notified about it.
@@ -318,6 +321,7 @@ fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Read, ApiError> {
     }
     spec.take_secrets();
     let answer = Monitor {
+        target: spec.target(),
         config: MonitorConfig { spec, sealed_secrets: None, ..config },
         secrets_set,
         status: row.try_get("status")?,

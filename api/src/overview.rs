@@ -1,14 +1,18 @@
 //! `GET /api/v1/overview`: what the dashboard's overview shows of every
-//! monitor of the team, in one answer: the latest result, the share of good
-//! checks and the mean latency per hour over the last 24 hours. Two
-//! ClickHouse queries for the whole team, whatever its size.
+//! monitor of the team, in one answer: its name, kind, target, regions and
+//! status (Postgres), and from ClickHouse its latest result, the share of
+//! good checks and the mean latency per hour over the last 24 hours. One
+//! Postgres and two ClickHouse queries for the whole team, whatever its
+//! size, all read by team (`team_latest`, `team_results_1h`) so that one
+//! team's overview never scans another team's results.
 
 use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State as Shared;
 use serde::{Deserialize, Serialize};
-use statushawk_schemas::{MonitorId, UnixMs, now_ms};
+use sqlx::Row as _;
+use statushawk_schemas::{MonitorId, MonitorSpec, UnixMs, now_ms};
 
 use crate::State;
 use crate::auth::Caller;
@@ -23,25 +27,69 @@ const HOUR_MS: i64 = 3_600_000;
 pub struct Overview {
     /// The start of the 24 hours covered (Unix ms, a full hour).
     pub from_ms: UnixMs,
-    /// One entry per monitor that has results in those hours; a monitor
-    /// without any has no entry (no data yet).
+    /// Every monitor of the team, by name.
     pub monitors: Vec<MonitorOverview>,
 }
 
-/// One monitor's last 24 hours.
+/// What a monitor watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    /// HTTP(S) request.
+    Http,
+    /// TCP connect.
+    Tcp,
+    /// ICMP echo.
+    Icmp,
+    /// DNS query.
+    Dns,
+    /// TLS certificate.
+    Tls,
+    /// Pings from the job itself.
+    Heartbeat,
+}
+
+impl MonitorKind {
+    fn of(spec: &MonitorSpec) -> Self {
+        match spec {
+            MonitorSpec::Http(_) => Self::Http,
+            MonitorSpec::Tcp(_) => Self::Tcp,
+            MonitorSpec::Icmp(_) => Self::Icmp,
+            MonitorSpec::Dns(_) => Self::Dns,
+            MonitorSpec::Tls(_) => Self::Tls,
+            MonitorSpec::Heartbeat(_) => Self::Heartbeat,
+        }
+    }
+}
+
+/// One monitor and its last 24 hours.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MonitorOverview {
     /// The monitor.
     pub monitor_id: MonitorId,
-    /// Its latest result.
-    pub last: LastResult,
+    /// Its name.
+    pub name: String,
+    /// What it watches.
+    pub kind: MonitorKind,
+    /// Its target, in a line (as `Monitor.target`).
+    pub target: String,
+    /// The regions it is checked from.
+    pub regions: Vec<String>,
+    /// Paused: not checked.
+    pub paused: bool,
+    /// The status the evaluator confirmed (`up`, `degraded`, `down`), once
+    /// it has confirmed one.
+    pub status: Option<String>,
+    /// Its latest result in the 24 hours; `null` when it has none (no data
+    /// yet, or paused for longer).
+    pub last: Option<LastResult>,
     /// Checks in the 24 hours (skipped ones left out).
     pub checks: u64,
     /// Percentage of those that were up or degraded.
     pub availability: Option<f64>,
-    /// Mean response time of the good checks per hour, oldest first
-    /// (24 entries; `null` for an hour without any).
-    pub latency_ms: Vec<Option<f64>>,
+    /// Mean response time of the good checks per hour, oldest first, in
+    /// whole ms (24 entries; `null` for an hour without any).
+    pub latency_ms: Vec<Option<u32>>,
 }
 
 /// A monitor's latest result.
@@ -67,71 +115,112 @@ struct LastRow {
     last_total_ms: u32,
     last_region: String,
     last_message: String,
-    checks: u64,
-    good: u64,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct HourRow {
     monitor: String,
     hour: u32,
-    avg: f64,
+    checks: u64,
     good: u64,
+    avg: f64,
 }
 
-/// Every monitor of the team with results in the last 24 hours.
+/// What ClickHouse knows of one monitor's 24 hours.
+struct Measured {
+    last: Option<LastResult>,
+    checks: u64,
+    good: u64,
+    latency_ms: Vec<Option<u32>>,
+}
+
+impl Default for Measured {
+    fn default() -> Self {
+        Self { last: None, checks: 0, good: 0, latency_ms: vec![None; HOURS] }
+    }
+}
+
+/// Every monitor of the team, with its last 24 hours.
 #[utoipa::path(get, path = "/api/v1/overview", tag = "analytics", responses((status = 200, body = Overview)))]
 pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Json<Overview>, ApiError> {
     let from_ms = (now_ms() / HOUR_MS - (HOURS as i64 - 1)) * HOUR_MS;
+    let (team, from_s) = (caller.team.0, from_ms / 1000);
     // Everything inlined is a number or a UUID.
-    let scope = format!(
-        "FROM check_results WHERE team_id = toUUID('{team}') AND ts >= toDateTime({from_s})",
-        team = caller.team.0,
-        from_s = from_ms / 1000
-    );
     let last_sql = format!(
-        "SELECT toString(monitor_id) AS monitor, toUInt32(max(ts)) AS last_ts, \
-                toString(argMax(status, ts)) AS last_status, argMax(total_ms, ts) AS last_total_ms, \
-                argMax(region, ts) AS last_region, argMax(message, ts) AS last_message, \
-                toUInt64(countIf(status != 'skipped')) AS checks, \
-                toUInt64(countIf(status IN ('up', 'degraded'))) AS good \
-         {scope} GROUP BY monitor_id"
+        "SELECT toString(monitor_id) AS monitor, toUInt32(maxMerge(last_ts)) AS last_ts, \
+                argMaxMerge(last_status) AS last_status, argMaxMerge(last_total_ms) AS last_total_ms, \
+                argMaxMerge(last_region) AS last_region, argMaxMerge(last_message) AS last_message \
+         FROM team_latest WHERE team_id = toUUID('{team}') \
+         GROUP BY monitor_id HAVING last_ts >= {from_s}"
     );
     let hours_sql = format!(
-        "SELECT toString(monitor_id) AS monitor, toUInt32(toStartOfHour(ts)) AS hour, \
-                avgIf(total_ms, status IN ('up', 'degraded')) AS avg, \
-                toUInt64(countIf(status IN ('up', 'degraded'))) AS good \
-         {scope} GROUP BY monitor_id, hour"
+        "SELECT toString(monitor_id) AS monitor, toUInt32(bucket) AS hour, \
+                toUInt64(countIfMerge(checks)) AS checks, toUInt64(countIfMerge(good)) AS good, \
+                avgIfMerge(latency) AS avg \
+         FROM team_results_1h WHERE team_id = toUUID('{team}') AND bucket >= toDateTime({from_s}) \
+         GROUP BY monitor_id, bucket"
     );
-    let (last, hours) = tokio::try_join!(
-        state.clickhouse.query(&last_sql).fetch_all::<LastRow>(),
-        state.clickhouse.query(&hours_sql).fetch_all::<HourRow>(),
+    let monitors = sqlx::query(
+        "SELECT m.id, m.name, m.kind::text AS kind, m.spec, m.regions, m.paused, s.status::text AS status \
+         FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id \
+         WHERE m.team_id = $1 ORDER BY m.name, m.id",
     )
-    .map_err(crate::analytics::clickhouse_error)?;
-    let mut latency: HashMap<String, Vec<Option<f64>>> = HashMap::new();
+    .bind(team)
+    .fetch_all(&state.pg);
+    let measured = async {
+        tokio::try_join!(
+            state.clickhouse.query(&last_sql).fetch_all::<LastRow>(),
+            state.clickhouse.query(&hours_sql).fetch_all::<HourRow>(),
+        )
+        .map_err(crate::analytics::clickhouse_error)
+    };
+    let (monitors, (last, hours)) = tokio::try_join!(async { monitors.await.map_err(ApiError::from) }, measured)?;
+
+    let mut measured: HashMap<String, Measured> = HashMap::new();
+    for row in last {
+        measured.entry(row.monitor).or_default().last = Some(LastResult {
+            at_ms: i64::from(row.last_ts) * 1000,
+            status: row.last_status,
+            total_ms: row.last_total_ms,
+            region: row.last_region,
+            message: row.last_message,
+        });
+    }
     for row in hours {
         let index = (i64::from(row.hour) * 1000 - from_ms) / HOUR_MS;
         let Ok(index) = usize::try_from(index) else { continue };
-        if index < HOURS && row.good > 0 && row.avg.is_finite() {
-            latency.entry(row.monitor).or_insert_with(|| vec![None; HOURS])[index] = Some(row.avg);
+        if index >= HOURS {
+            continue;
+        }
+        let entry = measured.entry(row.monitor).or_default();
+        entry.checks += row.checks;
+        entry.good += row.good;
+        if row.good > 0 && row.avg.is_finite() {
+            entry.latency_ms[index] = Some(row.avg.round().clamp(0.0, f64::from(u32::MAX)) as u32);
         }
     }
-    let monitors = last
-        .into_iter()
+    let monitors = monitors
+        .iter()
         .map(|row| {
-            let monitor_id = row.monitor.parse().map(MonitorId).map_err(ApiError::internal)?;
+            let id: uuid::Uuid = row.try_get("id")?;
+            let mut spec: serde_json::Value = row.try_get("spec")?;
+            if let Some(object) = spec.as_object_mut() {
+                object.insert("kind".into(), serde_json::Value::String(row.try_get("kind")?));
+            }
+            let spec: MonitorSpec = serde_json::from_value(spec).map_err(ApiError::internal)?;
+            let Measured { last, checks, good, latency_ms } = measured.remove(&id.to_string()).unwrap_or_default();
             Ok(MonitorOverview {
-                monitor_id,
-                availability: (row.checks > 0).then(|| 100.0 * row.good as f64 / row.checks as f64),
-                checks: row.checks,
-                latency_ms: latency.remove(&row.monitor).unwrap_or_else(|| vec![None; HOURS]),
-                last: LastResult {
-                    at_ms: i64::from(row.last_ts) * 1000,
-                    status: row.last_status,
-                    total_ms: row.last_total_ms,
-                    region: row.last_region,
-                    message: row.last_message,
-                },
+                monitor_id: MonitorId(id),
+                name: row.try_get("name")?,
+                kind: MonitorKind::of(&spec),
+                target: spec.target(),
+                regions: row.try_get("regions")?,
+                paused: row.try_get("paused")?,
+                status: row.try_get("status")?,
+                last,
+                checks,
+                availability: (checks > 0).then(|| 100.0 * good as f64 / checks as f64),
+                latency_ms,
             })
         })
         .collect::<Result<_, ApiError>>()?;

@@ -31,7 +31,7 @@ async fn the_overview_answers_every_monitor_of_the_team_in_one_request() {
     let team = owner["team_id"].as_str().unwrap();
     let shop = monitor(&app, token, "shop").await;
     let api = monitor(&app, token, "api").await;
-    let _quiet = monitor(&app, token, "quiet").await;
+    let quiet = monitor(&app, token, "quiet").await;
     let other = app.session("owner@other.example", "Other").await;
     let foreign = monitor(&app, other["token"].as_str().unwrap(), "foreign").await;
 
@@ -41,7 +41,7 @@ async fn the_overview_answers_every_monitor_of_the_team_in_one_request() {
         // shop: good an hour ago (100 ms) and now (20, 40 ms), then down.
         row(&shop, team, this_hour - HOUR + 5, "eu-west", "up", 100, ""),
         row(&shop, team, this_hour + 1, "eu-west", "up", 20, ""),
-        row(&shop, team, this_hour + 2, "us-east", "degraded", 40, ""),
+        row(&shop, team, this_hour + 2, "us-east", "degraded", 41, ""),
         row(&shop, team, this_hour + 3, "us-east", "down", 9000, "timed out"),
         // api: older than the 24 hours, and once within them.
         row(&api, team, this_hour - 30 * HOUR, "eu-west", "down", 1, "old"),
@@ -56,8 +56,21 @@ async fn the_overview_answers_every_monitor_of_the_team_in_one_request() {
     assert_eq!(status, StatusCode::OK, "{overview}");
     let entries = overview["monitors"].as_array().unwrap();
     let entry = |id: &str| entries.iter().find(|e| e["monitor_id"] == id).cloned();
-    assert_eq!(entries.len(), 2, "only monitors with results, only of this team: {overview}");
+    let names: Vec<&str> = entries.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["api", "quiet", "shop"], "every monitor of this team, by name: {overview}");
     assert!(entry(&foreign).is_none());
+
+    let quiet = entry(&quiet).unwrap();
+    assert_eq!(
+        quiet,
+        json!({
+            "monitor_id": quiet["monitor_id"], "name": "quiet", "kind": "http", "target": "https://quiet.example/",
+            "regions": quiet["regions"], "paused": false, "status": null,
+            "last": null, "checks": 0, "availability": null, "latency_ms": vec![Value::Null; 24],
+        }),
+        "a monitor without results: no data yet"
+    );
+    assert!(!quiet["regions"].as_array().unwrap().is_empty());
 
     let shop = entry(&shop).unwrap();
     assert_eq!(shop["last"]["status"], "down");
@@ -76,7 +89,11 @@ async fn the_overview_answers_every_monitor_of_the_team_in_one_request() {
     let latency: Vec<Value> = shop["latency_ms"].as_array().unwrap().clone();
     assert_eq!(latency.len(), 24);
     let (before, now_hour) = (hour_of(this_hour - HOUR + 5), hour_of(this_hour + 1));
-    assert_eq!((latency[before].as_f64(), latency[now_hour].as_f64()), (Some(100.0), Some(30.0)), "hourly means");
+    assert_eq!(
+        (latency[before].as_u64(), latency[now_hour].as_u64()),
+        (Some(100), Some(31)),
+        "hourly means, in whole ms"
+    );
     assert_eq!(latency.iter().filter(|v| !v.is_null()).count(), 2, "{latency:?}");
 
     let api = entry(&api).unwrap();
@@ -86,7 +103,7 @@ async fn the_overview_answers_every_monitor_of_the_team_in_one_request() {
         (Some(1), Some(100.0)),
         "skipped ones do not count"
     );
-    assert_eq!(api["latency_ms"][hour_of(this_hour - 22 * HOUR + 1)].as_f64(), Some(70.0), "oldest hour first");
+    assert_eq!(api["latency_ms"][hour_of(this_hour - 22 * HOUR + 1)], 70, "oldest hour first");
 
     let viewer = app.token(token, "viewer").await;
     assert_eq!(app.call("GET", "/api/v1/overview", Some(&viewer), None).await.0, StatusCode::OK, "a read");

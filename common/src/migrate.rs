@@ -40,6 +40,7 @@ clickhouse_migrations! {
     1 "0001_check_results",
     2 "0002_rollups",
     3 "0003_heartbeat_pings",
+    4 "0004_team_rollups",
 }
 
 /// What one database's migration run did.

@@ -43,7 +43,7 @@ const POSTGRES_TABLES: [&str; 21] = [
     "_sqlx_migrations",
 ];
 
-const CLICKHOUSE_TABLES: [&str; 7] = [
+const CLICKHOUSE_TABLES: [&str; 11] = [
     "check_results",
     "check_results_1h",
     "check_results_1h_mv",
@@ -51,6 +51,10 @@ const CLICKHOUSE_TABLES: [&str; 7] = [
     "check_results_1m_mv",
     "heartbeat_pings",
     "schema_migrations",
+    "team_latest",
+    "team_latest_mv",
+    "team_results_1h",
+    "team_results_1h_mv",
 ];
 
 #[tokio::test]
@@ -62,7 +66,7 @@ async fn migrate_twice_creates_every_table_then_does_nothing() {
     assert_eq!(first.applied.len(), first.total);
     assert!(first.total >= 1);
     let first_ch = migrate::clickhouse(&ch).await.unwrap();
-    assert_eq!(first_ch.applied, ["0001_check_results", "0002_rollups", "0003_heartbeat_pings"]);
+    assert_eq!(first_ch.applied, ["0001_check_results", "0002_rollups", "0003_heartbeat_pings", "0004_team_rollups"]);
 
     let second = migrate::postgres(&pg).await.unwrap();
     assert!(second.applied.is_empty());
@@ -70,7 +74,7 @@ async fn migrate_twice_creates_every_table_then_does_nothing() {
     assert!(second.to_string().ends_with("nothing to do"), "{second}");
     let second_ch = migrate::clickhouse(&ch).await.unwrap();
     assert!(second_ch.applied.is_empty());
-    assert_eq!(second_ch.to_string(), "clickhouse: up to date (3 migrations), nothing to do");
+    assert_eq!(second_ch.to_string(), "clickhouse: up to date (4 migrations), nothing to do");
 
     let pool = env.pg().await;
     let tables: Vec<String> =
@@ -196,6 +200,141 @@ async fn results_fill_the_minute_and_hour_rollups() {
     assert!((whole_hour.latency_avg - 375.0).abs() < 0.01, "{whole_hour:?}");
     assert_eq!(whole_hour.latency_quantiles.len(), 3);
     assert!(whole_hour.latency_quantiles[0] >= 100.0 && whole_hour.latency_quantiles[2] <= 900.0, "{whole_hour:?}");
+}
+
+fn result(team: Uuid, monitor: Uuid, ts: u32, status: i8, total_ms: u32, message: &str) -> ResultRow {
+    ResultRow {
+        ts,
+        monitor_id: monitor,
+        team_id: team,
+        region: if status == 2 { "us-east".into() } else { "eu-west".into() },
+        slot_ms: i64::from(ts) * 1000,
+        attempt: 0,
+        prober_id: "p1".into(),
+        status,
+        error_kind: String::new(),
+        message: message.into(),
+        dns_ms: None,
+        connect_ms: None,
+        tls_ms: None,
+        ttfb_ms: None,
+        total_ms,
+        http_status: 200,
+        body_bytes: 0,
+        cert_expires_at: None,
+    }
+}
+
+#[derive(clickhouse::Row, Deserialize, Debug, PartialEq)]
+struct Latest {
+    monitor: String,
+    at: u32,
+    status: String,
+    total_ms: u32,
+    region: String,
+    message: String,
+}
+
+#[derive(clickhouse::Row, Deserialize, Debug, PartialEq)]
+struct TeamHour {
+    monitor: String,
+    hour: u32,
+    checks: u64,
+    good: u64,
+    latency: f64,
+}
+
+#[tokio::test]
+async fn the_team_rollups_take_every_result_and_the_latest_of_the_day_before_the_upgrade() {
+    let env = TestEnv::new().await;
+    let (_, ch) = configs(&env);
+    let client = env.clickhouse();
+    // A deployment at migration 0003, with a result from before the upgrade.
+    for migration in &migrate::CLICKHOUSE[..3] {
+        for statement in migrate::statements(migration.sql) {
+            client.query(&statement).execute().await.unwrap();
+        }
+    }
+    let (team, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let (shop, api, foreign) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let now = u32::try_from(statushawk_schemas::now_ms() / 1000).unwrap();
+    let hour = now / 3600 * 3600 - 3600;
+    let insert = |rows: Vec<ResultRow>| {
+        let client = client.clone();
+        async move {
+            let mut insert = client.insert::<ResultRow>("check_results").await.unwrap();
+            for row in rows {
+                insert.write(&row).await.unwrap();
+            }
+            insert.end().await.unwrap();
+        }
+    };
+    insert(vec![result(team, api, hour + 1, 1, 70, "")]).await;
+    assert_eq!(migrate::clickhouse(&ch).await.unwrap().applied.last().map(String::as_str), Some("0004_team_rollups"));
+
+    // status: 1 up, 2 down, 3 degraded, 4 skipped
+    insert(vec![
+        result(team, shop, hour + 10, 1, 100, ""),
+        result(team, shop, hour + 20, 3, 301, ""),
+        result(team, shop, hour + 3700, 2, 9000, "timed out"),
+        result(team, shop, hour + 30, 4, 0, ""),
+        result(other, foreign, hour + 40, 1, 5, ""),
+    ])
+    .await;
+    // A second insert of the same hour: rows of one key until parts merge.
+    insert(vec![result(team, shop, hour + 50, 1, 200, "")]).await;
+
+    let latest: Vec<Latest> = client
+        .query(&format!(
+            "SELECT toString(monitor_id) AS monitor, toUInt32(maxMerge(last_ts)) AS at, argMaxMerge(last_status) AS status, \
+                    argMaxMerge(last_total_ms) AS total_ms, argMaxMerge(last_region) AS region, \
+                    argMaxMerge(last_message) AS message \
+             FROM team_latest WHERE team_id = toUUID('{team}') GROUP BY monitor_id ORDER BY at"
+        ))
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        latest,
+        [
+            Latest {
+                monitor: api.to_string(),
+                at: hour + 1,
+                status: "up".into(),
+                total_ms: 70,
+                region: "eu-west".into(),
+                message: String::new()
+            },
+            Latest {
+                monitor: shop.to_string(),
+                at: hour + 3700,
+                status: "down".into(),
+                total_ms: 9000,
+                region: "us-east".into(),
+                message: "timed out".into()
+            },
+        ],
+        "the latest result of each of the team's monitors (api's from before the upgrade), nothing of the other team's"
+    );
+
+    let hours: Vec<TeamHour> = client
+        .query(&format!(
+            "SELECT toString(monitor_id) AS monitor, toUInt32(bucket) AS hour, toUInt64(countIfMerge(checks)) AS checks, \
+                    toUInt64(countIfMerge(good)) AS good, avgIfMerge(latency) AS latency \
+             FROM team_results_1h WHERE team_id = toUUID('{team}') GROUP BY monitor_id, bucket ORDER BY hour"
+        ))
+        .fetch_all()
+        .await
+        .unwrap();
+    let hours: Vec<(u32, u64, u64, Option<f64>)> = hours
+        .into_iter()
+        .map(|h| {
+            assert_eq!(h.monitor, shop.to_string(), "api's hour from before the upgrade is not rolled up");
+            (h.hour, h.checks, h.good, h.latency.is_finite().then_some(h.latency))
+        })
+        .collect();
+    // The skipped check is not one; the down one has no latency.
+    assert_eq!(hours, [(hour, 3, 3, Some((100.0 + 301.0 + 200.0) / 3.0)), (hour + 3600, 1, 0, None)]);
 }
 
 #[tokio::test]

@@ -66,6 +66,26 @@ impl MonitorSpec {
             Self::Heartbeat(_) => None,
         }
     }
+
+    /// What the monitor watches, in a line as people read it:
+    /// `https://shop.example/health`, `db.internal:5432`,
+    /// `shop.example A`, `every 300 s`, `cron 0 3 * * * Europe/Berlin`.
+    pub fn target(&self) -> String {
+        match self {
+            Self::Http(spec) => spec.url.clone(),
+            Self::Tcp(TcpSpec { host, port, .. }) | Self::Tls(TlsSpec { host, port, .. }) => format!("{host}:{port}"),
+            Self::Icmp(spec) => spec.host.clone(),
+            Self::Dns(spec) => {
+                let record = serde_json::to_value(spec.record_type).ok();
+                format!("{} {}", spec.name, record.as_ref().and_then(|r| r.as_str()).unwrap_or_default())
+            }
+            Self::Heartbeat(HeartbeatSchedule { cron: Some(cron), timezone, .. }) => match timezone {
+                Some(zone) => format!("cron {cron} {zone}"),
+                None => format!("cron {cron}"),
+            },
+            Self::Heartbeat(schedule) => format!("every {} s", schedule.period_ms.unwrap_or(0) / 1000),
+        }
+    }
 }
 
 /// When a heartbeat monitor expects its pings.
@@ -266,6 +286,26 @@ impl ConfigChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_is_one_line_for_every_kind() {
+        let target = |spec: serde_json::Value| serde_json::from_value::<MonitorSpec>(spec).unwrap().target();
+        use serde_json::json;
+        assert_eq!(
+            target(json!({"kind": "http", "url": "https://shop.example/health"})),
+            "https://shop.example/health"
+        );
+        assert_eq!(target(json!({"kind": "tcp", "host": "db.internal", "port": 5432})), "db.internal:5432");
+        assert_eq!(target(json!({"kind": "tls", "host": "shop.example"})), "shop.example:443", "the default port");
+        assert_eq!(target(json!({"kind": "icmp", "host": "10.0.0.1"})), "10.0.0.1");
+        assert_eq!(target(json!({"kind": "dns", "name": "shop.example", "record_type": "AAAA"})), "shop.example AAAA");
+        assert_eq!(target(json!({"kind": "heartbeat", "period_ms": 300_000, "grace_ms": 60_000})), "every 300 s");
+        assert_eq!(
+            target(json!({"kind": "heartbeat", "cron": "0 3 * * *", "timezone": "Europe/Berlin", "grace_ms": 0})),
+            "cron 0 3 * * * Europe/Berlin"
+        );
+        assert_eq!(target(json!({"kind": "heartbeat", "cron": "0 3 * * *", "grace_ms": 0})), "cron 0 3 * * *");
+    }
 
     fn schedule(period_ms: Option<u64>, cron: Option<&str>, timezone: Option<&str>) -> HeartbeatSchedule {
         HeartbeatSchedule {

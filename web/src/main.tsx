@@ -4,6 +4,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
 import { BrowserRouter } from 'react-router'
 import { App } from './App'
 import { ApiError } from './api/client'
+import { overviewQuery } from './overview'
 import './index.css'
 
 const queries = new QueryClient({
@@ -15,6 +16,11 @@ const queries = new QueryClient({
     },
   },
 })
+
+// The overview is the page most loads open: ask for it alongside the
+// session, not after it (signed out, the 401 is dropped and asked again
+// after sign-in).
+if (window.location.pathname === '/') void queries.prefetchQuery(overviewQuery)
 
 const root = document.getElementById('root')
 if (!root) throw new Error('index.html has no #root')

@@ -1,27 +1,22 @@
 import { describe, expect, it } from 'vitest'
-import type { CheckResult, Monitor } from './api/client'
-import { applyFilter, byAttention, countByStatus, formatPercent, NO_FILTER, recordResult, sparkline, statusOf, targetOf } from './monitors'
+import type { CheckResult, MonitorSummary } from './api/client'
+import { applyFilter, byAttention, countByStatus, formatPercent, NO_FILTER, recordResult, sparkline, statusOf, withLast } from './monitors'
 
-function monitor(name: string, over: Partial<Monitor> = {}): Monitor {
+function monitor(name: string, over: Partial<MonitorSummary> = {}): MonitorSummary {
   return {
-    id: `id-${name}`,
-    team_id: 'team',
+    monitor_id: `id-${name}`,
     name,
-    spec: { kind: 'http', url: `https://${name}.example/health` },
-    interval_ms: 60000,
-    timeout_ms: 10000,
+    kind: 'http',
+    target: `https://${name}.example/health`,
     regions: ['eu-west'],
-    confirmations: 2,
-    recoveries: 1,
-    quorum: 1,
     paused: false,
-    updated_at_ms: 0,
     status: 'up',
-    secrets_set: [],
-    channel_ids: [],
-    created_at_ms: 0,
+    last: null,
+    checks: 0,
+    availability: null,
+    latency_ms: [],
     ...over,
-  } as Monitor
+  }
 }
 
 describe('statusOf', () => {
@@ -34,21 +29,11 @@ describe('statusOf', () => {
   })
 })
 
-describe('targetOf', () => {
-  it('names what each kind watches', () => {
-    expect(targetOf({ kind: 'tcp', host: 'db.internal', port: 5432 })).toBe('db.internal:5432')
-    expect(targetOf({ kind: 'tls', host: 'shop.example' })).toBe('shop.example:443')
-    expect(targetOf({ kind: 'dns', name: 'shop.example', record_type: 'MX' })).toBe('shop.example MX')
-    expect(targetOf({ kind: 'heartbeat', grace_ms: 1000, cron: '30 2 * * *' })).toBe('cron 30 2 * * *')
-    expect(targetOf({ kind: 'heartbeat', grace_ms: 1000, period_ms: 300000 })).toBe('every 300 s')
-  })
-})
-
 describe('the overview list', () => {
   const monitors = [
     monitor('shop'),
     monitor('api', { status: 'down' }),
-    monitor('backup', { spec: { kind: 'heartbeat', grace_ms: 1, period_ms: 1000 }, status: null }),
+    monitor('backup', { kind: 'heartbeat', target: 'every 1 s', status: null }),
     monitor('legacy', { paused: true, regions: ['us-east'] }),
   ]
 
@@ -56,12 +41,16 @@ describe('the overview list', () => {
     expect(countByStatus(monitors)).toEqual({ up: 1, down: 1, degraded: 0, paused: 1, unknown: 1 })
     // A monitor that never failed is up once it has results.
     expect(countByStatus(monitors, (id) => id === 'id-backup')).toEqual({ up: 2, down: 1, degraded: 0, paused: 1, unknown: 0 })
+    const last = { at_ms: 1, status: 'up', total_ms: 5, region: 'eu-west', message: '' }
+    const answered = monitors.map((m) => (m.name === 'backup' ? { ...m, last } : m))
+    expect(countByStatus(answered, withLast(answered)).unknown).toBe(0)
   })
 
   it('filters by search, status, kind and region', () => {
     const names = (filter: Partial<typeof NO_FILTER>) => applyFilter(monitors, { ...NO_FILTER, ...filter }).map((m) => m.name)
     expect(names({})).toEqual(['shop', 'api', 'backup', 'legacy'])
     expect(names({ search: 'API.example' })).toEqual(['api'])
+    expect(names({ search: 'every 1' })).toEqual(['backup'])
     expect(names({ status: 'down' })).toEqual(['api'])
     expect(names({ kind: 'heartbeat' })).toEqual(['backup'])
     expect(names({ region: 'us-east' })).toEqual(['legacy'])

@@ -1,6 +1,6 @@
 // What the overview shows of a monitor, as pure functions (tested with
 // Vitest): its status as people read it, its target, counts and filters.
-import type { CheckResult, Monitor, MonitorSpec } from './api/client'
+import type { CheckResult, Monitor, MonitorSummary } from './api/client'
 
 export type Status = 'up' | 'down' | 'degraded' | 'paused' | 'unknown'
 
@@ -28,7 +28,7 @@ export function formatPercent(value: number): string {
   return value >= 100 ? '100' : (Math.floor(value * 100) / 100).toFixed(2)
 }
 
-export type Kind = MonitorSpec['kind']
+export type Kind = MonitorSummary['kind']
 export const KINDS: Kind[] = ['http', 'tcp', 'icmp', 'dns', 'tls', 'heartbeat']
 
 /**
@@ -48,33 +48,21 @@ export function statusOf(monitor: Pick<Monitor, 'paused' | 'status'>, hasData = 
   }
 }
 
-/** What a monitor watches, in a line. */
-export function targetOf(spec: MonitorSpec): string {
-  switch (spec.kind) {
-    case 'http':
-      return spec.url
-    case 'tcp':
-      return `${spec.host}:${spec.port}`
-    case 'tls':
-      return `${spec.host}:${spec.port ?? 443}`
-    case 'icmp':
-      return spec.host
-    case 'dns':
-      return `${spec.name} ${spec.record_type}`
-    case 'heartbeat':
-      return spec.cron ? `cron ${spec.cron}` : `every ${Math.round((spec.period_ms ?? 0) / 1000)} s`
-  }
-}
-
 /** Which monitors have results: an id is in it once one is known. */
 export type WithData = (id: string) => boolean
+
+/** The overview's own answer: a monitor has data once it has a last result. */
+export function withLast(monitors: MonitorSummary[]): WithData {
+  const known = new Set(monitors.filter((m) => m.last).map((m) => m.monitor_id))
+  return (id) => known.has(id)
+}
 
 const NONE: WithData = () => false
 
 /** How many monitors are in each status. */
-export function countByStatus(monitors: Pick<Monitor, 'id' | 'paused' | 'status'>[], hasData: WithData = NONE): Record<Status, number> {
+export function countByStatus(monitors: MonitorSummary[], hasData: WithData = NONE): Record<Status, number> {
   const counts: Record<Status, number> = { up: 0, down: 0, degraded: 0, paused: 0, unknown: 0 }
-  for (const monitor of monitors) counts[statusOf(monitor, hasData(monitor.id))] += 1
+  for (const monitor of monitors) counts[statusOf(monitor, hasData(monitor.monitor_id))] += 1
   return counts
 }
 
@@ -88,20 +76,20 @@ export interface Filter {
 export const NO_FILTER: Filter = { search: '', status: 'all', kind: 'all', region: 'all' }
 
 /** The monitors a filter keeps, in the order given. */
-export function applyFilter(monitors: Monitor[], filter: Filter, hasData: WithData = NONE): Monitor[] {
+export function applyFilter(monitors: MonitorSummary[], filter: Filter, hasData: WithData = NONE): MonitorSummary[] {
   const needle = filter.search.trim().toLowerCase()
   return monitors.filter((monitor) => {
-    if (filter.status !== 'all' && statusOf(monitor, hasData(monitor.id)) !== filter.status) return false
-    if (filter.kind !== 'all' && monitor.spec.kind !== filter.kind) return false
+    if (filter.status !== 'all' && statusOf(monitor, hasData(monitor.monitor_id)) !== filter.status) return false
+    if (filter.kind !== 'all' && monitor.kind !== filter.kind) return false
     if (filter.region !== 'all' && !monitor.regions.includes(filter.region)) return false
     if (!needle) return true
-    return monitor.name.toLowerCase().includes(needle) || targetOf(monitor.spec).toLowerCase().includes(needle)
+    return monitor.name.toLowerCase().includes(needle) || monitor.target.toLowerCase().includes(needle)
   })
 }
 
 /** Worst first, then by name: what needs attention comes first. */
-export function byAttention(hasData: WithData = NONE): (a: Monitor, b: Monitor) => number {
-  const rank = (m: Monitor) => STATUSES.indexOf(statusOf(m, hasData(m.id)))
+export function byAttention(hasData: WithData = NONE): (a: MonitorSummary, b: MonitorSummary) => number {
+  const rank = (m: MonitorSummary) => STATUSES.indexOf(statusOf(m, hasData(m.monitor_id)))
   return (a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name)
 }
 

@@ -6,6 +6,8 @@ import type { components, paths } from './schema'
 
 export type Schemas = components['schemas']
 export type Monitor = Schemas['Monitor']
+/** A monitor as the overview lists it. */
+export type MonitorSummary = Schemas['MonitorOverview']
 export type MonitorSpec = Schemas['MonitorSpec']
 export type CheckResult = Schemas['CheckResult']
 export type Me = Schemas['Me']

@@ -581,7 +581,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every monitor of the team with results in the last 24 hours. */
+        /** Every monitor of the team, with its last 24 hours. */
         get: operations["get_overview"];
         put?: never;
         post?: never;
@@ -1411,6 +1411,11 @@ export interface components {
             secrets_set: string[];
             /** @description Current status (`up`, `degraded`, `down`), once it has one. */
             status?: string | null;
+            /**
+             * @description What it watches, in a line (`https://shop.example/health`,
+             *     `db.internal:5432`, `shop.example A`, `every 300 s`).
+             */
+            target: string;
         };
         /** @description Everything the scheduler and evaluator need to know of a monitor. */
         MonitorConfig: {
@@ -1513,7 +1518,12 @@ export interface components {
              */
             timeout_ms?: number;
         };
-        /** @description One monitor's last 24 hours. */
+        /**
+         * @description What a monitor watches.
+         * @enum {string}
+         */
+        MonitorKind: "http" | "tcp" | "icmp" | "dns" | "tls" | "heartbeat";
+        /** @description One monitor and its last 24 hours. */
         MonitorOverview: {
             /**
              * Format: double
@@ -1525,15 +1535,29 @@ export interface components {
              * @description Checks in the 24 hours (skipped ones left out).
              */
             checks: number;
-            /** @description Its latest result. */
-            last: components["schemas"]["LastResult"];
+            /** @description What it watches. */
+            kind: components["schemas"]["MonitorKind"];
+            last?: null | components["schemas"]["LastResult"];
             /**
-             * @description Mean response time of the good checks per hour, oldest first
-             *     (24 entries; `null` for an hour without any).
+             * @description Mean response time of the good checks per hour, oldest first, in
+             *     whole ms (24 entries; `null` for an hour without any).
              */
             latency_ms: (number | null)[];
             /** @description The monitor. */
             monitor_id: components["schemas"]["MonitorId"];
+            /** @description Its name. */
+            name: string;
+            /** @description Paused: not checked. */
+            paused: boolean;
+            /** @description The regions it is checked from. */
+            regions: string[];
+            /**
+             * @description The status the evaluator confirmed (`up`, `degraded`, `down`), once
+             *     it has confirmed one.
+             */
+            status?: string | null;
+            /** @description Its target, in a line (as `Monitor.target`). */
+            target: string;
         };
         /** @description What a monitor watches, tagged by `kind`: a probed check, or a heartbeat. */
         MonitorSpec: (components["schemas"]["HttpSpec"] & {
@@ -1601,10 +1625,7 @@ export interface components {
         Overview: {
             /** @description The start of the 24 hours covered (Unix ms, a full hour). */
             from_ms: components["schemas"]["i64"];
-            /**
-             * @description One entry per monitor that has results in those hours; a monitor
-             *     without any has no entry (no data yet).
-             */
+            /** @description Every monitor of the team, by name. */
             monitors: components["schemas"]["MonitorOverview"][];
         };
         /** @description A page as written by a client (`POST`, `PUT`). */

@@ -3,7 +3,8 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type UseQueryR
 import { Link, useNavigate, useOutletContext, useParams } from 'react-router'
 import { api, unwrap, type Me, type Monitor, type Schemas } from '../api/client'
 import { LatencyChart } from '../components/LatencyChart'
-import { formatPercent, STATUS_DOT, STATUS_LABEL, statusOf, targetOf } from '../monitors'
+import { formatPercent, STATUS_DOT, STATUS_LABEL, statusOf } from '../monitors'
+import { monitorsChanged } from '../overview'
 import { latencyColumns, RANGES, rangeQuery, type RangeName } from '../ranges'
 import { mayEdit } from '../session'
 import { Check, Failure } from '../components/Form'
@@ -80,7 +81,7 @@ function Header({ monitor, editable, hasData }: { monitor: Monitor; editable: bo
   const toggle = useMutation({
     mutationFn: async () =>
       unwrap(monitor.paused ? await api.POST('/api/v1/monitors/{id}/resume', path) : await api.POST('/api/v1/monitors/{id}/pause', path)),
-    onSuccess: () => client.invalidateQueries({ queryKey: ['monitor', monitor.id] }),
+    onSuccess: () => Promise.all([client.invalidateQueries({ queryKey: ['monitor', monitor.id] }), monitorsChanged(client)]),
   })
   const remove = useMutation({
     mutationFn: async () => {
@@ -88,7 +89,7 @@ function Header({ monitor, editable, hasData }: { monitor: Monitor; editable: bo
       if (!answer.response.ok) unwrap(answer)
     },
     onSuccess: async () => {
-      await client.invalidateQueries({ queryKey: ['monitors'] })
+      await monitorsChanged(client)
       navigate('/')
     },
   })
@@ -123,7 +124,7 @@ function Header({ monitor, editable, hasData }: { monitor: Monitor; editable: bo
         )}
       </div>
       <p className="text-sm text-slate-600">
-        {monitor.spec.kind} · {targetOf(monitor.spec)} · every {monitor.interval_ms / 1000} s from {monitor.regions.join(', ')}
+        {monitor.spec.kind} · {monitor.target} · every {monitor.interval_ms / 1000} s from {monitor.regions.join(', ')}
       </p>
       <Failure error={toggle.error ?? remove.error} />
     </div>
@@ -347,7 +348,7 @@ function Notifications({ monitor, editable }: { monitor: Monitor; editable: bool
       unwrap(await api.PUT('/api/v1/monitors/{id}/channels', { params: { path: { id: monitor.id } }, body: { channel_ids } })),
     onSuccess: async () => {
       setChosen(null)
-      await Promise.all([client.invalidateQueries({ queryKey: ['monitor', monitor.id] }), client.invalidateQueries({ queryKey: ['monitors'] })])
+      await Promise.all([client.invalidateQueries({ queryKey: ['monitor', monitor.id] }), monitorsChanged(client)])
     },
   })
   const changed = chosen !== null && (chosen.length !== monitor.channel_ids.length || chosen.some((c) => !monitor.channel_ids.includes(c)))

@@ -4,6 +4,7 @@ import { Link, useNavigate, useOutletContext, useParams } from 'react-router'
 import { api, ApiError, unwrap, type Me } from '../api/client'
 import { EMPTY, FormError, fromMonitor, toInput, type AssertionRow, type AssertionType, type FormState } from '../monitorForm'
 import { KINDS } from '../monitors'
+import { monitorsChanged } from '../overview'
 import { mayEdit } from '../session'
 import { Check, Choice, Failure, Field, PRIMARY, Section } from '../components/Form'
 
@@ -42,7 +43,7 @@ export function MonitorForm() {
           : await api.PUT('/api/v1/monitors/{id}', { params: { path: { id } }, body }),
       ),
     onSuccess: async (monitor) => {
-      await client.invalidateQueries({ queryKey: ['monitors'] })
+      await monitorsChanged(client)
       client.setQueryData(['monitor', monitor.id], monitor)
       navigate(`/monitors/${monitor.id}`)
     },

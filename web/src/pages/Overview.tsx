@@ -1,7 +1,7 @@
 import { useMemo, useRef, useState, type FormEvent } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useOutletContext } from 'react-router'
-import { api, ApiError, unwrap, type CheckResult, type Me, type Monitor, type Schemas } from '../api/client'
+import { api, ApiError, unwrap, type CheckResult, type Me, type MonitorSummary } from '../api/client'
 import { useLiveResults } from '../live'
 import {
   applyFilter,
@@ -15,17 +15,14 @@ import {
   STATUS_LABEL,
   formatPercent,
   statusOf,
-  targetOf,
   type Filter,
+  withLast,
   type Status,
 } from '../monitors'
+import { monitorsChanged, OVERVIEW_KEY, overviewQuery } from '../overview'
 import { mayEdit } from '../session'
 import { Failure, Field, PRIMARY } from '../components/Form'
 
-const MONITORS_KEY = ['monitors'] as const
-const OVERVIEW_KEY = ['overview'] as const
-
-type Summary = Schemas['MonitorOverview']
 /** Rows per page: the list stays light with any number of monitors. */
 const PAGE = 50
 
@@ -33,15 +30,7 @@ const PAGE = 50
 export function Overview() {
   const me = useOutletContext<Me>()
   const client = useQueryClient()
-  const monitors = useQuery({
-    queryKey: MONITORS_KEY,
-    queryFn: async () => unwrap(await api.GET('/api/v1/monitors')),
-  })
-  const overview = useQuery({
-    queryKey: OVERVIEW_KEY,
-    queryFn: async () => unwrap(await api.GET('/api/v1/overview')),
-    refetchInterval: 60_000,
-  })
+  const overview = useQuery({ ...overviewQuery, refetchInterval: 60_000 })
   // A result that disagrees with the status shown may mean the evaluator
   // has confirmed a change, and a monitor's first result starts its 24
   // hours: ask again, at most every few seconds.
@@ -56,7 +45,6 @@ export function Overview() {
     if (news && refresh.current === null) {
       refresh.current = window.setTimeout(() => {
         refresh.current = null
-        void client.invalidateQueries({ queryKey: MONITORS_KEY })
         void client.invalidateQueries({ queryKey: OVERVIEW_KEY })
       }, 2000)
     }
@@ -64,18 +52,16 @@ export function Overview() {
   const live = useLiveResults(onResult)
   const [filter, setFilter] = useState<Filter>(NO_FILTER)
   const [page, setPage] = useState(0)
-  const summaries = useMemo(
-    () => new Map((overview.data?.monitors ?? []).map((entry) => [entry.monitor_id, entry])),
-    [overview.data],
-  )
-  summarized.current = new Set(summaries.keys())
-  const hasData = (id: string) => summaries.has(id) || live.latest.has(id)
+  const monitors = overview.data?.monitors
+  const measured = useMemo(() => withLast(monitors ?? []), [monitors])
+  summarized.current = new Set((monitors ?? []).filter((m) => m.last).map((m) => m.monitor_id))
+  const hasData = (id: string) => measured(id) || live.latest.has(id)
   const all = useMemo(
-    () => [...(monitors.data ?? [])].sort(byAttention(hasData)),
+    () => [...(monitors ?? [])].sort(byAttention(hasData)),
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [monitors.data, summaries, live.latest.size],
+    [monitors, measured, live.latest.size],
   )
-  shown.current = new Map(all.map((m) => [m.id, statusOf(m, hasData(m.id))]))
+  shown.current = new Map(all.map((m) => [m.monitor_id, statusOf(m, hasData(m.monitor_id))]))
   const counts = countByStatus(all, hasData)
   const regions = useMemo(() => [...new Set(all.flatMap((m) => m.regions))].sort(), [all])
   const visible = applyFilter(all, filter, hasData)
@@ -161,9 +147,9 @@ export function Overview() {
         </select>
       </div>
 
-      {monitors.isPending && <p className="text-slate-500">Loading monitors…</p>}
-      <Failure error={monitors.error} />
-      {monitors.data && monitors.data.length === 0 && (
+      {overview.isPending && <p className="text-slate-500">Loading monitors…</p>}
+      <Failure error={overview.error} />
+      {monitors && monitors.length === 0 && (
         <p className="rounded border border-dashed border-slate-300 p-8 text-center text-slate-500">
           No monitors yet{mayEdit(me.role) ? ': add the first one above.' : '.'}
         </p>
@@ -184,12 +170,7 @@ export function Overview() {
             </thead>
             <tbody>
               {visible.slice(current * PAGE, (current + 1) * PAGE).map((monitor) => (
-                <Row
-                  key={monitor.id}
-                  monitor={monitor}
-                  result={live.latest.get(monitor.id)}
-                  summary={summaries.get(monitor.id)}
-                />
+                <Row key={monitor.monitor_id} monitor={monitor} result={live.latest.get(monitor.monitor_id)} />
               ))}
             </tbody>
           </table>
@@ -217,14 +198,13 @@ export function Overview() {
   )
 }
 
-function Row(props: { monitor: Monitor; result: CheckResult | undefined; summary: Summary | undefined }) {
-  const { monitor, result, summary } = props
-  const status = statusOf(monitor, result !== undefined || summary !== undefined)
+function Row({ monitor, result }: { monitor: MonitorSummary; result: CheckResult | undefined }) {
+  const status = statusOf(monitor, result !== undefined || monitor.last !== null)
   // The live result when newer than the overview's.
   const last =
-    result && (!summary || result.started_at_ms >= summary.last.at_ms)
+    result && (!monitor.last || result.started_at_ms >= monitor.last.at_ms)
       ? { status: result.status, total_ms: result.timings.total_ms, message: result.message ?? '' }
-      : summary?.last
+      : monitor.last
   return (
     <tr className="border-t border-slate-100" data-testid="monitor-row">
       <td className="px-4 py-3">
@@ -234,18 +214,18 @@ function Row(props: { monitor: Monitor; result: CheckResult | undefined; summary
         </span>
       </td>
       <td className="px-4 py-3">
-        <Link to={`/monitors/${monitor.id}`} className="font-medium text-slate-900 hover:text-teal-700 hover:underline">
+        <Link to={`/monitors/${monitor.monitor_id}`} className="font-medium text-slate-900 hover:text-teal-700 hover:underline">
           {monitor.name}
         </Link>
-        <div className="max-w-md truncate text-xs text-slate-500">{targetOf(monitor.spec)}</div>
+        <div className="max-w-md truncate text-xs text-slate-500">{monitor.target}</div>
       </td>
-      <td className="px-4 py-3 text-slate-600">{monitor.spec.kind}</td>
+      <td className="px-4 py-3 text-slate-600">{monitor.kind}</td>
       <td className="px-4 py-3 text-slate-600">{monitor.regions.join(', ')}</td>
       <td className="px-4 py-3 text-right tabular-nums" data-testid="monitor-uptime">
-        {typeof summary?.availability === 'number' ? `${formatPercent(summary.availability)} %` : '—'}
+        {typeof monitor.availability === 'number' ? `${formatPercent(monitor.availability)} %` : '—'}
       </td>
       <td className="px-4 py-3">
-        <Sparkline values={summary?.latency_ms ?? []} />
+        <Sparkline values={monitor.latency_ms} />
       </td>
       <td className="px-4 py-3 text-right tabular-nums" data-testid="monitor-last">
         {last ? (
@@ -280,7 +260,7 @@ function NewMonitor() {
     onSuccess: () => {
       setName('')
       setUrl('')
-      return client.invalidateQueries({ queryKey: MONITORS_KEY })
+      return monitorsChanged(client)
     },
   })
   const submit = (event: FormEvent) => {
