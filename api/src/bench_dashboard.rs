@@ -77,6 +77,10 @@ pub struct BenchReport {
     pub seed_seconds: f64,
     /// Of which the ClickHouse results.
     pub seed_results_seconds: f64,
+    /// Then waiting for ClickHouse to finish merging what was seeded (a
+    /// deployment's steady state; the merges of 14 M fresh rows would
+    /// otherwise take the CPU from the page loads).
+    pub merges_seconds: f64,
     /// Each page load, as `bench.mjs` measured it.
     pub runs: Vec<BrowserRun>,
     /// From navigation start until the status counts add up to the
@@ -172,7 +176,7 @@ struct Served {
 type Log = Arc<Mutex<Vec<Served>>>;
 
 const NOTES: [&str; 3] = [
-    "bytes are encoded body bytes as transferred (gzip where the server compressed); the live feed \
+    "bytes are encoded body bytes as transferred (gzip or Brotli as the server sent them); the live feed \
      /api/v1/live (server-sent events, never ends) is left out of them",
     "api times are the server's, measured by a layer outside every other; the sign-in of each run \
      (GET /healthz, POST /api/v1/login) is among them",
@@ -307,9 +311,14 @@ async fn measure(mut deps: Deps, settings: &BenchSettings, script: &Path) -> any
     let seed_results_seconds = results_started.elapsed().as_secs_f64();
     let seed_seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "bench dashboard: seeded {} monitors and {results_rows} results in {seed_seconds:.1} s; loading the overview",
+        "bench dashboard: seeded {} monitors and {results_rows} results in {seed_seconds:.1} s; \
+         waiting for ClickHouse's merges",
         settings.monitors
     );
+    let merges_started = Instant::now();
+    settle(&clickhouse).await?;
+    let merges_seconds = merges_started.elapsed().as_secs_f64();
+    eprintln!("bench dashboard: merges done in {merges_seconds:.1} s; loading the overview");
 
     let assets = assets(&router, &settings.web_dir).await?;
     let first_request = lock(&log).len();
@@ -336,6 +345,7 @@ async fn measure(mut deps: Deps, settings: &BenchSettings, script: &Path) -> any
         results_rows,
         seed_seconds,
         seed_results_seconds,
+        merges_seconds,
         first_render_ms: spread_of(|run| run.first_render_ms),
         data_render_ms: spread_of(|run| run.data_render_ms),
         runs: browser.runs,
@@ -542,6 +552,24 @@ async fn seed_results(
         clickhouse.query(&sql).execute().await.context("inserting the check results")?;
     }
     Ok(clickhouse.query("SELECT count() FROM check_results").fetch_one::<u64>().await?)
+}
+
+/// Waits until ClickHouse runs no merge in the database (three polls in a
+/// row, half a second apart), at most five minutes.
+async fn settle(clickhouse: &clickhouse::Client) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut quiet = 0;
+    while quiet < 3 {
+        anyhow::ensure!(Instant::now() < deadline, "ClickHouse was still merging the seeded rows after 5 minutes");
+        let running: u64 = clickhouse
+            .query("SELECT count() FROM system.merges WHERE database = currentDatabase()")
+            .fetch_one()
+            .await
+            .context("asking ClickHouse for its merges")?;
+        quiet = if running == 0 { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
 }
 
 /// Uncompressed and gzipped bytes.

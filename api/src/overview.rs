@@ -118,26 +118,24 @@ struct LastRow {
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
-struct HourRow {
+struct HoursRow {
     monitor: String,
-    hour: u32,
-    checks: u64,
-    good: u64,
-    avg: f64,
+    /// Hours since `from` with results (one may repeat until parts merge),
+    hours: Vec<u8>,
+    /// and in each the checks,
+    hour_checks: Vec<u32>,
+    /// the good ones among them,
+    hour_good: Vec<u32>,
+    /// and the sum of their latencies.
+    hour_good_ms: Vec<u64>,
 }
 
 /// What ClickHouse knows of one monitor's 24 hours.
+#[derive(Default)]
 struct Measured {
     last: Option<LastResult>,
-    checks: u64,
-    good: u64,
-    latency_ms: Vec<Option<u32>>,
-}
-
-impl Default for Measured {
-    fn default() -> Self {
-        Self { last: None, checks: 0, good: 0, latency_ms: vec![None; HOURS] }
-    }
+    /// Per hour: checks, good checks, the sum of the good ones' latencies.
+    hours: [(u64, u64, u64); HOURS],
 }
 
 /// Every monitor of the team, with its last 24 hours.
@@ -153,12 +151,18 @@ pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Js
          FROM team_latest WHERE team_id = toUUID('{team}') \
          GROUP BY monitor_id HAVING last_ts >= {from_s}"
     );
+    // One row per monitor, its hours as arrays: as many rows to decode as
+    // monitors. Rows of one hour not yet merged come as repeated hours,
+    // added up below.
     let hours_sql = format!(
-        "SELECT toString(monitor_id) AS monitor, toUInt32(bucket) AS hour, \
-                toUInt64(countIfMerge(checks)) AS checks, toUInt64(countIfMerge(good)) AS good, \
-                avgIfMerge(latency) AS avg \
+        "SELECT toString(monitor_id) AS monitor, \
+                groupArray(toUInt8(intDiv(toUInt32(bucket) - {from_s}, 3600))) AS hours, \
+                groupArray(toUInt32(checks)) AS hour_checks, groupArray(toUInt32(good)) AS hour_good, \
+                groupArray(good_ms) AS hour_good_ms \
          FROM team_results_1h WHERE team_id = toUUID('{team}') AND bucket >= toDateTime({from_s}) \
-         GROUP BY monitor_id, bucket"
+               AND bucket < toDateTime({to_s}) \
+         GROUP BY monitor_id",
+        to_s = from_s + HOURS as i64 * 3600
     );
     let monitors = sqlx::query(
         "SELECT m.id, m.name, m.kind::text AS kind, m.spec, m.regions, m.paused, s.status::text AS status \
@@ -170,7 +174,7 @@ pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Js
     let measured = async {
         tokio::try_join!(
             state.clickhouse.query(&last_sql).fetch_all::<LastRow>(),
-            state.clickhouse.query(&hours_sql).fetch_all::<HourRow>(),
+            state.clickhouse.query(&hours_sql).fetch_all::<HoursRow>(),
         )
         .map_err(crate::analytics::clickhouse_error)
     };
@@ -187,16 +191,14 @@ pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Js
         });
     }
     for row in hours {
-        let index = (i64::from(row.hour) * 1000 - from_ms) / HOUR_MS;
-        let Ok(index) = usize::try_from(index) else { continue };
-        if index >= HOURS {
-            continue;
-        }
         let entry = measured.entry(row.monitor).or_default();
-        entry.checks += row.checks;
-        entry.good += row.good;
-        if row.good > 0 && row.avg.is_finite() {
-            entry.latency_ms[index] = Some(row.avg.round().clamp(0.0, f64::from(u32::MAX)) as u32);
+        let each = row.hour_checks.into_iter().zip(row.hour_good).zip(row.hour_good_ms);
+        for (hour, ((checks, good), good_ms)) in row.hours.into_iter().zip(each) {
+            if let Some(sums) = entry.hours.get_mut(usize::from(hour)) {
+                sums.0 += u64::from(checks);
+                sums.1 += u64::from(good);
+                sums.2 += good_ms;
+            }
         }
     }
     let monitors = monitors
@@ -208,7 +210,14 @@ pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Js
                 object.insert("kind".into(), serde_json::Value::String(row.try_get("kind")?));
             }
             let spec: MonitorSpec = serde_json::from_value(spec).map_err(ApiError::internal)?;
-            let Measured { last, checks, good, latency_ms } = measured.remove(&id.to_string()).unwrap_or_default();
+            let Measured { last, hours } = measured.remove(&id.to_string()).unwrap_or_default();
+            let (checks, good) = hours.iter().fold((0, 0), |(c, g), hour| (c + hour.0, g + hour.1));
+            let latency_ms = hours
+                .iter()
+                .map(|&(_, good, good_ms)| {
+                    (good > 0).then(|| u32::try_from(mean_ms(good_ms, good)).unwrap_or(u32::MAX))
+                })
+                .collect();
             Ok(MonitorOverview {
                 monitor_id: MonitorId(id),
                 name: row.try_get("name")?,
@@ -225,4 +234,9 @@ pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Js
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Json(Overview { from_ms, monitors }))
+}
+
+/// `sum / count`, rounded half up to a whole ms.
+fn mean_ms(sum: u64, count: u64) -> u64 {
+    (sum + count / 2) / count
 }
