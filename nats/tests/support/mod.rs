@@ -193,10 +193,25 @@ impl Server {
         serde_json::from_str(&body).ok()
     }
 
-    /// Waits until `/healthz` answers 200.
+    /// Waits until `/healthz` answers 200; failing, says what it last
+    /// answered and what the server logged.
     pub async fn wait_healthy(&self) {
-        let what = format!("{} /healthz", self.name);
-        eventually(what, || async { self.monitoring("/healthz").await }).await;
+        let deadline = Instant::now() + PATIENCE;
+        let mut last = None;
+        loop {
+            self.assert_running();
+            last = http_get(SocketAddr::from((Ipv4Addr::LOCALHOST, self.monitor)), "/healthz").await.or(last);
+            if last.as_ref().is_some_and(|(status, _)| *status == 200) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gave up after {PATIENCE:?} waiting for {} /healthz; last answer {last:?}; its log:\n{}",
+                self.name,
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The servers this one holds routes to (a pool of connections each).
