@@ -236,6 +236,34 @@ try {
     await page.getByTestId('monitor-row').filter({ hasText: 'Local port, renamed' }).waitFor()
   })
 
+  await step("a heartbeat monitor shows its ping URL to copy, and the job's ping with its log appears", async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Monitors', exact: true }).click()
+    await page.getByRole('link', { name: 'Another kind, or every setting' }).click()
+    await page.getByRole('heading', { name: 'New monitor' }).waitFor()
+    await page.getByLabel('Name').fill('Nightly backup')
+    await page.getByLabel('Kind').selectOption('heartbeat')
+    await page.getByLabel('A ping every (s)').fill('3600')
+    await page.getByLabel('Grace (s)').fill('600')
+    await page.getByRole('button', { name: 'Create monitor' }).click()
+    await page.getByRole('heading', { name: 'Nightly backup' }).waitFor()
+    // The token comes once, with the answer that created it.
+    const url = await page.getByLabel('Ping URL').inputValue()
+    assert.match(url, /\/ping\/[^/<]+$/, url)
+    await page.getByRole('button', { name: 'Copy' }).click()
+    assert.ok(await page.getByText(`curl -fsS -m 10 ${url}/start`).count(), 'the curl example carries the URL')
+    // The job pings as the example does, with its log.
+    const ping = await page.request.post(url, { data: 'backup done: 42 files' })
+    assert.equal(ping.status(), 200, await ping.text())
+    const deadline = Date.now() + 60_000
+    while (!(await page.getByText('backup done: 42 files').count())) {
+      assert.ok(Date.now() < deadline, 'the ping did not appear among the recent pings within 60 s')
+      await page.waitForTimeout(1000)
+      await page.reload()
+      await page.getByRole('heading', { name: 'Nightly backup' }).waitFor()
+    }
+    await page.getByText('success').first().waitFor()
+  })
+
   await step("a down monitor's incident shows its region evidence and takes an update", async () => {
     const closed = createServer()
     await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve))

@@ -2,6 +2,7 @@ import { useMemo, useState } from 'react'
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query'
 import { Link, useNavigate, useOutletContext, useParams } from 'react-router'
 import { api, unwrap, type Me, type Monitor, type Schemas } from '../api/client'
+import { CopyText } from '../components/CopyText'
 import { LatencyChart } from '../components/LatencyChart'
 import { formatPercent, STATUS_DOT, STATUS_LABEL, statusOf } from '../monitors'
 import { monitorsChanged } from '../overview'
@@ -140,7 +141,7 @@ function UptimeWindows({ uptime }: { uptime: UseQueryResult<Schemas['Uptime']> }
           <div className="text-xs uppercase text-slate-500">Uptime {w.window}</div>
           <div className="text-2xl font-semibold tabular-nums">{typeof w.uptime === 'number' ? `${formatPercent(w.uptime)} %` : '—'}</div>
           <div className="text-xs text-slate-500">
-            {w.checks.total} checks{typeof w.checks.availability === 'number' ? `, ${formatPercent(w.checks.availability)} % good` : ''}
+            {w.checks.total} {w.checks.total === 1 ? 'check' : 'checks'}{typeof w.checks.availability === 'number' ? `, ${formatPercent(w.checks.availability)} % good` : ''}
           </div>
         </div>
       ))}
@@ -300,13 +301,12 @@ function Heartbeat({ monitor, editable }: { monitor: Monitor; editable: boolean 
     <section className="space-y-3 rounded-lg border border-slate-200 bg-white p-4">
       <h2 className="text-lg font-semibold">Ping URL</h2>
       <div className="flex flex-wrap items-center gap-2">
-        <code className="rounded bg-slate-100 px-2 py-1 text-sm" data-testid="ping-url">
-          {url}
-        </code>
-        {token && (
-          <button type="button" className="rounded border border-slate-300 px-2 py-1 text-sm" onClick={() => navigator.clipboard.writeText(url)}>
-            Copy
-          </button>
+        {token ? (
+          <div className="min-w-80 flex-1">
+            <CopyText label="Ping URL" text={url} />
+          </div>
+        ) : (
+          <code className="rounded bg-slate-100 px-2 py-1 text-sm">{url}</code>
         )}
         {editable && (
           <button type="button" className="rounded border border-slate-300 px-2 py-1 text-sm" onClick={() => rotate.mutate()}>

@@ -5,7 +5,7 @@ import { api, ApiError, unwrap, type Me, type Role, type Schemas } from '../api/
 import { Choice, Failure, Field, PRIMARY, Section } from '../components/Form'
 import { mayAdminister } from '../session'
 import { ago, curlExample, expiresInDays, expiry as expiryText, EXPIRY_CHOICES, grantable, type ExpiryChoice } from '../team'
-import { CopyText } from './Team'
+import { CopyText } from '../components/CopyText'
 
 /** The team's API tokens: for programs, each with a role and an expiry. */
 export function Tokens() {
