@@ -251,8 +251,11 @@ try {
     assert.match(url, /\/ping\/[^/<]+$/, url)
     await page.getByRole('button', { name: 'Copy' }).click()
     assert.ok(await page.getByText(`curl -fsS -m 10 ${url}/start`).count(), 'the curl example carries the URL')
-    // The job pings as the example does, with its log.
-    const ping = await page.request.post(url, { data: 'backup done: 42 files' })
+    await page.getByText('No timed runs yet').waitFor()
+    // The job pings as the example does: a start, then its finish with its log.
+    const start = await page.request.post(`${url}/start`)
+    assert.equal(start.status(), 200, await start.text())
+    const ping = await page.request.post(`${url}/0`, { data: 'backup done: 42 files' })
     assert.equal(ping.status(), 200, await ping.text())
     const deadline = Date.now() + 60_000
     while (!(await page.getByText('backup done: 42 files').count())) {
@@ -262,6 +265,16 @@ try {
       await page.getByRole('heading', { name: 'Nightly backup' }).waitFor()
     }
     await page.getByText('success').first().waitFor()
+    await page.getByText('start', { exact: true }).first().waitFor()
+    const deadlineRuns = Date.now() + 60_000
+    while (!(await page.getByTestId('run-day').count())) {
+      assert.ok(Date.now() < deadlineRuns, 'the timed run did not appear within 60 s')
+      await page.waitForTimeout(1000)
+      await page.reload()
+      await page.getByRole('heading', { name: 'Nightly backup' }).waitFor()
+    }
+    assert.equal(await page.getByTestId('run-day').first().locator('td').nth(1).textContent(), '1', 'one timed run')
+    await page.screenshot({ path: join(shots, 'dashboard-heartbeat.png'), fullPage: true })
   })
 
   await step("a down monitor's incident shows its region evidence and takes an update", async () => {

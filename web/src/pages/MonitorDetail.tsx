@@ -47,7 +47,7 @@ export function MonitorDetail() {
         </div>
       )}
       <UptimeWindows uptime={uptime} />
-      <Latency id={id} regions={m.regions} />
+      {m.spec.kind === 'heartbeat' ? <RunDurations id={id} /> : <Latency id={id} regions={m.regions} />}
       <DailyBars id={id} />
       {m.spec.kind === 'heartbeat' && <Heartbeat monitor={m} editable={mayEdit(me.role)} />}
       <Results id={id} />
@@ -125,7 +125,9 @@ function Header({ monitor, editable, hasData }: { monitor: Monitor; editable: bo
         )}
       </div>
       <p className="text-sm text-slate-600">
-        {monitor.spec.kind} · {monitor.target} · every {monitor.interval_ms / 1000} s from {monitor.regions.join(', ')}
+        {monitor.spec.kind === 'heartbeat'
+          ? `heartbeat · ${monitor.target} · ${Math.round(monitor.spec.grace_ms / 1000)} s of grace`
+          : `${monitor.spec.kind} · ${monitor.target} · every ${monitor.interval_ms / 1000} s from ${monitor.regions.join(', ')}`}
       </p>
       <Failure error={toggle.error ?? remove.error} />
     </div>
@@ -187,6 +189,51 @@ function Latency({ id, regions }: { id: string; regions: string[] }) {
       </div>
       <Failure error={latency.error} />
       <LatencyChart data={data} span={span} />
+    </section>
+  )
+}
+
+/** A heartbeat job's timed runs (a start, then its finish) per UTC day, newest first. */
+function RunDurations({ id }: { id: string }) {
+  const runs = useQuery({
+    queryKey: ['runs', id],
+    queryFn: async () => unwrap(await api.GET('/api/v1/monitors/{id}/runs', { params: { path: { id }, query: { days: 30 } } })),
+    refetchInterval: 60_000,
+  })
+  const seconds = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`)
+  return (
+    <section className="rounded-lg border border-slate-200 bg-white p-4" aria-labelledby="run-durations">
+      <h2 id="run-durations" className="mb-2 text-lg font-semibold">
+        Run durations, 30 days
+      </h2>
+      <Failure error={runs.error} />
+      {runs.data?.length === 0 && (
+        <p className="text-sm text-slate-500">No timed runs yet: ping …/start when the job starts, and its finish when it ends.</p>
+      )}
+      {runs.data && runs.data.length > 0 && (
+        <table className="w-full text-left text-sm">
+          <thead className="text-xs uppercase text-slate-500">
+            <tr>
+              <th className="py-1">Day (UTC)</th>
+              <th className="py-1 text-right">Runs</th>
+              <th className="py-1 text-right">Median</th>
+              <th className="py-1 text-right">p95</th>
+              <th className="py-1 text-right">Longest</th>
+            </tr>
+          </thead>
+          <tbody className="tabular-nums">
+            {[...runs.data].reverse().map((day) => (
+              <tr key={day.day_ms} className="border-t border-slate-100" data-testid="run-day">
+                <td className="py-1">{new Date(day.day_ms).toISOString().slice(0, 10)}</td>
+                <td className="py-1 text-right">{day.runs}</td>
+                <td className="py-1 text-right">{seconds(day.p50_ms)}</td>
+                <td className="py-1 text-right">{seconds(day.p95_ms)}</td>
+                <td className="py-1 text-right">{seconds(day.max_ms)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   )
 }
