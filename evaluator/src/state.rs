@@ -312,7 +312,7 @@ pub struct Recheck {
 }
 
 /// Everything a batch of results caused.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Changes {
     /// Postgres row changes, in order.
     pub writes: Vec<Write>,
@@ -366,7 +366,7 @@ pub fn apply(m: &Monitor, s: &mut MonitorState, r: &CheckResult, now_ms: UnixMs,
             }
             track.fails += 1;
             if track.fails >= m.confirmations {
-                let id = Uuid::now_v7();
+                let id = derived_id("outage", m.id, &r.region, key);
                 track.state = RegionState::Down;
                 track.passes = 0;
                 track.outage = Some(id);
@@ -434,13 +434,26 @@ pub fn apply(m: &Monitor, s: &mut MonitorState, r: &CheckResult, now_ms: UnixMs,
         message: r.message.clone(),
         at_ms: at,
     });
-    evaluate(m, s, at, out);
+    evaluate(m, s, at, (&r.region, key), out);
     Applied::Counted
+}
+
+/// The namespace of the ids the state machine derives.
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_2a8e_7b3d_4c6f_9e0a_1d2b_3c4d_5e6f);
+
+/// An id derived from the result that caused it (the monitor, its region,
+/// slot and attempt): the state machine stays a pure function of its
+/// inputs, and a replay of the same results mints the same ids.
+fn derived_id(kind: &str, monitor: MonitorId, region: &Region, (slot_ms, attempt): (UnixMs, u32)) -> Uuid {
+    let name = format!("{kind}/{}/{}/{slot_ms}/{attempt}", monitor.0, region.as_str());
+    Uuid::new_v5(&ID_NAMESPACE, name.as_bytes())
 }
 
 /// Opens, updates or resolves the incident and changes the overall status
 /// after a region changed.
-fn evaluate(m: &Monitor, s: &mut MonitorState, at: UnixMs, out: &mut Changes) {
+/// `trigger` is the result that changed the region (its region, slot and
+/// attempt): an incident it opens takes its id from it.
+fn evaluate(m: &Monitor, s: &mut MonitorState, at: UnixMs, trigger: (&Region, (UnixMs, u32)), out: &mut Changes) {
     let down: BTreeSet<Region> =
         m.regions.iter().filter(|r| s.regions.get(*r).is_some_and(|t| t.state == RegionState::Down)).cloned().collect();
     let quorum = m.quorum();
@@ -455,7 +468,7 @@ fn evaluate(m: &Monitor, s: &mut MonitorState, at: UnixMs, out: &mut Changes) {
             starts.sort_unstable();
             let started_at_ms = starts.get(quorum - 1).copied().unwrap_or(at).min(at);
             let incident = Incident {
-                id: IncidentId::new(),
+                id: IncidentId(derived_id("incident", m.id, trigger.0, trigger.1)),
                 started_at_ms,
                 event_seq: 1,
                 affected: down.clone(),
@@ -754,6 +767,42 @@ mod tests {
         // The incident starts at the first failure, not at the confirmation.
         assert_eq!(opened, Some(1000));
         assert_eq!(run.out.rechecks.len(), 1, "only the first failure asks for a re-check");
+    }
+
+    #[test]
+    fn a_replay_of_the_same_results_gives_the_same_changes_ids_included() {
+        let m = monitor(&["eu", "us"], 2);
+        let replay = || {
+            let mut run = Run::new(m.clone());
+            for (region, slot, attempt, status) in [
+                ("eu", 1000, 0, Down),
+                ("eu", 1000, 1, Down),
+                ("us", 1000, 0, Down),
+                ("us", 1000, 1, Down),
+                ("eu", 2000, 0, Down),
+                ("us", 2000, 0, Up),
+                ("eu", 3000, 0, Up),
+                ("us", 3000, 0, Down),
+            ] {
+                run.feed(region, slot, attempt, status);
+            }
+            run.out
+        };
+        let (first, second) = (replay(), replay());
+        assert!(first.writes.iter().any(|w| matches!(w, Write::OpenIncident { .. })), "{first:?}");
+        assert_eq!(first, second, "the state machine is a function of its inputs");
+        // Another monitor's same results mint other ids.
+        let mut other = Run::new(monitor(&["eu", "us"], 2));
+        for (region, attempt) in [("eu", 0), ("eu", 1), ("us", 0), ("us", 1)] {
+            other.feed(region, 1000, attempt, Down);
+        }
+        let incident = |out: &Changes| {
+            out.writes.iter().find_map(|w| match w {
+                Write::OpenIncident { id, .. } => Some(*id),
+                _ => None,
+            })
+        };
+        assert_ne!(incident(&first), incident(&other.out));
     }
 
     #[test]

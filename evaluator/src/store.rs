@@ -307,7 +307,10 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, write: &Write) -> sqlx::Resul
                 "INSERT INTO region_outages (id, monitor_id, region, started_at, failing_strikes, last_error, \
                  last_slot_ms, last_attempt) VALUES ($1, $2, $3, ",
                 ts!("$4"),
-                ", $5, $6, $7, $8) ON CONFLICT (monitor_id, region) WHERE resolved_at IS NULL DO NOTHING"
+                // Any conflict: an outage already open for the region, or
+                // this very outage (its id is derived from the result that
+                // confirmed it, so a replay writes it again) even resolved.
+                ", $5, $6, $7, $8) ON CONFLICT DO NOTHING"
             ))
             .bind(id)
             .bind(monitor_id.0)
@@ -358,7 +361,9 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, write: &Write) -> sqlx::Resul
                 "INSERT INTO incidents (id, team_id, monitor_id, started_at, cause, affected_regions, event_seq) \
                  VALUES ($1, $2, $3, ",
                 ts!("$4"),
-                ", $5, $6, 1) ON CONFLICT (monitor_id) WHERE resolved_at IS NULL DO NOTHING"
+                // Any conflict: an incident already open for the monitor, or
+                // this very incident (replayed: its id is derived) even resolved.
+                ", $5, $6, 1) ON CONFLICT DO NOTHING"
             ))
             .bind(id.0)
             .bind(team_id.0)

@@ -297,3 +297,51 @@ async fn two_evaluators_split_the_partitions_and_one_takes_over_from_a_dead_one(
     survivor.stop().await;
     responder.stop();
 }
+
+/// Ids are derived from the results that caused them, so replayed results
+/// write the same incident and outage again, possibly after they were
+/// resolved: the replay changes nothing and fails nothing.
+#[tokio::test]
+async fn a_replayed_open_of_a_resolved_incident_and_outage_changes_nothing() {
+    use statushawk_evaluator::state::Write;
+    use statushawk_evaluator::store;
+    use statushawk_schemas::IncidentId;
+
+    let stack = Stack::new(&["eu-west"], 1).await;
+    let monitor = stack.monitor("https://shop.example/", &["eu-west"], 1).await;
+    let (incident, outage) = (IncidentId(uuid::Uuid::now_v7()), uuid::Uuid::now_v7());
+    let open = [
+        Write::OpenOutage {
+            id: outage,
+            monitor_id: monitor,
+            region: region("eu-west"),
+            started_at_ms: 1_000,
+            fails: 2,
+            last_error: "connect: connection refused".into(),
+            last: (1_000, 1),
+        },
+        Write::OpenIncident {
+            id: incident,
+            team_id: stack.team,
+            monitor_id: monitor,
+            started_at_ms: 1_000,
+            cause: "eu-west: connection refused".into(),
+            affected: vec![region("eu-west")],
+        },
+    ];
+    let resolve = [
+        Write::ResolveOutage {
+            monitor_id: monitor,
+            region: region("eu-west"),
+            resolved_at_ms: 5_000,
+            passes: 1,
+            last: (5_000, 0),
+        },
+        Write::ResolveIncident { id: incident, resolved_at_ms: 5_000, event_seq: 2 },
+    ];
+    store::commit(&stack.pg, 0, &open, &[]).await.unwrap();
+    store::commit(&stack.pg, 0, &resolve, &[]).await.unwrap();
+    store::commit(&stack.pg, 0, &open, &[]).await.expect("the replayed open is not an error");
+    assert_eq!(stack.incidents(monitor).await, [(incident.0, true)], "one incident, still resolved");
+    assert!(stack.open_outages(monitor).await.is_empty(), "the outage stays resolved");
+}
