@@ -284,12 +284,17 @@ struct Read {
     published: MonitorConfig,
 }
 
-fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Read, ApiError> {
-    let kind: String = row.try_get("kind")?;
+/// The spec of a row with `kind` and `spec` columns (the kind is a column
+/// of its own, the rest of the spec JSON).
+pub(crate) fn spec_of(row: &sqlx::postgres::PgRow) -> Result<MonitorSpec, ApiError> {
     let mut spec: serde_json::Value = row.try_get("spec")?;
     if let Some(object) = spec.as_object_mut() {
-        object.insert("kind".into(), serde_json::Value::String(kind));
+        object.insert("kind".into(), serde_json::Value::String(row.try_get("kind")?));
     }
+    serde_json::from_value(spec).map_err(ApiError::internal)
+}
+
+fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Read, ApiError> {
     let regions: Vec<String> = row.try_get("regions")?;
     let small = |v: i16| u8::try_from(v).unwrap_or(u8::MAX);
     let config = MonitorConfig {
@@ -304,7 +309,7 @@ fn monitor_of(row: &sqlx::postgres::PgRow) -> Result<Read, ApiError> {
         quorum: small(row.try_get("quorum")?),
         paused: row.try_get("paused")?,
         degraded_is_failure: row.try_get("degraded_is_failure")?,
-        spec: serde_json::from_value(spec).map_err(ApiError::internal)?,
+        spec: spec_of(row)?,
         sealed_secrets: Sealed::from_columns(row.try_get("secret_ciphertext")?, row.try_get("secret_nonce")?)
             .map(|sealed| sealed.to_wire()),
         updated_at_ms: row.try_get("updated_ms")?,

@@ -205,11 +205,7 @@ pub async fn overview(Shared(state): Shared<State>, caller: Caller) -> Result<Js
         .iter()
         .map(|row| {
             let id: uuid::Uuid = row.try_get("id")?;
-            let mut spec: serde_json::Value = row.try_get("spec")?;
-            if let Some(object) = spec.as_object_mut() {
-                object.insert("kind".into(), serde_json::Value::String(row.try_get("kind")?));
-            }
-            let spec: MonitorSpec = serde_json::from_value(spec).map_err(ApiError::internal)?;
+            let spec = crate::monitors::spec_of(row)?;
             let Measured { last, hours } = measured.remove(&id.to_string()).unwrap_or_default();
             let (checks, good) = hours.iter().fold((0, 0), |(c, g), hour| (c + hour.0, g + hour.1));
             let latency_ms = hours

@@ -210,10 +210,26 @@ try {
 
   await maintenanceAndStatusPages({ page, step, assert, stamp })
 
-  await step('the full form creates a TCP monitor, shows the API\'s error at its field, and edits it', async () => {
+  /** The monitor form, from the overview's link to every kind and setting. */
+  async function openMonitorForm() {
     await page.getByRole('navigation').getByRole('link', { name: 'Monitors', exact: true }).click()
     await page.getByRole('link', { name: 'Another kind, or every setting' }).click()
     await page.getByRole('heading', { name: 'New monitor' }).waitFor()
+  }
+
+  /** Reloads the page headed `heading` every second until `found()` counts something (60 s at most). */
+  async function reloadUntil(heading, found, what) {
+    const deadline = Date.now() + 60_000
+    while (!(await found())) {
+      assert.ok(Date.now() < deadline, `${what} did not appear within 60 s`)
+      await page.waitForTimeout(1000)
+      await page.reload()
+      await page.getByRole('heading', { name: heading }).waitFor()
+    }
+  }
+
+  await step('the full form creates a TCP monitor, shows the API\'s error at its field, and edits it', async () => {
+    await openMonitorForm()
     await page.getByLabel('Name').fill('Local port')
     await page.getByLabel('Kind').selectOption('tcp')
     await page.getByLabel('Host').fill('127.0.0.1')
@@ -237,9 +253,7 @@ try {
   })
 
   await step("a heartbeat monitor shows its ping URL to copy, and the job's ping with its log appears", async () => {
-    await page.getByRole('navigation').getByRole('link', { name: 'Monitors', exact: true }).click()
-    await page.getByRole('link', { name: 'Another kind, or every setting' }).click()
-    await page.getByRole('heading', { name: 'New monitor' }).waitFor()
+    await openMonitorForm()
     await page.getByLabel('Name').fill('Nightly backup')
     await page.getByLabel('Kind').selectOption('heartbeat')
     await page.getByLabel('A ping every (s)').fill('3600')
@@ -257,22 +271,10 @@ try {
     assert.equal(start.status(), 200, await start.text())
     const ping = await page.request.post(`${url}/0`, { data: 'backup done: 42 files' })
     assert.equal(ping.status(), 200, await ping.text())
-    const deadline = Date.now() + 60_000
-    while (!(await page.getByText('backup done: 42 files').count())) {
-      assert.ok(Date.now() < deadline, 'the ping did not appear among the recent pings within 60 s')
-      await page.waitForTimeout(1000)
-      await page.reload()
-      await page.getByRole('heading', { name: 'Nightly backup' }).waitFor()
-    }
+    await reloadUntil('Nightly backup', () => page.getByText('backup done: 42 files').count(), 'the ping among the recent pings')
     await page.getByText('success').first().waitFor()
     await page.getByText('start', { exact: true }).first().waitFor()
-    const deadlineRuns = Date.now() + 60_000
-    while (!(await page.getByTestId('run-day').count())) {
-      assert.ok(Date.now() < deadlineRuns, 'the timed run did not appear within 60 s')
-      await page.waitForTimeout(1000)
-      await page.reload()
-      await page.getByRole('heading', { name: 'Nightly backup' }).waitFor()
-    }
+    await reloadUntil('Nightly backup', () => page.getByTestId('run-day').count(), 'the timed run')
     assert.equal(await page.getByTestId('run-day').first().locator('td').nth(1).textContent(), '1', 'one timed run')
     await page.screenshot({ path: join(shots, 'dashboard-heartbeat.png'), fullPage: true })
   })

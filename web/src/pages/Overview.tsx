@@ -18,6 +18,7 @@ import {
   type Filter,
   withLast,
   type Status,
+  type WithData,
 } from '../monitors'
 import { monitorsChanged, OVERVIEW_KEY, overviewQuery } from '../overview'
 import { mayEdit } from '../session'
@@ -36,12 +37,12 @@ export function Overview() {
   // hours: ask again, at most every few seconds.
   const refresh = useRef<number | null>(null)
   const shown = useRef(new Map<string, Status>())
-  const summarized = useRef(new Set<string>())
+  const summarized = useRef<WithData>(() => false)
   const onResult = (result: CheckResult) => {
     const status = shown.current.get(result.monitor_id)
     const news =
       status !== undefined &&
-      ((status !== 'paused' && status !== result.status) || !summarized.current.has(result.monitor_id))
+      ((status !== 'paused' && status !== result.status) || !summarized.current(result.monitor_id))
     if (news && refresh.current === null) {
       refresh.current = window.setTimeout(() => {
         refresh.current = null
@@ -54,7 +55,7 @@ export function Overview() {
   const [page, setPage] = useState(0)
   const monitors = overview.data?.monitors
   const measured = useMemo(() => withLast(monitors ?? []), [monitors])
-  summarized.current = new Set((monitors ?? []).filter((m) => m.last).map((m) => m.monitor_id))
+  summarized.current = measured
   const hasData = (id: string) => measured(id) || live.latest.has(id)
   const all = useMemo(
     () => [...(monitors ?? [])].sort(byAttention(hasData)),
