@@ -296,7 +296,6 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                 let nats = connect(config, &instance).await?;
                 let js = jetstream::new(nats.clone());
                 let guard = build_guard(config, config.prober.allow_private_targets)?;
-                let sender_guard = build_guard(config, config.notifier.allow_private_targets)?;
                 let deps = statushawk_api::Deps {
                     pg: db::pg_pool(&config.database).await?,
                     clickhouse: db::clickhouse(&config.clickhouse),
@@ -306,10 +305,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     topology: topology.clone(),
                     regions: config.cluster.regions.clone(),
                     secrets: secrets_box(config)?,
-                    sender: statushawk_notifier::send::Sender::new(
-                        sender_guard,
-                        Duration::from_secs(config.notifier.send_timeout_secs),
-                    )?,
+                    notifier_send_timeout: Duration::from_secs(config.notifier.send_timeout_secs),
                     guard,
                     metrics: Some(handle.clone()),
                     public_url: config.api.public_url.clone(),
@@ -354,10 +350,7 @@ async fn bench_deps(config: &Config, web_dir: PathBuf) -> anyhow::Result<statush
         topology: config.topology()?,
         regions: config.cluster.regions.clone(),
         secrets: None,
-        sender: statushawk_notifier::send::Sender::new(
-            build_guard(config, false)?,
-            Duration::from_secs(config.notifier.send_timeout_secs),
-        )?,
+        notifier_send_timeout: Duration::from_secs(config.notifier.send_timeout_secs),
         guard: build_guard(config, false)?,
         metrics: None,
         public_url: config.api.public_url.clone(),
@@ -428,7 +421,7 @@ async fn seed_demo(config: &Config, webhook_url: &str, signing_secret: &str) -> 
     let channel = existing.map_or_else(statushawk_schemas::ChannelId::new, statushawk_schemas::ChannelId);
     let secrets = SecretBox::from_base64(&config.secrets.key)?;
     let secret = serde_json::json!({"url": webhook_url, "signing_secret": signing_secret});
-    let sealed = statushawk_notifier::store::seal_secret(&secrets, channel, &secret)?;
+    let sealed = secrets.seal_channel_secret(channel, &secret)?;
     sqlx::query(
         "INSERT INTO channels (id, team_id, name, kind, secret_ciphertext, secret_nonce) \
          VALUES ($1, $2, 'Demo webhook', 'webhook', $3, $4) \
@@ -495,7 +488,7 @@ async fn demo_receiver(signing_secret: String) -> anyhow::Result<String> {
         async move {
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             let now = statushawk_schemas::now_ms() / 1000;
-            let checked = statushawk_notifier::channels::webhook::verify(
+            let checked = statushawk_channels::webhook::verify(
                 &key,
                 &header("x-statushawk-timestamp"),
                 &header("x-statushawk-signature"),

@@ -1,6 +1,7 @@
 //! Channels: created and changed by owners and admins; secret settings are
-//! sealed before they reach Postgres and never returned. Test sends go
-//! through the notifier's own code.
+//! sealed before they reach Postgres and never returned. Test sends and
+//! verifications are asked of a notifier over NATS (`requests.channels`):
+//! the API never connects to a tenant's endpoint itself.
 
 use axum::Json;
 use axum::extract::State as Shared;
@@ -8,10 +9,13 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
+use statushawk_channels::{ChannelKind, ChannelSettings, keep_secrets, secret_fields, split};
 use statushawk_common::secrets::Sealed;
-use statushawk_notifier::channels::{ChannelKind, ChannelSettings, keep_secrets, secret_fields, split};
-use statushawk_notifier::send::Verdict;
-use statushawk_schemas::{ChannelId, ConfigChange, ConfigOp, SCHEMA_VERSION, UnixMs};
+use statushawk_nats::async_nats::{self, RequestErrorKind};
+use statushawk_schemas::{
+    CHANNEL_REQUEST_SECRET_OWNER, ChannelAnswer, ChannelId, ChannelRequest, ChannelRequestOp, ChannelUnderTest,
+    ConfigChange, ConfigOp, SCHEMA_VERSION, UnixMs, subject,
+};
 
 use crate::State;
 use crate::auth::Caller;
@@ -76,8 +80,6 @@ struct Stored {
     kind: ChannelKind,
     config: Value,
     secret: Option<Value>,
-    /// The two, parsed and validated.
-    settings: ChannelSettings,
 }
 
 fn kind_of(text: &str) -> Result<ChannelKind, ApiError> {
@@ -104,16 +106,81 @@ impl ChannelInput {
         settings_of(&self.kind, &self.settings, previous)
     }
 
-    /// With `verify`, asks the provider whether the destination exists.
+    /// With `verify`, asks the provider (through a notifier) whether the
+    /// destination exists.
     async fn verified(&self, state: &State, stored: &Stored) -> Result<(), ApiError> {
         if !self.verify {
             return Ok(());
         }
-        statushawk_notifier::verify::verify(&state.sender, &stored.settings).await.map_err(|err| {
-            let field = err.field().map_or_else(|| "verify".to_owned(), |f| format!("settings.{f}"));
-            ApiError::invalid(field, err.to_string())
-        })
+        if !stored.kind.verifiable() {
+            return Err(ApiError::invalid(
+                "verify",
+                format!("{} channels cannot be verified; send a test instead", stored.kind),
+            ));
+        }
+        let answer = ask_notifier(state, ChannelRequestOp::Verify, under_test(state, stored)?).await?;
+        if answer.delivered {
+            return Ok(());
+        }
+        let field = answer.field.map_or_else(|| "verify".to_owned(), |f| format!("settings.{f}"));
+        Err(ApiError::invalid(field, answer.error.unwrap_or_else(|| "not verified".to_owned())))
     }
+}
+
+/// Unsaved (or changed) settings as a channel request carries them: the
+/// secret sealed with the deployment's key, never in the clear on NATS.
+fn under_test(state: &State, stored: &Stored) -> Result<ChannelUnderTest, ApiError> {
+    let sealed_secret = match &stored.secret {
+        None => None,
+        Some(secret) => {
+            let json = serde_json::to_vec(secret).map_err(ApiError::internal)?;
+            let sealed = secrets_box(state)?.seal(CHANNEL_REQUEST_SECRET_OWNER, &json).map_err(ApiError::internal)?;
+            Some(sealed.to_wire())
+        }
+    };
+    Ok(ChannelUnderTest::Settings {
+        kind: stored.kind.as_str().to_owned(),
+        config: stored.config.clone(),
+        sealed_secret,
+    })
+}
+
+/// Asks a notifier to test or verify `channel` and waits for its answer:
+/// the send deadline plus a margin. No notifier running is said at once.
+async fn ask_notifier(
+    state: &State,
+    op: ChannelRequestOp,
+    channel: ChannelUnderTest,
+) -> Result<ChannelAnswer, ApiError> {
+    let request = ChannelRequest { schema_version: SCHEMA_VERSION, op, channel };
+    let body = serde_json::to_vec(&request).map_err(ApiError::internal)?;
+    let wait = state.notifier_send_timeout + std::time::Duration::from_secs(5);
+    let subject = state.topology.subject(subject::CHANNEL_REQUESTS);
+    let asked = state.nats.send_request(subject, async_nats::Request::new().payload(body.into()).timeout(Some(wait)));
+    let reply = match asked.await {
+        Ok(reply) => reply,
+        Err(err) if err.kind() == RequestErrorKind::NoResponders => {
+            return Err(ApiError::unavailable(
+                "no notifier is running: test sends and verifications go through one (start `statushawk notifier`)",
+            ));
+        }
+        Err(err) if err.kind() == RequestErrorKind::TimedOut => {
+            return Err(ApiError::unavailable(format!("no notifier answered within {} s; try again", wait.as_secs())));
+        }
+        Err(err) => return Err(ApiError::unavailable(format!("asking a notifier failed: {err}"))),
+    };
+    let answer: ChannelAnswer = serde_json::from_slice(&reply.payload).map_err(ApiError::internal)?;
+    if answer.refused {
+        return Err(ApiError::unavailable(answer.error.unwrap_or_else(|| "the notifier refused the request".into())));
+    }
+    Ok(answer)
+}
+
+fn secrets_box(state: &State) -> Result<&statushawk_common::secrets::SecretBox, ApiError> {
+    state
+        .secrets
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("channel secrets need secrets.key (STATUSHAWK_SECRETS_KEY) on the API"))
 }
 
 /// A `kind` channel's `settings`, validated and split into public and
@@ -125,12 +192,12 @@ fn settings_of(kind: &str, settings: &Value, previous: Option<&Previous>) -> Res
     let (config, secret) = split(kind, settings).map_err(|e| ApiError::invalid("settings", e.to_string()))?;
     let secret = match previous {
         Some(previous) => keep_secrets(kind, &previous.config, previous.secret.as_ref(), &config, secret)
-            .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?,
+            .map_err(|e| ApiError::invalid_in("settings", e))?,
         None => secret,
     };
-    let settings = ChannelSettings::parse(kind, &config, secret.as_ref())
-        .map_err(|e| ApiError::invalid(format!("settings.{}", e.field), e.reason))?;
-    Ok(Stored { kind, config, secret, settings })
+    // Parsed to be validated; the notifier parses again what it sends.
+    ChannelSettings::parse(kind, &config, secret.as_ref()).map_err(|e| ApiError::invalid_in("settings", e))?;
+    Ok(Stored { kind, config, secret })
 }
 
 fn channel_of(row: &sqlx::postgres::PgRow) -> Result<Channel, ApiError> {
@@ -169,11 +236,7 @@ async fn fetch(state: &State, caller: &Caller, id: ChannelId) -> Result<Channel,
 
 fn seal(state: &State, id: ChannelId, secret: Option<&Value>) -> Result<Option<Sealed>, ApiError> {
     let Some(secret) = secret else { return Ok(None) };
-    let secrets = state
-        .secrets
-        .as_ref()
-        .ok_or_else(|| ApiError::unavailable("channel secrets need secrets.key (STATUSHAWK_SECRETS_KEY) on the API"))?;
-    statushawk_notifier::store::seal_secret(secrets, id, secret).map(Some).map_err(ApiError::internal)
+    secrets_box(state)?.seal_channel_secret(id, secret).map(Some).map_err(ApiError::internal)
 }
 
 async fn announce(state: &State, caller: &Caller, id: ChannelId, deleted: bool) {
@@ -349,16 +412,10 @@ pub async fn test(
     Body(input): Body<TestRequest>,
 ) -> Result<Json<TestResult>, ApiError> {
     caller.may_administer()?;
-    let settings = match (input.channel_id, input.kind, input.settings) {
+    let channel = match (input.channel_id, input.kind, input.settings) {
         (Some(id), None, None) => {
             fetch(&state, &caller, id).await?;
-            let channel = statushawk_notifier::store::load_channel(&state.pg, state.secrets.as_ref(), id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("channel"))?;
-            match channel.settings {
-                Ok(settings) => settings,
-                Err(err) => return Ok(Json(TestResult { delivered: false, error: Some(err), http_status: None })),
-            }
+            ChannelUnderTest::Saved { channel_id: id, team_id: caller.team }
         }
         (id, Some(kind), Some(settings)) => {
             let previous = match id {
@@ -371,7 +428,7 @@ pub async fn test(
                 }
                 None => None,
             };
-            settings_of(&kind, &settings, previous.as_ref())?.settings
+            under_test(&state, &settings_of(&kind, &settings, previous.as_ref())?)?
         }
         (_, None, Some(_)) => return Err(ApiError::invalid("kind", "settings to try need their kind")),
         (_, Some(_), None) => return Err(ApiError::invalid("settings", "a kind to try needs its settings")),
@@ -379,10 +436,6 @@ pub async fn test(
             return Err(ApiError::invalid("channel_id", "name a saved channel, or give a kind and its settings"));
         }
     };
-    let attempt = statushawk_notifier::send_test(&state.sender, &settings).await;
-    Ok(Json(TestResult {
-        delivered: attempt.verdict == Verdict::Delivered,
-        error: attempt.error,
-        http_status: attempt.http_status,
-    }))
+    let answer = ask_notifier(&state, ChannelRequestOp::Test, channel).await?;
+    Ok(Json(TestResult { delivered: answer.delivered, error: answer.error, http_status: answer.http_status }))
 }

@@ -6,6 +6,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use statushawk_schemas::FieldError;
 use tracing::error;
 
 /// An error answered to the client.
@@ -47,6 +48,12 @@ impl ApiError {
     /// 422: a field is invalid.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { field: Some(field.into()), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
+    }
+
+    /// 422 from a [`FieldError`] inside `parent` (`spec`, `settings`).
+    pub fn invalid_in(parent: &str, err: FieldError) -> Self {
+        let err = err.within(parent);
+        Self::invalid(err.field, err.message)
     }
 
     /// 429: too many tries; try again after `wait`.

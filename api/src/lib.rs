@@ -46,7 +46,6 @@ use sqlx::PgPool;
 use statushawk_common::secrets::SecretBox;
 use statushawk_guard::Guard;
 use statushawk_nats::Publisher;
-use statushawk_notifier::send::Sender;
 use statushawk_schemas::Region;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -72,8 +71,10 @@ pub struct Deps {
     pub regions: Vec<Region>,
     /// Seals channel secrets (`None`: channels with secrets are refused).
     pub secrets: Option<SecretBox>,
-    /// Test sends, through the notifier's sender.
-    pub sender: Sender,
+    /// A notifier's send deadline (`notifier.send_timeout_secs`): channel
+    /// tests and verifications, which a notifier makes, wait this long
+    /// and a little more for its answer.
+    pub notifier_send_timeout: std::time::Duration,
     /// Judges IP-literal targets at creation.
     pub guard: Guard,
     /// Renders the process's metrics at `/metrics` (`None`: not served).

@@ -115,7 +115,7 @@ impl MonitorInput {
         self.name = name.to_owned();
         let check = match &self.spec {
             MonitorSpec::Heartbeat(schedule) => {
-                schedule.validate().map_err(|(field, message)| ApiError::invalid(format!("spec.{field}"), message))?;
+                schedule.validate().map_err(|e| ApiError::invalid_in("spec", e))?;
                 // Pings have no region, and a missed one cannot be re-checked.
                 self.regions = vec![Region::heartbeat()];
                 (self.confirmations, self.recoveries, self.quorum) = (1, 1, Some(1));
@@ -124,8 +124,7 @@ impl MonitorInput {
             spec => spec.check(),
         };
         let Some(check) = check else { return Err(ApiError::internal("a probed monitor without a check")) };
-        statushawk_prober::checks::validate(&check)
-            .map_err(|e| ApiError::invalid(format!("spec.{}", e.field), e.message))?;
+        check.validate().map_err(|e| ApiError::invalid_in("spec", e))?;
         if let Some((field, host)) = target_host(&check)
             && let Some(ip) = parse_ip_literal(&host)
             && let Err(err) = state.guard.check_ip(&host, ip)

@@ -288,7 +288,7 @@ async fn roles_decide_who_changes_what() {
 
 #[tokio::test]
 async fn teams_cannot_see_or_touch_each_others_things() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let a = app.sign_up("a@one.example", "One").await;
     let b = app.sign_up("b@two.example", "Two").await;
     let (_, monitor) = app.call("POST", "/api/v1/monitors", Some(&a), Some(http_monitor("https://one.example/"))).await;
@@ -351,7 +351,7 @@ async fn endpoint(status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test]
 async fn channel_secrets_never_leave_and_test_sends_report_the_outcome() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (url, received) = endpoint(200).await;
     let (status, channel) = app

@@ -1,6 +1,8 @@
 //! Trying a channel before it is saved, verifying Discord and Slack
 //! webhooks with their providers (local servers that answer as Discord and
-//! Slack document), and reading the delivery log back.
+//! Slack document), and reading the delivery log back. Tests and
+//! verifications are made by a real notifier beside the API, asked over
+//! NATS: the API itself connects to no tenant endpoint.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -61,8 +63,32 @@ async fn channel_count(app: &App) -> i64 {
 }
 
 #[tokio::test]
-async fn settings_are_tried_before_they_are_saved() {
+async fn without_a_notifier_a_test_or_a_verify_says_so_at_once_and_sends_nothing() {
     let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let (base, asked) = provider(slack).await;
+    let settings = json!({"webhook_url": format!("{base}/services/T1/B1/live")});
+    let (status, answer) = app
+        .call("POST", "/api/v1/integrations/test", Some(&owner), Some(json!({"kind": "slack", "settings": settings})))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("no notifier is running"), "{answer}");
+    let (status, answer) = app
+        .call(
+            "POST",
+            "/api/v1/channels",
+            Some(&owner),
+            Some(json!({"name": "Ops", "kind": "slack", "settings": settings, "verify": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(channel_count(&app).await, 0, "nothing is saved unverified");
+    assert!(asked.lock().unwrap().is_empty(), "the API itself sent nothing");
+}
+
+#[tokio::test]
+async fn settings_are_tried_before_they_are_saved() {
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (discord_base, asked) = provider(discord).await;
     let test = |body: Value| app.call("POST", "/api/v1/integrations/test", Some(&owner), Some(body));
@@ -146,7 +172,7 @@ async fn settings_are_tried_before_they_are_saved() {
 
 #[tokio::test]
 async fn verify_refuses_a_deleted_discord_or_slack_webhook_and_posts_nothing() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (discord_base, discord_asked) = provider(discord).await;
     let (slack_base, slack_asked) = provider(slack).await;
@@ -238,7 +264,7 @@ async fn verify_refuses_a_deleted_discord_or_slack_webhook_and_posts_nothing() {
 }
 
 /// A notification of `incident`'s opening, as the notifier stores it.
-fn opened(incident: IncidentId, monitor: MonitorId, team: TeamId) -> statushawk_notifier::notification::Notification {
+fn opened(incident: IncidentId, monitor: MonitorId, team: TeamId) -> statushawk_channels::notification::Notification {
     let mut notification = statushawk_notifier::test_notification();
     notification.event.kind = IncidentEventKind::Opened;
     notification.event.incident_id = incident;
@@ -300,17 +326,19 @@ async fn an_incident_and_a_channel_show_what_was_sent_and_what_was_not() {
         .fetch_one(&app.pg)
         .await
         .unwrap();
-    let sender = &app.deps.sender;
-    let gone = statushawk_notifier::channels::ChannelSettings::parse(
-        statushawk_notifier::channels::ChannelKind::Discord,
+    let loopback = [std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)];
+    let guard = statushawk_guard::Guard::new(false).unwrap().with_exceptions(&loopback);
+    let sender = &statushawk_notifier::send::Sender::new(guard, support::NOTIFIER_SEND_TIMEOUT).unwrap();
+    let gone = statushawk_channels::ChannelSettings::parse(
+        statushawk_channels::ChannelKind::Discord,
         &json!({}),
         Some(&json!({"webhook_url": format!("{discord_base}/api/webhooks/2/gone")})),
     )
     .unwrap();
     let failed = statushawk_notifier::send_test(sender, &gone).await;
     store::record(&app.pg, delivery, &failed, Next::RetryAfter(std::time::Duration::ZERO)).await.unwrap();
-    let live = statushawk_notifier::channels::ChannelSettings::parse(
-        statushawk_notifier::channels::ChannelKind::Discord,
+    let live = statushawk_channels::ChannelSettings::parse(
+        statushawk_channels::ChannelKind::Discord,
         &json!({}),
         Some(&json!({"webhook_url": format!("{discord_base}/api/webhooks/1/live")})),
     )

@@ -142,7 +142,7 @@ fn refused(answer: (StatusCode, Value), field: &str) {
 
 #[tokio::test]
 async fn moving_a_telegram_channel_elsewhere_needs_the_bot_token_again() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (telegram, at_telegram) = receiver().await;
     let (attacker, at_attacker) = receiver().await;
@@ -183,7 +183,7 @@ async fn moving_a_telegram_channel_elsewhere_needs_the_bot_token_again() {
 
 #[tokio::test]
 async fn moving_a_pagerduty_channel_elsewhere_needs_the_routing_key_again() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (pagerduty, at_pagerduty) = receiver().await;
     let (attacker, at_attacker) = receiver().await;
@@ -211,7 +211,7 @@ async fn moving_a_pagerduty_channel_elsewhere_needs_the_routing_key_again() {
 
 #[tokio::test]
 async fn moving_a_webhook_elsewhere_needs_its_signing_secret_and_headers_again() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let (ours, at_ours) = receiver().await;
     let (attacker, at_attacker) = receiver().await;
@@ -260,7 +260,7 @@ async fn moving_a_webhook_elsewhere_needs_its_signing_secret_and_headers_again()
     let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
     let (timestamp, signature) = (header("x-statushawk-timestamp"), header("x-statushawk-signature"));
     let check = |key: &str| {
-        statushawk_notifier::channels::webhook::verify(
+        statushawk_channels::webhook::verify(
             &key.to_owned().into(),
             &timestamp,
             &signature,
@@ -275,7 +275,7 @@ async fn moving_a_webhook_elsewhere_needs_its_signing_secret_and_headers_again()
 
 #[tokio::test]
 async fn moving_an_email_channel_to_another_server_or_user_needs_the_password_again() {
-    let app = App::new().await;
+    let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
     let sink = statushawk_testkit::SmtpSink::start(Some(("alerts", "OLD-smtp-password"))).await.unwrap();
     let (attacker, at_attacker) = smtp_recorder().await;

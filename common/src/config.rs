@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 use statushawk_nats::Topology;
-use statushawk_schemas::Region;
+use statushawk_schemas::{FieldError, Region};
 
 /// The whole configuration of a StatusHawk process.
 #[derive(Debug, Default, Deserialize)]
@@ -209,14 +209,12 @@ impl ProberConfig {
         self.dns_resolvers
             .iter()
             .map(|text| {
-                let text = text.trim();
-                let unbracketed = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
-                text.parse::<SocketAddr>()
-                    .or_else(|_| unbracketed.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| ConfigError::Invalid {
-                        field: "prober.dns_resolvers",
-                        reason: format!("{text:?} is not an IP address with an optional :port"),
-                    })
+                statushawk_schemas::parse_resolver(text).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "prober.dns_resolvers",
+                        format!("{:?} is not an IP address with an optional :port", text.trim()),
+                    )
+                })
             })
             .collect()
     }
@@ -258,12 +256,14 @@ impl GuardConfig {
         self.deny_networks
             .iter()
             .map(|text| {
-                network(text).ok_or_else(|| ConfigError::Invalid {
-                    field: "guard.deny_networks",
-                    reason: format!(
-                        "{:?} is not a network: use CIDR notation (10.0.0.0/8, fd00::/8) or an address",
-                        text.trim()
-                    ),
+                network(text).ok_or_else(|| {
+                    ConfigError::invalid(
+                        "guard.deny_networks",
+                        format!(
+                            "{:?} is not a network: use CIDR notation (10.0.0.0/8, fd00::/8) or an address",
+                            text.trim()
+                        ),
+                    )
                 })
             })
             .collect()
@@ -539,14 +539,17 @@ pub enum ConfigError {
     /// The file or a variable did not parse, or named an unknown setting.
     #[error("configuration: {0}")]
     Load(Box<figment::Error>),
-    /// A value parsed but is not acceptable.
-    #[error("configuration: {field}: {reason}")]
-    Invalid {
-        /// The setting, e.g. `cluster.regions`.
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// A value parsed but is not acceptable; the field is the setting,
+    /// e.g. `cluster.regions`.
+    #[error("configuration: {0}")]
+    Invalid(FieldError),
+}
+
+impl ConfigError {
+    /// `field` (a setting) is not acceptable.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid(FieldError::new(field, reason))
+    }
 }
 
 impl Config {
@@ -566,7 +569,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.to_owned() });
+        let invalid = |field, reason: &str| Err(ConfigError::invalid(field, reason));
         if self.cluster.regions.is_empty() {
             return invalid("cluster.regions", "at least one region is needed");
         }
@@ -649,8 +652,8 @@ impl Config {
 
     /// The JetStream layout this configuration describes.
     pub fn topology(&self) -> Result<Topology, ConfigError> {
-        let mut topology = Topology::new(&self.nats.prefix)
-            .map_err(|e| ConfigError::Invalid { field: "nats.prefix", reason: e.to_string() })?;
+        let mut topology =
+            Topology::new(&self.nats.prefix).map_err(|e| ConfigError::invalid("nats.prefix", e.to_string()))?;
         topology.partitions = self.cluster.partitions;
         topology.regions = self.cluster.regions.clone();
         topology.replicas = self.nats.replicas;

@@ -139,6 +139,29 @@ impl SecretBox {
     }
 }
 
+impl SecretBox {
+    /// Seals a channel's secret settings (a JSON object) for storage, bound
+    /// to the channel's id (the owner is the bare id: channels came first).
+    pub fn seal_channel_secret(
+        &self,
+        channel: statushawk_schemas::ChannelId,
+        secret: &serde_json::Value,
+    ) -> Result<Sealed, SecretsError> {
+        let json = serde_json::to_vec(secret).map_err(|_| SecretsError::Seal)?;
+        self.seal(channel.0.as_bytes(), &json)
+    }
+
+    /// Opens what [`SecretBox::seal_channel_secret`] sealed for `channel`.
+    pub fn open_channel_secret(
+        &self,
+        channel: statushawk_schemas::ChannelId,
+        sealed: &Sealed,
+    ) -> Result<serde_json::Value, SecretsError> {
+        let json = self.open(channel.0.as_bytes(), sealed)?;
+        serde_json::from_slice(&json).map_err(|_| SecretsError::Open)
+    }
+}
+
 impl Sealed {
     /// As it travels on `CONFIG` (base64).
     pub fn to_wire(&self) -> statushawk_schemas::SealedSecrets {

@@ -9,7 +9,7 @@
 //!   idempotent, so a redelivered event adds nothing.
 //! - **delivery workers** take due rows (`FOR UPDATE SKIP LOCKED`, so any
 //!   number of notifiers share the work), render the notification for the
-//!   channel ([`channels`]), send it once ([`send`]) and record the try: 2xx
+//!   channel (`statushawk_channels`), send it once ([`send`]) and record the try: 2xx
 //!   is delivered; 429, 5xx and transport errors come back after an
 //!   exponential back-off with jitter or the provider's `Retry-After`; other
 //!   4xx fail at once with the provider's message. Every send ends by one
@@ -19,11 +19,13 @@
 //! - **reminders** re-notify channels that ask for it while an incident
 //!   stays open, one reminder per period whoever computes it.
 //!
+//! It also answers the API's channel tests and verifications
+//! ([`requests`]): only notifiers connect to tenants' endpoints.
+//!
 //! Which channels a monitor has is cached, dropped on `CONFIG` changes and
 //! every reconcile period.
 
-pub mod channels;
-pub mod notification;
+mod requests;
 pub mod send;
 pub mod store;
 pub mod system_mail;
@@ -45,10 +47,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::channels::ChannelSettings;
-use crate::notification::Notification;
 use crate::send::{Attempt, Sender, Verdict};
 use crate::store::{Link, Next, Plan};
+use statushawk_channels::ChannelSettings;
+use statushawk_channels::notification::Notification;
 
 /// Notifier settings.
 #[derive(Clone, Debug)]
@@ -135,6 +137,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
     tasks.spawn(deliver(shared.clone(), shutdown.clone()));
     tasks.spawn(remind(shared.clone(), shutdown.clone()));
     tasks.spawn(watch_config(shared.clone(), shutdown.clone()));
+    tasks.spawn(requests::serve(shared.clone(), shutdown.clone()));
     tasks.spawn(system_mail::run(
         shared.deps.pg.clone(),
         shared.deps.sender.clone(),

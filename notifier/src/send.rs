@@ -27,8 +27,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use secrecy::ExposeSecret;
 use statushawk_guard::{Guard, GuardError, parse_ip_literal};
 
-use crate::channels::email::{EmailMessage, SmtpSecurity, SmtpServer};
-use crate::channels::{HttpRequest, Outgoing, webhook};
+use statushawk_channels::email::{EmailMessage, SmtpSecurity, SmtpServer};
+use statushawk_channels::{HttpRequest, Outgoing, webhook};
 
 /// How a try ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,9 +258,13 @@ impl Sender {
             Err(err @ GuardError::Blocked { .. }) => return Attempt::failed(Verdict::Failed, err.to_string()),
             Err(err) => return Attempt::failed(Verdict::Retry, err.to_string()),
         };
-        let mut email = Message::builder().from(message.from.clone()).subject(message.subject.clone());
-        for to in &message.to {
-            email = email.to(to.clone());
+        let mut email = Message::builder().subject(message.subject.clone());
+        for (i, mailbox) in std::iter::once(&message.from).chain(&message.to).enumerate() {
+            let mailbox = match mailbox.address.parse() {
+                Ok(address) => Mailbox::new(mailbox.name.clone(), address),
+                Err(err) => return Attempt::failed(Verdict::Failed, format!("{}: {err}", mailbox.address)),
+            };
+            email = if i == 0 { email.from(mailbox) } else { email.to(mailbox) };
         }
         let email = match email.multipart(MultiPart::alternative_plain_html(message.text.clone(), message.html.clone()))
         {

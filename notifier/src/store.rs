@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::{PgPool, Row};
+use statushawk_channels::notification::Notification;
+use statushawk_channels::{ChannelKind, ChannelSettings};
 use statushawk_common::secrets::{Sealed, SecretBox};
 use statushawk_schemas::{ChannelId, IncidentId, MonitorId, TeamId, UnixMs};
 use uuid::Uuid;
 
-use crate::channels::{ChannelKind, ChannelSettings};
-use crate::notification::Notification;
 use crate::send::{Attempt, Verdict};
 
 /// A channel linked to a monitor.
@@ -207,6 +207,8 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
 /// A channel as a worker needs it.
 #[derive(Debug)]
 pub struct LoadedChannel {
+    /// Its team.
+    pub team_id: TeamId,
     /// Its kind.
     pub kind: ChannelKind,
     /// Whether it is enabled.
@@ -222,7 +224,7 @@ pub async fn load_channel(
     id: ChannelId,
 ) -> sqlx::Result<Option<LoadedChannel>> {
     let Some(row) = sqlx::query(
-        "SELECT kind::text AS kind, config, secret_ciphertext, secret_nonce, enabled FROM channels WHERE id = $1",
+        "SELECT team_id, kind::text AS kind, config, secret_ciphertext, secret_nonce, enabled FROM channels WHERE id = $1",
     )
     .bind(id.0)
     .fetch_optional(pg)
@@ -238,23 +240,21 @@ pub async fn load_channel(
     let secret = match (ciphertext, nonce) {
         (Some(ciphertext), Some(nonce)) => match secrets {
             None => Err("the channel has secrets but secrets.key is not set".to_owned()),
-            Some(secrets) => secrets
-                .open(id.0.as_bytes(), &Sealed { ciphertext, nonce })
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string()))
-                .map(Some),
+            Some(secrets) => {
+                secrets.open_channel_secret(id, &Sealed { ciphertext, nonce }).map(Some).map_err(|e| e.to_string())
+            }
         },
         _ => Ok(None),
     };
     let settings = secret.and_then(|secret| {
         ChannelSettings::parse(kind, &config, secret.as_ref()).map_err(|e| format!("invalid settings: {e}"))
     });
-    Ok(Some(LoadedChannel { kind, enabled: row.try_get("enabled")?, settings }))
-}
-
-/// Seals a channel's secret settings for storage (the API's side).
-pub fn seal_secret(secrets: &SecretBox, id: ChannelId, secret: &Value) -> anyhow::Result<Sealed> {
-    Ok(secrets.seal(id.0.as_bytes(), &serde_json::to_vec(secret)?)?)
+    Ok(Some(LoadedChannel {
+        team_id: TeamId(row.try_get("team_id")?),
+        kind,
+        enabled: row.try_get("enabled")?,
+        settings,
+    }))
 }
 
 /// What became of a delivery after a try.

@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::channels::email::{SmtpSecurity, SmtpServer};
 use crate::send::{Attempt, Sender, Verdict};
 use crate::{Settings, wait_before_retry};
+use statushawk_channels::email::{SmtpSecurity, SmtpServer};
 
 /// Rows sent at once by one notifier (all within one send deadline, which
 /// is shorter than the lease).

@@ -13,8 +13,8 @@
 
 use secrecy::SecretString;
 
-use crate::channels::{ChannelSettings, HttpRequest};
 use crate::send::{Answer, Sender};
+use statushawk_channels::{ChannelSettings, HttpRequest};
 
 /// Why a channel was not verified.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

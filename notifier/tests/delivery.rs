@@ -9,7 +9,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use statushawk_notifier::channels::{ChannelKind, ChannelSettings};
+use statushawk_channels::{ChannelKind, ChannelSettings};
 use statushawk_notifier::send::Verdict;
 use statushawk_schemas::{IncidentEventKind, WebhookEventType, WebhookPayload};
 use statushawk_testkit::SmtpSink;
@@ -291,7 +291,7 @@ async fn a_delivery_left_sending_by_a_crashed_notifier_is_resumed() {
     let channel = stack.channel(ChannelKind::Slack, json!({"webhook_url": format!("{}/slack", receiver.base)})).await;
     let opened = stack.incident(Duration::from_secs(30)).await;
     let notification =
-        statushawk_notifier::notification::Notification { event_id: opened.msg_id(), event: opened, reminder: false };
+        statushawk_channels::notification::Notification { event_id: opened.msg_id(), event: opened, reminder: false };
     sqlx::query(
         "INSERT INTO notification_deliveries (event_id, channel_id, status, payload) VALUES ($1, $2, 'sending', $3)",
     )

@@ -9,8 +9,8 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use statushawk_notifier::channels::{ChannelKind, ChannelSettings, Outgoing};
-use statushawk_notifier::notification::Notification;
+use statushawk_channels::notification::Notification;
+use statushawk_channels::{ChannelKind, ChannelSettings, Outgoing};
 use statushawk_schemas::{
     CheckStatus, IncidentEvent, IncidentEventKind, IncidentId, MonitorId, Region, RegionEvidence, RegionState,
     SCHEMA_VERSION, TeamId,
@@ -250,8 +250,7 @@ fn settings_errors_name_the_field_and_secrets_are_split_off() {
     assert_eq!(err.field, "to[0]");
 
     let (public, secret) =
-        statushawk_notifier::channels::split(ChannelKind::Telegram, &json!({"bot_token": "1:abc", "chat_id": "@ops"}))
-            .unwrap();
+        statushawk_channels::split(ChannelKind::Telegram, &json!({"bot_token": "1:abc", "chat_id": "@ops"})).unwrap();
     assert_eq!(public, json!({"chat_id": "@ops"}));
     assert_eq!(secret, Some(json!({"bot_token": "1:abc"})));
     let debug = format!("{:?}", ChannelSettings::parse(ChannelKind::Telegram, &public, secret.as_ref()).unwrap());

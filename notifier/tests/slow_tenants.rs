@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::json;
-use statushawk_notifier::channels::{ChannelKind, ChannelSettings};
+use statushawk_channels::{ChannelKind, ChannelSettings};
 use statushawk_notifier::send::Verdict;
 use support::{Stack, Stall, Tarpit, eventually, sender_with_timeout};
 

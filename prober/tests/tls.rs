@@ -10,7 +10,6 @@ use std::sync::Arc;
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use rustls::RootCertStore;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use statushawk_prober::checks::Check;
 use statushawk_prober::checks::tls::{cert_info, expiry_problem, server_name};
 use statushawk_schemas::{CheckSpec, CheckStatus, ErrorKind, TlsSpec};
 use support::{ctx, guarded_ctx, local_ctx, message, run, system_roots};
@@ -183,14 +182,4 @@ fn helpers_for_the_http_check() {
     assert!(matches!(server_name("[::1]").unwrap(), rustls::pki_types::ServerName::IpAddress(_)));
     assert!(matches!(server_name("example.com.").unwrap(), rustls::pki_types::ServerName::DnsName(_)));
     assert!(server_name("bad_name!").is_err());
-}
-
-#[test]
-fn invalid_specs_are_refused() {
-    let tls = |host: &str, port: u16| TlsSpec { host: host.into(), port, expiry_days: 14, verify_hostname: true };
-    assert!(tls("example.com", 443).validate().is_ok());
-    assert!(tls("192.0.2.1", 443).validate().is_ok());
-    assert_eq!(tls("example.com", 0).validate().unwrap_err().field, "port");
-    assert_eq!(tls("", 443).validate().unwrap_err().field, "host");
-    assert_eq!(tls("bad_name!", 443).validate().unwrap_err().field, "host");
 }

@@ -5,7 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ChannelId, CheckSpec, DnsSpec, HttpSpec, IcmpSpec, MonitorId, Region, TcpSpec, TeamId, TlsSpec, UnixMs, msg_id,
+    ChannelId, CheckSpec, DnsSpec, FieldError, HttpSpec, IcmpSpec, MonitorId, Region, TcpSpec, TeamId, TlsSpec, UnixMs,
+    msg_id,
 };
 
 /// What a monitor watches, tagged by `kind`: a probed check, or a heartbeat.
@@ -114,15 +115,17 @@ pub const HEARTBEAT_MAX_MS: u64 = 31 * 86_400_000;
 impl HeartbeatSchedule {
     /// Checks the schedule; the error names the field (`period_ms`, `cron`,
     /// `timezone`, `grace_ms`).
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         match (self.period_ms, &self.cron) {
-            (Some(_), Some(_)) | (None, None) => return Err(("period_ms", "give either period_ms or cron".into())),
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(FieldError::new("period_ms", "give either period_ms or cron"));
+            }
             (Some(period), None) => {
                 if !(1_000..=HEARTBEAT_MAX_MS).contains(&period) {
-                    return Err(("period_ms", format!("1000 (1 s) to {HEARTBEAT_MAX_MS} (31 days)")));
+                    return Err(FieldError::new("period_ms", format!("1000 (1 s) to {HEARTBEAT_MAX_MS} (31 days)")));
                 }
                 if self.timezone.is_some() {
-                    return Err(("timezone", "only with cron".into()));
+                    return Err(FieldError::new("timezone", "only with cron"));
                 }
             }
             (None, Some(_)) => {
@@ -131,7 +134,7 @@ impl HeartbeatSchedule {
             }
         }
         if self.grace_ms > HEARTBEAT_MAX_MS {
-            return Err(("grace_ms", format!("at most {HEARTBEAT_MAX_MS} (31 days)")));
+            return Err(FieldError::new("grace_ms", format!("at most {HEARTBEAT_MAX_MS} (31 days)")));
         }
         Ok(())
     }
@@ -157,15 +160,15 @@ impl HeartbeatSchedule {
         self.next_expected(at_ms)?.checked_add(i64::try_from(self.grace_ms).ok()?)
     }
 
-    fn parsed_cron(&self) -> Result<croner::Cron, (&'static str, String)> {
+    fn parsed_cron(&self) -> Result<croner::Cron, FieldError> {
         use std::str::FromStr as _;
         let text = self.cron.as_deref().unwrap_or_default();
-        croner::Cron::from_str(text).map_err(|err| ("cron", format!("not a cron expression: {err}")))
+        croner::Cron::from_str(text).map_err(|err| FieldError::new("cron", format!("not a cron expression: {err}")))
     }
 
-    fn zone(&self) -> Result<chrono_tz::Tz, (&'static str, String)> {
+    fn zone(&self) -> Result<chrono_tz::Tz, FieldError> {
         let name = self.timezone.as_deref().unwrap_or("UTC");
-        name.parse().map_err(|_| ("timezone", format!("unknown time zone {name:?}")))
+        name.parse().map_err(|_| FieldError::new("timezone", format!("unknown time zone {name:?}")))
     }
 }
 
@@ -338,16 +341,16 @@ mod tests {
 
     #[test]
     fn invalid_schedules_name_their_field() {
-        let field = |s: HeartbeatSchedule| s.validate().err().map(|(field, _)| field);
-        assert_eq!(field(schedule(None, None, None)), Some("period_ms"));
-        assert_eq!(field(schedule(Some(2_000), Some("* * * * *"), None)), Some("period_ms"));
-        assert_eq!(field(schedule(Some(999), None, None)), Some("period_ms"));
-        assert_eq!(field(schedule(Some(2_000), None, Some("UTC"))), Some("timezone"));
-        assert_eq!(field(schedule(None, Some("every minute"), None)), Some("cron"));
-        assert_eq!(field(schedule(None, Some("* * * * *"), Some("Mars/Olympus"))), Some("timezone"));
+        let field = |s: HeartbeatSchedule| s.validate().err().map(|err| err.field);
+        assert_eq!(field(schedule(None, None, None)), Some("period_ms".to_owned()));
+        assert_eq!(field(schedule(Some(2_000), Some("* * * * *"), None)), Some("period_ms".to_owned()));
+        assert_eq!(field(schedule(Some(999), None, None)), Some("period_ms".to_owned()));
+        assert_eq!(field(schedule(Some(2_000), None, Some("UTC"))), Some("timezone".to_owned()));
+        assert_eq!(field(schedule(None, Some("every minute"), None)), Some("cron".to_owned()));
+        assert_eq!(field(schedule(None, Some("* * * * *"), Some("Mars/Olympus"))), Some("timezone".to_owned()));
         assert_eq!(
             field(HeartbeatSchedule { grace_ms: HEARTBEAT_MAX_MS + 1, ..schedule(Some(2_000), None, None) }),
-            Some("grace_ms")
+            Some("grace_ms".to_owned())
         );
     }
 }

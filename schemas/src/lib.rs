@@ -11,6 +11,7 @@
 //! Readers ignore fields they do not know. The JSON Schema of each message is
 //! generated from these types into `schemas/json/` (see [`json_schemas`]).
 
+mod channel_request;
 mod check;
 mod config;
 mod due;
@@ -23,8 +24,12 @@ pub mod openapi;
 mod partition;
 mod result;
 pub mod subject;
+mod validate;
 mod webhook;
 
+pub use channel_request::{
+    CHANNEL_REQUEST_SECRET_OWNER, ChannelAnswer, ChannelRequest, ChannelRequestOp, ChannelUnderTest,
+};
 pub use check::{
     Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod, HttpSpec, IcmpSpec,
     SpecSecrets, StatusRange, TcpSpec, TlsSpec,
@@ -39,6 +44,9 @@ pub use heartbeat::{HeartbeatPing, PingKind};
 pub use ids::{ChannelId, IdError, IncidentId, MonitorId, Region, RegionError, TeamId};
 pub use partition::{DEFAULT_PARTITIONS, fnv1a64, partition_of};
 pub use result::{AssertionResult, CheckResult, CheckStatus, ErrorKind, Forgery, Timings};
+pub use validate::{
+    FieldError, MAX_BODY_LIMIT, MAX_PAYLOAD_BYTES, REFUSED_HEADERS, parse_resolver, validate_headers, validate_host,
+};
 pub use webhook::{WebhookEventType, WebhookPayload};
 
 /// Version of the message formats in this crate, carried by every message in
@@ -77,6 +85,8 @@ pub fn json_schemas() -> Vec<NamedSchema> {
         named::<HeartbeatPing>("heartbeat_ping"),
         named::<ConfigChange>("config_change"),
         named::<WebhookPayload>("webhook_payload"),
+        named::<ChannelRequest>("channel_request"),
+        named::<ChannelAnswer>("channel_answer"),
     ]
 }
 

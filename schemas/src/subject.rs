@@ -9,6 +9,7 @@
 //! | `events.incident.<opened\|updated\|resolved>.<monitor_id>` | [`crate::IncidentEvent`] |
 //! | `heartbeats.<partition>.<monitor_id>` | [`crate::HeartbeatPing`] |
 //! | `config.monitors.<monitor_id>` / `config.channels.<channel_id>` | [`crate::ConfigChange`] |
+//! | `requests.channels` (core request, no stream) | [`crate::ChannelRequest`], answered [`crate::ChannelAnswer`] |
 //!
 //! Deployments that share one NATS account put a prefix before all of these
 //! (see `statushawk-nats`); the names here never include it.
@@ -34,6 +35,9 @@ pub const HEARTBEATS_ALL: &str = "heartbeats.>";
 pub const CONFIG_ALL: &str = "config.>";
 /// Every monitor's configuration change.
 pub const CONFIG_MONITORS_ALL: &str = "config.monitors.>";
+/// The API's channel tests and verifications, which a notifier answers
+/// (a core NATS request: no stream holds it).
+pub const CHANNEL_REQUESTS: &str = "requests.channels";
 
 /// A concrete subject, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]

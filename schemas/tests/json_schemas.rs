@@ -329,6 +329,23 @@ fn config_changes_round_trip_and_validate() {
 }
 
 #[test]
+fn channel_requests_and_answers_round_trip_and_validate() {
+    let saved = ChannelUnderTest::Saved { channel_id: ChannelId::new(), team_id: TeamId::new() };
+    let settings = ChannelUnderTest::Settings {
+        kind: "slack".into(),
+        config: serde_json::json!({}),
+        sealed_secret: Some(SealedSecrets { ciphertext: "c2VhbGVk".into(), nonce: "bm9uY2U=".into() }),
+    };
+    for (op, channel) in [(ChannelRequestOp::Test, saved), (ChannelRequestOp::Verify, settings)] {
+        check("channel_request", &ChannelRequest { schema_version: SCHEMA_VERSION, op, channel });
+    }
+    check("channel_answer", &ChannelAnswer::delivered(Some(204)));
+    let gone = "Slack says this webhook does not exist".to_owned();
+    check("channel_answer", &ChannelAnswer::failed(gone, Some("webhook_url".into()), Some(404)));
+    check("channel_answer", &ChannelAnswer::refused("no such channel"));
+}
+
+#[test]
 fn a_check_spec_in_a_monitor_spec_is_the_same_json() {
     // The API stores MonitorSpec; the scheduler puts its CheckSpec on the wire.
     for spec in every_check_spec() {

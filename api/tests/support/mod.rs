@@ -18,7 +18,11 @@ use statushawk_nats::{Publisher, Topology};
 use statushawk_notifier::send::Sender;
 use statushawk_schemas::Region;
 use statushawk_testkit::TestEnv;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tower::ServiceExt;
+
+/// The send deadline of the tests' notifier.
+pub const NOTIFIER_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The router over a fresh database, NATS prefix and ClickHouse database.
 pub struct App {
@@ -29,6 +33,9 @@ pub struct App {
     pub js: jetstream::Context,
     pub topology: Topology,
     pub pg: sqlx::PgPool,
+    /// A real notifier on the same Postgres and NATS ([`App::with_notifier`]),
+    /// stopped when the app is dropped.
+    notifier: Option<DropGuard>,
 }
 
 impl App {
@@ -62,7 +69,6 @@ impl App {
         let js = jetstream::new(env.nats().await);
         topology.ensure(&js).await.unwrap();
         let pg = env.pg().await;
-        let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
         let deps = Deps {
             pg: pg.clone(),
             clickhouse: env.clickhouse(),
@@ -72,7 +78,7 @@ impl App {
             topology: topology.clone(),
             regions: ["eu-west", "us-east", "ap-south"].map(|r| Region::new(r).unwrap()).to_vec(),
             secrets: Some(SecretBox::new(&[9u8; 32]).unwrap()),
-            sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), Duration::from_secs(5)).unwrap(),
+            notifier_send_timeout: NOTIFIER_SEND_TIMEOUT,
             guard: Guard::new(false).unwrap(),
             metrics: None,
             public_url: "https://status.example".to_owned(),
@@ -82,7 +88,39 @@ impl App {
             web_dir: web_dir.unwrap_or_else(|| "/nonexistent/statushawk/web/dist".into()),
         };
         let (router, state) = statushawk_api::router_and_state(deps.clone());
-        Self { router, state, deps, env, js, topology, pg }
+        Self { router, state, deps, env, js, topology, pg, notifier: None }
+    }
+
+    /// This app with a notifier running beside it, as in a deployment:
+    /// channel tests and verifications are its to make. It may send to
+    /// loopback (the tests' receivers), nothing else private.
+    pub async fn with_notifier(mut self) -> Self {
+        let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        let deps = statushawk_notifier::Deps {
+            js: self.js.clone(),
+            topology: self.topology.clone(),
+            pg: self.pg.clone(),
+            secrets: self.deps.secrets.clone(),
+            sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), NOTIFIER_SEND_TIMEOUT).unwrap(),
+            system_mail: None,
+        };
+        let shutdown = CancellationToken::new();
+        let settings = statushawk_notifier::Settings::default();
+        tokio::spawn(statushawk_notifier::run(settings, deps, shutdown.clone()));
+        // Answering starts once its subscription is in place: wait for that.
+        let subject = self.topology.subject(statushawk_schemas::subject::CHANNEL_REQUESTS);
+        let nats = self.env.nats().await;
+        let mut tries = 0;
+        loop {
+            match nats.request(subject.clone(), "{}".into()).await {
+                Ok(_) => break,
+                Err(_) if tries < 200 => tries += 1,
+                Err(err) => panic!("the notifier never answered channel requests: {err}"),
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.notifier = Some(shutdown.drop_guard());
+        self
     }
 
     /// A request; the answer's status, content type and body.

@@ -15,12 +15,12 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use sqlx::PgPool;
+use statushawk_channels::{ChannelKind, split};
 use statushawk_common::config::DatabaseConfig;
 use statushawk_common::secrets::SecretBox;
 use statushawk_guard::Guard;
 use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{Publisher, Topology};
-use statushawk_notifier::channels::{ChannelKind, split};
 use statushawk_notifier::send::Sender;
 use statushawk_notifier::system_mail::SystemMailer;
 use statushawk_notifier::{Deps, Settings};
@@ -121,7 +121,7 @@ impl Stack {
     pub async fn channel_of(&self, tenant: Tenant, kind: ChannelKind, settings: Value) -> ChannelId {
         let id = ChannelId::new();
         let (config, secret) = split(kind, &settings).unwrap();
-        let sealed = secret.map(|s| statushawk_notifier::store::seal_secret(&self.secrets, id, &s).unwrap());
+        let sealed = secret.map(|s| self.secrets.seal_channel_secret(id, &s).unwrap());
         sqlx::query(
             "INSERT INTO channels (id, team_id, name, kind, config, secret_ciphertext, secret_nonce) \
              VALUES ($1, $2, $3, $4::channel_kind, $5, $6, $7)",

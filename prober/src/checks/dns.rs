@@ -20,7 +20,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use statushawk_schemas::{DnsRecordType, DnsResponseCode, DnsSpec, ErrorKind};
 
-use super::{Check, Context, Outcome, ValidationError, millis};
+use super::{Check, Context, Outcome, millis};
 
 /// Longest answer list put into a message.
 const MESSAGE_CHARS: usize = 500;
@@ -31,16 +31,7 @@ const MESSAGE_CHARS: usize = 500;
 pub const DEFAULT_RESOLVERS: &[&str] =
     &["1.1.1.1", "8.8.8.8", "9.9.9.9", "2606:4700:4700::1111", "2001:4860:4860::8888", "2620:fe::fe"];
 
-/// Parses a resolver address: `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`
-/// (port 53 when absent).
-pub fn parse_resolver(text: &str) -> Option<SocketAddr> {
-    let text = text.trim();
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Some(addr);
-    }
-    let unbracketed = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(text);
-    unbracketed.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
-}
+pub use statushawk_schemas::parse_resolver;
 
 fn record_type(kind: DnsRecordType) -> RecordType {
     match kind {
@@ -177,25 +168,6 @@ async fn query(resolver: &TokioResolver, name: Name, kind: RecordType) -> Result
 }
 
 impl Check for DnsSpec {
-    fn validate(&self) -> Result<(), ValidationError> {
-        let name = self.name.trim();
-        if name.is_empty() {
-            return Err(ValidationError::new("name", "must not be empty"));
-        }
-        if name.len() > 253 || Name::from_utf8(name).is_err() {
-            return Err(ValidationError::new("name", "not a valid domain name"));
-        }
-        if let Some(resolver) = &self.resolver
-            && parse_resolver(resolver).is_none()
-        {
-            return Err(ValidationError::new("resolver", "must be an IP address, optionally with :port"));
-        }
-        if let Some(i) = self.expected.iter().position(|value| value.trim().is_empty()) {
-            return Err(ValidationError::new(format!("expected[{i}]"), "must not be empty"));
-        }
-        Ok(())
-    }
-
     async fn run(&self, ctx: &Context) -> Outcome {
         // The monitor's own resolver, or the operator's; each through the guard.
         let (servers, own): (Vec<SocketAddr>, Option<IpAddr>) =

@@ -3,7 +3,7 @@
 //!
 //! A monitor's headers may not frame or re-route the request (`Host`,
 //! `Content-Length`, `Transfer-Encoding`, upgrades and other hop-by-hop
-//! headers: [`REFUSED_HEADERS`]). Once a redirect leaves the monitor's
+//! headers: `statushawk_schemas::REFUSED_HEADERS`). Once a redirect leaves the monitor's
 //! origin (scheme, host or port), only the [`CROSS_ORIGIN_HEADERS`] of the
 //! monitor's headers are sent, and no body.
 
@@ -11,42 +11,18 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{CONNECTION, HOST, HeaderName, HeaderValue, LOCATION, USER_AGENT};
+use hyper::header::{CONNECTION, HOST, HeaderName, LOCATION, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use statushawk_schemas::{
-    Assertion, AssertionResult, CheckStatus, ErrorKind, Header, HttpMethod, HttpSpec, StatusRange,
+    Assertion, AssertionResult, CheckStatus, ErrorKind, Header, HttpMethod, HttpSpec, StatusRange, validate_headers,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
 
-use super::{Check, Context, Outcome, ValidationError, millis, tcp, tls};
-
-/// Largest body a check may ask to read.
-pub const MAX_BODY_LIMIT: u32 = 1 << 20;
+use super::{Check, Context, Outcome, millis, tcp, tls};
 
 const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
-
-/// Request headers a monitor may not set (compared case-insensitively),
-/// with the reason: the prober frames each request itself, and a second
-/// `Host` or a framing header would let a monitor smuggle a request past a
-/// proxy in front of its target; upgrades (WebSocket, `h2c`) would turn
-/// the check into a tunnel.
-pub const REFUSED_HEADERS: &[(&str, &str)] = &[
-    ("host", "is taken from the URL"),
-    ("content-length", "is set by the prober from the body"),
-    ("transfer-encoding", "is set by the prober"),
-    ("te", "is a hop-by-hop header the prober does not use"),
-    ("trailer", "is a hop-by-hop header the prober does not use"),
-    ("upgrade", "would switch the connection to another protocol"),
-    ("http2-settings", "belongs to an h2c upgrade"),
-    ("proxy-connection", "is a hop-by-hop header the prober does not use"),
-    ("keep-alive", "is a hop-by-hop header: the prober opens one connection per check"),
-];
-
-/// The `Connection` values a monitor may send: anything else names other
-/// headers as hop-by-hop (so a proxy strips them) or asks for an upgrade.
-const CONNECTION_VALUES: &[&str] = &["close", "keep-alive"];
 
 /// The monitor's headers still sent after a redirect to another origin:
 /// content negotiation and caching only, never credentials or cookies.
@@ -57,83 +33,7 @@ fn header_value(header: &Header) -> &str {
     header.value()
 }
 
-/// Refuses a header list the prober would not send, naming the entry.
-fn validate_headers(headers: &[Header]) -> Result<(), ValidationError> {
-    for (i, header) in headers.iter().enumerate() {
-        let name = header.name.trim();
-        HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| ValidationError::new(format!("headers[{i}].name"), "not a valid header name"))?;
-        if let Some((_, why)) = REFUSED_HEADERS.iter().find(|(refused, _)| refused.eq_ignore_ascii_case(name)) {
-            return Err(ValidationError::new(format!("headers[{i}].name"), format!("{name} may not be set: it {why}")));
-        }
-        let value = header_value(header);
-        HeaderValue::from_str(value)
-            .map_err(|_| ValidationError::new(format!("headers[{i}].value"), "not a valid header value"))?;
-        if name.eq_ignore_ascii_case(CONNECTION.as_str())
-            && !CONNECTION_VALUES.iter().any(|allowed| allowed.eq_ignore_ascii_case(value.trim()))
-        {
-            return Err(ValidationError::new(
-                format!("headers[{i}].value"),
-                "Connection may only be close or keep-alive",
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl Check for HttpSpec {
-    fn validate(&self) -> Result<(), ValidationError> {
-        let url = Url::parse(&self.url).map_err(|e| ValidationError::new("url", e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ValidationError::new("url", "must be an http:// or https:// URL"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(ValidationError::new("url", "has no host"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(ValidationError::new("url", "credentials belong in a header, not in the URL"));
-        }
-        if self.follow_redirects > 3 {
-            return Err(ValidationError::new("follow_redirects", "at most 3"));
-        }
-        validate_headers(&self.headers)?;
-        for (i, range) in self.expected_status.iter().enumerate() {
-            if !(100..=599).contains(&range.min) || !(100..=599).contains(&range.max) || range.min > range.max {
-                return Err(ValidationError::new(
-                    format!("expected_status[{i}]"),
-                    "a range within 100-599, min <= max",
-                ));
-            }
-        }
-        for (i, assertion) in self.assertions.iter().enumerate() {
-            let field = |name: &str| format!("assertions[{i}].{name}");
-            match assertion {
-                Assertion::BodyContains { value } | Assertion::BodyNotContains { value } if value.is_empty() => {
-                    return Err(ValidationError::new(field("value"), "must not be empty"));
-                }
-                Assertion::JsonPointerEquals { pointer, .. } if !pointer.is_empty() && !pointer.starts_with('/') => {
-                    return Err(ValidationError::new(field("pointer"), "a JSON pointer starts with '/'"));
-                }
-                Assertion::HeaderEquals { name, .. } | Assertion::HeaderContains { name, .. }
-                    if HeaderName::from_bytes(name.as_bytes()).is_err() =>
-                {
-                    return Err(ValidationError::new(field("name"), "not a valid header name"));
-                }
-                Assertion::ResponseTimeBelow { max_ms } if *max_ms == 0 => {
-                    return Err(ValidationError::new(field("max_ms"), "must be positive"));
-                }
-                _ => {}
-            }
-        }
-        if self.max_body_bytes.is_some_and(|n| n > MAX_BODY_LIMIT) {
-            return Err(ValidationError::new("max_body_bytes", format!("at most {MAX_BODY_LIMIT}")));
-        }
-        if self.cert_expiry_days.is_some_and(|days| days > 365) {
-            return Err(ValidationError::new("cert_expiry_days", "at most 365"));
-        }
-        Ok(())
-    }
-
     async fn run(&self, ctx: &Context) -> Outcome {
         let started = Instant::now();
         let mut probe = Probe { outcome: Outcome::up(), started };

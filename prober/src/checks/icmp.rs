@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use statushawk_schemas::{ErrorKind, IcmpSpec};
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
 
-use super::{Check, Context, Outcome, ValidationError, validate_host};
+use super::{Check, Context, Outcome};
 
 /// Time between echo requests (from one request to the next).
 const INTERVAL: Duration = Duration::from_millis(150);
@@ -25,17 +25,6 @@ const PAYLOAD: [u8; 56] = [0; 56];
 static NEXT_IDENT: AtomicU16 = AtomicU16::new(0);
 
 impl Check for IcmpSpec {
-    fn validate(&self) -> Result<(), ValidationError> {
-        validate_host("host", &self.host)?;
-        if !(1..=10).contains(&self.count) {
-            return Err(ValidationError::new("count", "must be 1 to 10"));
-        }
-        if self.max_loss_percent > 100 {
-            return Err(ValidationError::new("max_loss_percent", "must be 0 to 100"));
-        }
-        Ok(())
-    }
-
     async fn run(&self, ctx: &Context) -> Outcome {
         let resolved = match ctx.guard.resolve(&self.host).await {
             Ok(resolved) => resolved,

@@ -1,5 +1,6 @@
-//! The check kinds, one module each behind the [`Check`] trait: validate a
-//! spec (the API calls this before storing a monitor), and run it.
+//! The check kinds, one module each behind the [`Check`] trait, which runs
+//! a spec. What a valid spec is lives with the specs (`statushawk_schemas`,
+//! `CheckSpec::validate`): the API checks there, without the prober.
 
 pub mod dns;
 pub mod http;
@@ -14,23 +15,6 @@ use std::time::{Duration, Instant};
 use statushawk_schemas::{AssertionResult, CheckSpec, CheckStatus, ErrorKind, Timings, UnixMs};
 
 use crate::guard::{Guard, GuardError};
-
-/// A spec that cannot be checked, naming the offending field.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    /// The field, e.g. `url` or `assertions[2].pointer`.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl ValidationError {
-    /// A validation error of `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
 
 /// What every check needs from the prober.
 #[derive(Clone)]
@@ -117,23 +101,9 @@ impl From<GuardError> for Outcome {
 
 /// One check kind.
 pub trait Check {
-    /// Checks the spec without running it: everything the API must refuse.
-    fn validate(&self) -> Result<(), ValidationError>;
-
     /// Runs the check once. It must not outlive `ctx.timeout` by much; the
     /// caller enforces the limit anyway.
     fn run(&self, ctx: &Context) -> impl std::future::Future<Output = Outcome> + Send;
-}
-
-/// Validates any spec.
-pub fn validate(spec: &CheckSpec) -> Result<(), ValidationError> {
-    match spec {
-        CheckSpec::Http(spec) => spec.validate(),
-        CheckSpec::Tcp(spec) => spec.validate(),
-        CheckSpec::Icmp(spec) => spec.validate(),
-        CheckSpec::Dns(spec) => spec.validate(),
-        CheckSpec::Tls(spec) => spec.validate(),
-    }
 }
 
 /// Runs any spec under the context's timeout, and measures `total_ms`.
@@ -159,16 +129,4 @@ pub async fn run(spec: &CheckSpec, ctx: &Context) -> Outcome {
 /// Whole milliseconds, saturating.
 pub fn millis(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
-}
-
-/// Validates a host name or IP literal used as a check target.
-pub fn validate_host(field: &str, host: &str) -> Result<(), ValidationError> {
-    let host = host.trim();
-    if host.is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
-    }
-    if host.len() > 253 || host.chars().any(|c| c.is_whitespace() || c == '/' || c == '@') {
-        return Err(ValidationError::new(field, "not a host name or IP address"));
-    }
-    Ok(())
 }

@@ -12,10 +12,7 @@ use statushawk_schemas::{ErrorKind, TcpSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Check, Context, Outcome, ValidationError, millis, validate_host};
-
-/// Longest `send` or `expect` text accepted.
-pub const MAX_PAYLOAD_BYTES: usize = 4096;
+use super::{Check, Context, Outcome, millis};
 
 /// Longest excerpt of received text quoted in a message.
 const EXCERPT_CHARS: usize = 200;
@@ -86,26 +83,7 @@ fn excerpt(bytes: &[u8]) -> String {
     format!("{cut:?}")
 }
 
-fn validate_payload(field: &str, value: Option<&String>) -> Result<(), ValidationError> {
-    match value {
-        Some(text) if text.is_empty() => Err(ValidationError::new(field, "must not be empty when given")),
-        Some(text) if text.len() > MAX_PAYLOAD_BYTES => {
-            Err(ValidationError::new(field, format!("at most {MAX_PAYLOAD_BYTES} bytes")))
-        }
-        _ => Ok(()),
-    }
-}
-
 impl Check for TcpSpec {
-    fn validate(&self) -> Result<(), ValidationError> {
-        validate_host("host", &self.host)?;
-        if self.port == 0 {
-            return Err(ValidationError::new("port", "must be 1 to 65535"));
-        }
-        validate_payload("send", self.send.as_ref())?;
-        validate_payload("expect", self.expect.as_ref())
-    }
-
     async fn run(&self, ctx: &Context) -> Outcome {
         // Stop waiting for the expected text a little before the check's own
         // timeout, so a silent peer is reported with what it did send.

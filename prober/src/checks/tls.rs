@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::tcp::{Connected, connect};
-use super::{Check, Context, Outcome, ValidationError, millis, validate_host};
+use super::{Check, Context, Outcome, millis};
 use crate::guard::parse_ip_literal;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -200,18 +200,6 @@ fn rustls_error(err: &std::io::Error) -> Option<&rustls::Error> {
 }
 
 impl Check for TlsSpec {
-    fn validate(&self) -> Result<(), ValidationError> {
-        validate_host("host", &self.host)?;
-        server_name(&self.host).map_err(|message| ValidationError::new("host", message))?;
-        if self.port == 0 {
-            return Err(ValidationError::new("port", "must be 1 to 65535"));
-        }
-        if self.expiry_days > 3650 {
-            return Err(ValidationError::new("expiry_days", "at most 3650"));
-        }
-        Ok(())
-    }
-
     async fn run(&self, ctx: &Context) -> Outcome {
         let name = match server_name(&self.host) {
             Ok(name) => name,

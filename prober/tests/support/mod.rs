@@ -42,7 +42,7 @@ pub fn system_roots() -> RootCertStore {
 
 /// Runs a spec the way the worker does: validated, under the timeout.
 pub async fn run(spec: CheckSpec, ctx: &Context) -> Outcome {
-    checks::validate(&spec).expect("valid spec");
+    spec.validate().expect("valid spec");
     checks::run(&spec, ctx).await
 }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use statushawk_schemas::IncidentEventKind;
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::{Notification, cut, rfc3339};
 
 /// PagerDuty settings.
@@ -40,13 +40,13 @@ fn default_events_url() -> String {
 const SUMMARY_MAX: usize = 1024;
 
 impl Channel for PagerDuty {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         let key = self.routing_key.expose_secret();
         if key.len() != 32 || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(InvalidChannel::new("routing_key", "expected the 32-character integration key"));
+            return Err(FieldError::new("routing_key", "expected the 32-character integration key"));
         }
         if !matches!(self.severity.as_str(), "critical" | "error" | "warning" | "info") {
-            return Err(InvalidChannel::new("severity", "one of critical, error, warning, info"));
+            return Err(FieldError::new("severity", "one of critical, error, warning, info"));
         }
         check_url("events_url", &SecretString::from(self.events_url.clone())).map(drop)
     }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::{Notification, Tone, cut, rfc3339};
 
 /// Discord settings.
@@ -30,7 +30,7 @@ const TITLE_MAX: usize = 256;
 const FIELD_VALUE_MAX: usize = 1024;
 
 impl Channel for Discord {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         check_url("webhook_url", &self.webhook_url).map(drop)
     }
 

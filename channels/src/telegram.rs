@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::{Notification, cut, escape_html};
 
 /// Telegram settings.
@@ -42,17 +42,17 @@ impl Telegram {
 }
 
 impl Channel for Telegram {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         let token = self.bot_token.expose_secret();
         if token.is_empty() || !token.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-')) {
-            return Err(InvalidChannel::new("bot_token", "expected a token like 123456:ABC-DEF..."));
+            return Err(FieldError::new("bot_token", "expected a token like 123456:ABC-DEF..."));
         }
         let chat = self.chat_id.trim();
         let numeric = chat.strip_prefix('-').unwrap_or(chat);
         let valid_chat = (!numeric.is_empty() && numeric.chars().all(|c| c.is_ascii_digit()))
             || (chat.len() > 1 && chat.starts_with('@'));
         if !valid_chat {
-            return Err(InvalidChannel::new("chat_id", "a numeric chat id or @channelname"));
+            return Err(FieldError::new("chat_id", "a numeric chat id or @channelname"));
         }
         check_url("api_url", &SecretString::from(self.api_url.clone())).map(drop)
     }

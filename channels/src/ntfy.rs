@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::{Notification, Tone};
 
 /// ntfy settings.
@@ -29,22 +29,22 @@ fn default_priority() -> u8 {
 
 impl Ntfy {
     /// The server's root URL and the topic.
-    fn server_and_topic(&self) -> Result<(String, String), InvalidChannel> {
+    fn server_and_topic(&self) -> Result<(String, String), FieldError> {
         let url = check_url("topic_url", &self.topic_url)?;
         let topic = url.path_segments().and_then(|mut s| s.next_back()).unwrap_or_default().to_owned();
         if topic.is_empty() || !topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
-            return Err(InvalidChannel::new("topic_url", "the URL must end in the topic name ([A-Za-z0-9_-])"));
+            return Err(FieldError::new("topic_url", "the URL must end in the topic name ([A-Za-z0-9_-])"));
         }
         let mut server = url.clone();
-        server.path_segments_mut().map_err(|()| InvalidChannel::new("topic_url", "not a topic URL"))?.pop();
+        server.path_segments_mut().map_err(|()| FieldError::new("topic_url", "not a topic URL"))?.pop();
         Ok((server.as_str().to_owned(), topic))
     }
 }
 
 impl Channel for Ntfy {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         if !(1..=5).contains(&self.priority) {
-            return Err(InvalidChannel::new("priority", "between 1 and 5"));
+            return Err(FieldError::new("priority", "between 1 and 5"));
         }
         self.server_and_topic().map(drop)
     }

@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::{Notification, Tone};
 
 /// Teams settings.
@@ -17,7 +17,7 @@ pub struct Teams {
 }
 
 impl Channel for Teams {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         check_url("webhook_url", &self.webhook_url).map(drop)
     }
 

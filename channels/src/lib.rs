@@ -1,13 +1,17 @@
 //! Notification channels: one module per kind, each behind [`Channel`].
+//! Pure: no I/O. The notifier sends what [`Channel::render`] gives, and the
+//! API validates and splits settings with the same code, without the
+//! notifier's SMTP and HTTP clients.
 //!
 //! A channel's settings are one JSON object. Its secret fields (webhook
 //! URLs, tokens, passwords; [`secret_fields`]) are stored encrypted, the
 //! rest in `channels.config`; [`split`] and [`ChannelSettings::parse`] go
 //! between the two. Rendering is pure ([`Channel::render`]) and gives an
-//! [`Outgoing`] message that [`crate::send::Sender`] sends.
+//! [`Outgoing`] message that the notifier's `Sender` sends.
 
 pub mod discord;
 pub mod email;
+pub mod notification;
 pub mod ntfy;
 pub mod pagerduty;
 pub mod slack;
@@ -21,6 +25,8 @@ use std::str::FromStr;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+pub use statushawk_schemas::FieldError;
 
 use crate::notification::Notification;
 
@@ -58,6 +64,12 @@ impl ChannelKind {
         Self::Ntfy,
     ];
 
+    /// Whether the provider can say if a destination exists without a
+    /// message being posted (Discord and Slack webhooks): `verify` on save.
+    pub fn verifiable(self) -> bool {
+        matches!(self, Self::Discord | Self::Slack)
+    }
+
     /// The name in Postgres and the API.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,30 +92,13 @@ impl fmt::Display for ChannelKind {
 }
 
 impl FromStr for ChannelKind {
-    type Err = InvalidChannel;
+    type Err = FieldError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| InvalidChannel::new("kind", format!("unknown channel kind {s:?}")))
-    }
-}
-
-/// Settings that cannot be used, naming the field.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
-pub struct InvalidChannel {
-    /// The setting, e.g. `webhook_url`.
-    pub field: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-impl InvalidChannel {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+            .ok_or_else(|| FieldError::new("kind", format!("unknown channel kind {s:?}")))
     }
 }
 
@@ -111,7 +106,7 @@ impl InvalidChannel {
 pub trait Channel {
     /// Checks the settings beyond their shape (URL schemes, ranges); the
     /// error names the field.
-    fn validate(&self) -> Result<(), InvalidChannel>;
+    fn validate(&self) -> Result<(), FieldError>;
 
     /// The message for `notification`, or `None` when this kind does not
     /// take such notifications (PagerDuty has no reminders).
@@ -131,7 +126,7 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub struct HttpRequest {
     /// `POST` for every notification; `GET` for some verifications.
-    pub method: reqwest::Method,
+    pub method: http::Method,
     /// Where to (may hold a secret: never logged).
     pub url: SecretString,
     /// `Content-Type` of the body.
@@ -148,7 +143,7 @@ impl HttpRequest {
     /// A JSON `POST` of `body` to `url`.
     pub fn json(url: &SecretString, body: &Value) -> Self {
         Self {
-            method: reqwest::Method::POST,
+            method: http::Method::POST,
             url: url.clone(),
             content_type: "application/json",
             headers: Vec::new(),
@@ -182,7 +177,7 @@ pub enum ChannelSettings {
 impl ChannelSettings {
     /// Parses and validates the settings of a `kind` channel from its
     /// public `config` and its decrypted `secret` (both JSON objects).
-    pub fn parse(kind: ChannelKind, config: &Value, secret: Option<&Value>) -> Result<Self, InvalidChannel> {
+    pub fn parse(kind: ChannelKind, config: &Value, secret: Option<&Value>) -> Result<Self, FieldError> {
         let mut merged = object(config, "config")?.clone();
         if let Some(secret) = secret {
             for (key, value) in object(secret, "secret")? {
@@ -319,7 +314,7 @@ pub fn keep_secrets(
     stored_secret: Option<&Value>,
     config: &Value,
     secret: Option<Value>,
-) -> Result<Option<Value>, InvalidChannel> {
+) -> Result<Option<Value>, FieldError> {
     let stored_secret = match stored_secret {
         Some(stored) => object(stored, "secret")?.clone(),
         None => Map::new(),
@@ -330,7 +325,7 @@ pub fn keep_secrets(
     };
     let mut kept = stored_secret.clone();
     kept.extend(given.clone());
-    let whole = |config: &Value, secret: &Map<String, Value>| -> Result<Map<String, Value>, InvalidChannel> {
+    let whole = |config: &Value, secret: &Map<String, Value>| -> Result<Map<String, Value>, FieldError> {
         let mut whole = object(config, "config")?.clone();
         whole.extend(secret.clone());
         Ok(whole)
@@ -341,7 +336,7 @@ pub fn keep_secrets(
         if let Some(missing) =
             secret_fields(kind).iter().find(|f| stored_secret.contains_key(**f) && !given.contains_key(**f))
         {
-            return Err(InvalidChannel::new(*missing, "the destination changed: send the secret again"));
+            return Err(FieldError::new(*missing, "the destination changed: send the secret again"));
         }
         kept = given;
     }
@@ -350,7 +345,7 @@ pub fn keep_secrets(
 
 /// Splits a whole settings object into its public part and its secret part
 /// (`None` when it has no secret field), for storage.
-pub fn split(kind: ChannelKind, settings: &Value) -> Result<(Value, Option<Value>), InvalidChannel> {
+pub fn split(kind: ChannelKind, settings: &Value) -> Result<(Value, Option<Value>), FieldError> {
     let mut public = object(settings, "config")?.clone();
     let mut secret = Map::new();
     for field in secret_fields(kind) {
@@ -361,33 +356,32 @@ pub fn split(kind: ChannelKind, settings: &Value) -> Result<(Value, Option<Value
     Ok((Value::Object(public), (!secret.is_empty()).then_some(Value::Object(secret))))
 }
 
-fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, InvalidChannel> {
-    value.as_object().ok_or_else(|| InvalidChannel::new(what, "must be a JSON object"))
+fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, FieldError> {
+    value.as_object().ok_or_else(|| FieldError::new(what, "must be a JSON object"))
 }
 
-fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, InvalidChannel> {
+fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, FieldError> {
     serde_json::from_value(value).map_err(|err| {
         // serde names the field in its message ("missing field `url`").
         let text = err.to_string();
         let field = text.split('`').nth(1).unwrap_or("config").to_owned();
-        InvalidChannel::new(field, text)
+        FieldError::new(field, text)
     })
 }
 
 /// Checks that `url` is an absolute `https://` (or `http://`) URL without
 /// credentials, naming `field`. Where it may lead is the SSRF guard's
 /// business, at send time.
-pub(crate) fn check_url(field: &str, url: &SecretString) -> Result<url::Url, InvalidChannel> {
-    let parsed =
-        url::Url::parse(url.expose_secret()).map_err(|e| InvalidChannel::new(field, format!("not a URL: {e}")))?;
+pub(crate) fn check_url(field: &str, url: &SecretString) -> Result<url::Url, FieldError> {
+    let parsed = url::Url::parse(url.expose_secret()).map_err(|e| FieldError::new(field, format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(InvalidChannel::new(field, format!("scheme {} is not allowed; use https", parsed.scheme())));
+        return Err(FieldError::new(field, format!("scheme {} is not allowed; use https", parsed.scheme())));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(InvalidChannel::new(field, "the URL has no host"));
+        return Err(FieldError::new(field, "the URL has no host"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(InvalidChannel::new(field, "credentials in the URL are not allowed"));
+        return Err(FieldError::new(field, "credentials in the URL are not allowed"));
     }
     Ok(parsed)
 }
@@ -398,7 +392,7 @@ mod tests {
 
     use super::*;
 
-    fn keep(kind: ChannelKind, stored: Value, put: Value) -> Result<Option<Value>, InvalidChannel> {
+    fn keep(kind: ChannelKind, stored: Value, put: Value) -> Result<Option<Value>, FieldError> {
         let (stored_config, stored_secret) = split(kind, &stored).unwrap();
         let (config, secret) = split(kind, &put).unwrap();
         keep_secrets(kind, &stored_config, stored_secret.as_ref(), &config, secret)

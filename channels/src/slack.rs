@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::{Notification, Tone, cut};
 
 /// Slack settings.
@@ -28,7 +28,7 @@ fn escape(text: &str) -> String {
 }
 
 impl Channel for Slack {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         check_url("webhook_url", &self.webhook_url).map(drop)
     }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 use statushawk_schemas::{SCHEMA_VERSION, WebhookPayload};
 
-use super::{Channel, HttpRequest, InvalidChannel, Outgoing, check_url};
+use super::{Channel, FieldError, HttpRequest, Outgoing, check_url};
 use crate::notification::Notification;
 
 /// Webhook settings.
@@ -38,15 +38,15 @@ const OWN_HEADERS: [&str; 6] = [
 ];
 
 impl Channel for Webhook {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         check_url("url", &self.url)?;
         if self.signing_secret.expose_secret().chars().count() < 16 {
-            return Err(InvalidChannel::new("signing_secret", "at least 16 characters"));
+            return Err(FieldError::new("signing_secret", "at least 16 characters"));
         }
         for name in self.headers.keys() {
             let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !valid || OWN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(InvalidChannel::new(format!("headers.{name}"), "not a header that may be set"));
+                return Err(FieldError::new(format!("headers.{name}"), "not a header that may be set"));
             }
         }
         Ok(())
@@ -64,7 +64,7 @@ impl Channel for Webhook {
         headers.push(("X-StatusHawk-Event".to_owned(), SecretString::from(n.event_type().as_str())));
         headers.push(("X-StatusHawk-Event-Id".to_owned(), SecretString::from(n.event_id.clone())));
         Some(Outgoing::Http(HttpRequest {
-            method: reqwest::Method::POST,
+            method: http::Method::POST,
             url: self.url.clone(),
             content_type: "application/json",
             headers,

@@ -1,12 +1,14 @@
-//! E-mail over SMTP (lettre): STARTTLS (default), implicit TLS, or plain
-//! for a local relay; optional authentication; a plain-text and an HTML
-//! part; the subject names the state and the monitor.
+//! E-mail over SMTP (the notifier sends it with lettre): STARTTLS
+//! (default), implicit TLS, or plain for a local relay; optional
+//! authentication; a plain-text and an HTML part; the subject names the
+//! state and the monitor.
 
-use lettre::message::Mailbox;
+use std::str::FromStr as _;
+
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{Channel, InvalidChannel, Outgoing};
+use super::{Channel, FieldError, Outgoing};
 use crate::notification::{Notification, Tone, escape_html};
 
 /// How the SMTP connection is secured.
@@ -59,6 +61,36 @@ pub struct SmtpServer {
     pub credentials: Option<(String, SecretString)>,
 }
 
+/// An address with an optional display name, as in `From:` and `To:`:
+/// `alerts@example.com` or `StatusHawk <alerts@example.com>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mailbox {
+    /// The display name (`StatusHawk`), if any.
+    pub name: Option<String>,
+    /// The address itself, checked (RFC 5321/5322 as `email_address` reads them).
+    pub address: String,
+}
+
+impl std::str::FromStr for Mailbox {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        let (name, address) = match text.strip_suffix('>').and_then(|t| t.rsplit_once('<')) {
+            Some((name, address)) => {
+                let name = name.trim().trim_matches('"').trim();
+                ((!name.is_empty()).then(|| name.to_owned()), address.trim())
+            }
+            None => (None, text),
+        };
+        if name.as_deref().is_some_and(|n| n.contains(['<', '>', '\r', '\n'])) {
+            return Err(format!("{text:?} has a malformed display name"));
+        }
+        email_address::EmailAddress::from_str(address).map_err(|e| format!("{address:?}: {e}"))?;
+        Ok(Self { name, address: address.to_owned() })
+    }
+}
+
 /// A rendered e-mail.
 #[derive(Debug)]
 pub struct EmailMessage {
@@ -77,14 +109,15 @@ pub struct EmailMessage {
 }
 
 impl Email {
-    fn mailboxes(&self) -> Result<(Mailbox, Vec<Mailbox>), InvalidChannel> {
-        let from = self.from.parse().map_err(|e| InvalidChannel::new("from", format!("not an address: {e}")))?;
+    fn mailboxes(&self) -> Result<(Mailbox, Vec<Mailbox>), FieldError> {
+        let from =
+            Mailbox::from_str(&self.from).map_err(|e| FieldError::new("from", format!("not an address: {e}")))?;
         let to = self
             .to
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                a.parse().map_err(|e| InvalidChannel::new(format!("to[{i}]"), format!("not an address: {e}")))
+                Mailbox::from_str(a).map_err(|e| FieldError::new(format!("to[{i}]"), format!("not an address: {e}")))
             })
             .collect::<Result<Vec<Mailbox>, _>>()?;
         Ok((from, to))
@@ -106,20 +139,20 @@ impl Email {
 }
 
 impl Channel for Email {
-    fn validate(&self) -> Result<(), InvalidChannel> {
+    fn validate(&self) -> Result<(), FieldError> {
         if self.to.is_empty() || self.to.len() > 50 {
-            return Err(InvalidChannel::new("to", "between 1 and 50 recipients"));
+            return Err(FieldError::new("to", "between 1 and 50 recipients"));
         }
         self.mailboxes()?;
         let host = self.smtp_host.trim();
         if host.is_empty() || host.len() > 253 || host.contains(['/', ' ', '@']) {
-            return Err(InvalidChannel::new("smtp_host", "a host name or address"));
+            return Err(FieldError::new("smtp_host", "a host name or address"));
         }
         if self.smtp_port == Some(0) {
-            return Err(InvalidChannel::new("smtp_port", "between 1 and 65535"));
+            return Err(FieldError::new("smtp_port", "between 1 and 65535"));
         }
         if self.password.is_some() && self.username.is_none() {
-            return Err(InvalidChannel::new("username", "a password needs a user name"));
+            return Err(FieldError::new("username", "a password needs a user name"));
         }
         Ok(())
     }
@@ -154,5 +187,23 @@ impl Channel for Email {
             text: format!("{}\n-- \nSent by StatusHawk\n", n.plain_text()),
             html,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mailboxes_read_with_or_without_a_display_name() {
+        let plain: Mailbox = "alerts@example.com".parse().unwrap();
+        assert_eq!(plain, Mailbox { name: None, address: "alerts@example.com".into() });
+        let named: Mailbox = " \"StatusHawk\" <alerts@example.com> ".parse().unwrap();
+        assert_eq!(named, Mailbox { name: Some("StatusHawk".into()), address: "alerts@example.com".into() });
+        for bad in
+            ["", "alerts", "StatusHawk <alerts>", "<>", "a@b@c", "Name <a@example.com", "x\r\nBcc: <a@example.com>"]
+        {
+            assert!(bad.parse::<Mailbox>().is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,0 +1,102 @@
+//! The crate boundaries of ARCHITECTURE.md, read from `cargo metadata`:
+//! services depend on shared crates, never on each other; test-only crates
+//! are never normal dependencies; and the API links none of the probing or
+//! sending stacks (it asks a notifier to test a channel instead).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The service crates: each a process role of its own.
+const SERVICES: &[&str] =
+    &["statushawk-scheduler", "statushawk-prober", "statushawk-evaluator", "statushawk-notifier", "statushawk-api"];
+
+/// Crates for tests only: a dev-dependency anywhere, a normal one nowhere.
+const TEST_ONLY: &[&str] = &["statushawk-testkit", "proptest", "tempfile", "rcgen", "hickory-server", "jsonschema"];
+
+/// What a service may not depend on (normal or build), beyond [`TEST_ONLY`]:
+/// the prober, scheduler and evaluator serve no HTTP themselves (the
+/// metrics endpoint is `statushawk-common`'s).
+const NOT_IN: &[(&str, &[&str])] =
+    &[("statushawk-prober", &["axum"]), ("statushawk-scheduler", &["axum"]), ("statushawk-evaluator", &["axum"])];
+
+/// Crates the API's build must not contain, however deep: raw ICMP, X.509
+/// parsing and SMTP belong to the prober and the notifier.
+const NOT_UNDER_API: &[&str] = &["surge-ping", "pnet_packet", "x509-parser", "lettre", "reqwest"];
+
+/// Cargo, in the workspace.
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+/// Each workspace crate's declared dependencies: (name, kind), kind being
+/// `normal`, `dev` or `build`.
+fn declared() -> HashMap<String, Vec<(String, String)>> {
+    let output =
+        cargo().args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--locked"]).output().unwrap();
+    assert!(output.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&output.stderr));
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            let deps = package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|dep| {
+                    let kind = dep["kind"].as_str().unwrap_or("normal").to_owned();
+                    (dep["name"].as_str().unwrap().to_owned(), kind)
+                })
+                .collect();
+            (package["name"].as_str().unwrap().to_owned(), deps)
+        })
+        .collect()
+}
+
+#[test]
+fn no_service_depends_on_another_and_no_test_crate_ships() {
+    let declared = declared();
+    assert!(SERVICES.iter().all(|s| declared.contains_key(*s)), "a service crate is missing: {:?}", declared.keys());
+    let mut broken = Vec::new();
+    for (package, deps) in &declared {
+        for (dep, kind) in deps {
+            if kind == "dev" {
+                continue;
+            }
+            if SERVICES.contains(&package.as_str()) && SERVICES.contains(&dep.as_str()) {
+                broken.push(format!("{package} depends on the service {dep} ({kind})"));
+            }
+            if TEST_ONLY.contains(&dep.as_str()) && package != "statushawk-testkit" {
+                broken.push(format!("{package} has the test-only {dep} as a {kind} dependency"));
+            }
+            if NOT_IN.iter().any(|(p, banned)| p == package && banned.contains(&dep.as_str())) {
+                broken.push(format!("{package} may not depend on {dep}"));
+            }
+        }
+    }
+    broken.sort();
+    assert!(broken.is_empty(), "crate boundaries broken (see ARCHITECTURE.md):\n{}", broken.join("\n"));
+}
+
+#[test]
+fn the_api_links_no_probing_or_sending_stack() {
+    // What `cargo tree -p statushawk-api` shows, normal dependencies only:
+    // everything the API's library links, on this host.
+    let output = cargo()
+        .args(["tree", "-p", "statushawk-api", "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .args(["--offline", "--locked"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let linked: BTreeSet<&str> = text.lines().filter_map(|line| line.split_whitespace().next()).collect();
+    assert!(linked.contains("statushawk-channels"), "the tree lists the API's own dependencies: {linked:?}");
+    let found: Vec<&&str> = NOT_UNDER_API.iter().filter(|name| linked.contains(**name)).collect();
+    assert!(found.is_empty(), "statushawk-api links {found:?}; they belong to the prober or the notifier");
+}
