@@ -262,6 +262,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                         max_wait: Duration::from_millis(config.evaluator.insert_wait_ms),
                         ..Default::default()
                     },
+                    reconcile: Duration::from_secs(config.scheduler.reconcile_secs),
                     ..Default::default()
                 };
                 tasks.spawn(async move { ("evaluator", statushawk_evaluator::run(settings, deps, shutdown).await) });

@@ -148,8 +148,10 @@ impl Default for ClusterConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerConfig {
-    /// Seconds between reconciles of the monitor index against Postgres,
-    /// which heal any configuration message that was missed.
+    /// Seconds between reconciles against Postgres, which heal any
+    /// configuration message that was missed: the scheduler's monitor
+    /// index, the monitors each evaluator partition holds, and the
+    /// notifier's channel cache all use this period.
     pub reconcile_secs: u64,
     /// Due checks the publisher may be behind (NATS slow or down) before new
     /// ones are dropped and counted.

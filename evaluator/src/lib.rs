@@ -62,6 +62,11 @@ pub struct Settings {
     /// How long a partition handed over (or shut down) may take to finish
     /// its batch before it is abandoned for redelivery.
     pub handoff_timeout: Duration,
+    /// How often a partition compares the monitors it holds with Postgres
+    /// (one query), reloading those changed or deleted since it loaded
+    /// them: a configuration change whose `CONFIG` message was lost takes
+    /// effect within this period.
+    pub reconcile: Duration,
 }
 
 impl Default for Settings {
@@ -72,6 +77,7 @@ impl Default for Settings {
             batch_wait: Duration::from_millis(500),
             sink: SinkSettings::default(),
             handoff_timeout: Duration::from_secs(10),
+            reconcile: Duration::from_secs(60),
         }
     }
 }
@@ -107,6 +113,18 @@ pub(crate) struct Shared {
     /// Where to tell each running partition (its results and its heartbeat
     /// janitor) that a monitor's configuration changed.
     config_changes: Mutex<HashMap<u16, Vec<mpsc::UnboundedSender<MonitorId>>>>,
+}
+
+impl Shared {
+    /// Tells `partition`'s tasks (its results and its heartbeat janitor)
+    /// that `monitor`'s configuration changed.
+    fn changed(&self, partition: u16, monitor: MonitorId) {
+        if let Some(senders) = self.config_changes.lock().unwrap_or_else(|e| e.into_inner()).get(&partition) {
+            for tx in senders {
+                let _ = tx.send(monitor);
+            }
+        }
+    }
 }
 
 /// The name a value has on the wire (`connect`, `up`, ...).
@@ -288,12 +306,7 @@ async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
             ConfigOp::MonitorDeleted { monitor_id, .. } => monitor_id,
             ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => continue,
         };
-        let p = partition_of(id, shared.topology.partitions);
-        if let Some(senders) = shared.config_changes.lock().unwrap_or_else(|e| e.into_inner()).get(&p) {
-            for tx in senders {
-                let _ = tx.send(id);
-            }
-        }
+        shared.changed(partition_of(id, shared.topology.partitions), id);
     }
     Ok(())
 }

@@ -38,6 +38,8 @@ pub(crate) struct Abandoned;
 struct Entry {
     /// Its configuration; `None` after a change, until reloaded.
     monitor: Option<Monitor>,
+    /// The version [`Entry::monitor`] was loaded at ([`store::Loaded::version`]).
+    version: i64,
     state: MonitorState,
 }
 
@@ -92,7 +94,12 @@ async fn work(
     .await?;
     let mut monitors: HashMap<MonitorId, Entry> = HashMap::new();
     let label = partition.to_string();
+    let mut reconciled = tokio::time::Instant::now();
     while !stop.is_cancelled() {
+        if reconciled.elapsed() >= shared.settings.reconcile {
+            reconcile(partition, shared, &monitors, lost).await?;
+            reconciled = tokio::time::Instant::now();
+        }
         while let Ok(id) = changed.try_recv() {
             if let Some(entry) = monitors.get_mut(&id) {
                 entry.monitor = None;
@@ -146,6 +153,33 @@ async fn work(
                 return Err(Abandoned);
             }
         }
+    }
+    Ok(())
+}
+
+/// Heals a lost `CONFIG` message: compares the version of every monitor
+/// held with Postgres, in one query, and has each one changed or deleted
+/// since it was loaded reloaded, as a `CONFIG` change would (the heartbeat
+/// janitor hears of it too).
+async fn reconcile(
+    partition: u16,
+    shared: &Shared,
+    monitors: &HashMap<MonitorId, Entry>,
+    lost: &CancellationToken,
+) -> Result<(), Abandoned> {
+    let held: Vec<MonitorId> = monitors.iter().filter(|(_, e)| e.monitor.is_some()).map(|(id, _)| *id).collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    let (pg, ids) = (&shared.pg, &held);
+    let versions = retry(lost, "reconciling monitors", move || store::versions(pg, ids)).await?;
+    let stale: Vec<MonitorId> = held.into_iter().filter(|id| versions.get(id) != Some(&monitors[id].version)).collect();
+    if !stale.is_empty() {
+        info!(partition, monitors = stale.len(), "Reconcile: reloading monitors changed without a CONFIG message.");
+        metrics::counter!("statushawk_evaluator_reconciled_monitors_total").increment(stale.len() as u64);
+    }
+    for id in stale {
+        shared.changed(partition, id);
     }
     Ok(())
 }
@@ -228,9 +262,10 @@ async fn screen(
             retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), ids, true)).await?;
         for id in missing {
             match (loaded.remove(&id), monitors.get_mut(&id)) {
-                (Some(fresh), Some(entry)) => entry.monitor = Some(fresh.monitor),
+                (Some(fresh), Some(entry)) => (entry.monitor, entry.version) = (Some(fresh.monitor), fresh.version),
                 (Some(fresh), None) => {
-                    monitors.insert(id, Entry { monitor: Some(fresh.monitor), state: fresh.state });
+                    let entry = Entry { monitor: Some(fresh.monitor), version: fresh.version, state: fresh.state };
+                    monitors.insert(id, entry);
                 }
                 // Deleted (or unknown): nothing to hold it against; its
                 // results are stored, not evaluated.
@@ -295,7 +330,7 @@ async fn process(
     // 2. The state machines.
     let mut changes = Changes::default();
     for r in &results {
-        let Some(Entry { monitor: Some(monitor), state }) = monitors.get_mut(&r.monitor_id) else { continue };
+        let Some(Entry { monitor: Some(monitor), state, .. }) = monitors.get_mut(&r.monitor_id) else { continue };
         if state::apply(monitor, state, r, now, &mut changes) == Applied::Stale {
             metrics::counter!("statushawk_evaluator_stale_results_total").increment(1);
         }

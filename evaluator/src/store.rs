@@ -18,6 +18,8 @@ use crate::state::{Event, Incident, Monitor, MonitorState, Status, Track, Write}
 pub struct Loaded {
     /// Configuration.
     pub monitor: Monitor,
+    /// Its version: `monitors.updated_at` (µs), which every change moves.
+    pub version: i64,
     /// Open outages, open incident, current status.
     pub state: MonitorState,
 }
@@ -41,6 +43,7 @@ struct MonitorRow {
     evidence: Option<serde_json::Value>,
     secret_ciphertext: Option<Vec<u8>>,
     secret_nonce: Option<Vec<u8>>,
+    version: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -79,6 +82,19 @@ macro_rules! ms {
     };
 }
 
+/// The version ([`Loaded::version`]) of each of `ids` that still exists:
+/// what the reconcile compares with what it holds, in one query.
+pub async fn versions(pg: &PgPool, ids: &[MonitorId]) -> sqlx::Result<HashMap<MonitorId, i64>> {
+    let uuids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT id, (extract(epoch FROM updated_at) * 1000000)::bigint FROM monitors WHERE id = ANY($1)",
+    )
+    .bind(&uuids)
+    .fetch_all(pg)
+    .await?;
+    Ok(rows.into_iter().map(|(id, version)| (MonitorId(id), version)).collect())
+}
+
 /// Loads the configuration of `ids` (only the configuration when
 /// `with_state` is false), their sealed credentials opened with `secrets`
 /// for the re-checks. Monitors that no longer exist are absent.
@@ -92,7 +108,8 @@ pub async fn load(
     let rows: Vec<MonitorRow> = sqlx::query_as(
         "SELECT m.id, m.team_id, m.name, m.kind::text AS kind, m.spec, m.interval_ms, m.timeout_ms, m.regions, \
          m.confirmations, m.recoveries, m.quorum, m.degraded_is_failure, \
-         s.status::text AS status, s.seq, s.regions AS evidence, m.secret_ciphertext, m.secret_nonce \
+         s.status::text AS status, s.seq, s.regions AS evidence, m.secret_ciphertext, m.secret_nonce, \
+         (extract(epoch FROM m.updated_at) * 1000000)::bigint AS version \
          FROM monitors m LEFT JOIN monitor_status s ON s.monitor_id = m.id WHERE m.id = ANY($1)",
     )
     .bind(&uuids)
@@ -122,7 +139,7 @@ pub async fn load(
                 state.regions.entry(region).or_default().evidence = Some(e);
             }
         }
-        loaded.insert(id, Loaded { monitor, state });
+        loaded.insert(id, Loaded { monitor, version: row.version, state });
     }
     if !with_state || loaded.is_empty() {
         return Ok(loaded);

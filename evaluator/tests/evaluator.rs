@@ -85,6 +85,47 @@ async fn three_regions_with_a_quorum_of_two() {
     responder.stop();
 }
 
+/// A change made in Postgres whose `CONFIG` message never arrived (nothing
+/// is published here) still takes effect: the evaluator's reconcile sees
+/// the monitor's new version and reloads it. Each round opens and resolves
+/// an incident; the first one opened after a reconcile carries the new name.
+#[tokio::test]
+async fn a_change_whose_config_message_was_lost_takes_effect() {
+    let stack = Stack::new(&["a"], 1).await;
+    let responder = Responder::start(&stack, &["a"]);
+    let m = stack.monitor("http://scripted.invalid/", &["a"], 1).await;
+    let evaluator = stack.evaluator("only");
+    stack.due(m, &["a"], slot(1)).await;
+    eventually(WAIT, "the monitor met", || async { stack.stored(Some(m)).await == 1 }).await;
+
+    sqlx::query("UPDATE monitors SET name = 'Checkout' WHERE id = $1").bind(m.0).execute(&stack.pg).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut round = 1;
+    loop {
+        responder.set("a", Down);
+        stack.due(m, &["a"], slot(2 * round)).await;
+        eventually(WAIT, "an incident opened", || async { stack.incidents(m).await.len() == round as usize }).await;
+        responder.set("a", Up);
+        stack.due(m, &["a"], slot(2 * round + 1)).await;
+        eventually(WAIT, "and resolved", || async { stack.incidents(m).await.iter().all(|(_, done)| *done) }).await;
+        let names: Vec<String> = stack
+            .events()
+            .await
+            .into_iter()
+            .filter(|(s, _)| s == &format!("events.incident.opened.{m}"))
+            .map(|(_, e)| e["monitor_name"].as_str().unwrap().to_owned())
+            .collect();
+        if names.last().map(String::as_str) == Some("Checkout") {
+            break;
+        }
+        assert_eq!(names.last().map(String::as_str), Some("api"));
+        assert!(Instant::now() < deadline, "the change never took effect: incidents named {names:?}");
+        round += 1;
+    }
+    evaluator.stop().await;
+    responder.stop();
+}
+
 /// The evaluator dies after committing an incident but before publishing its
 /// event and acking the results; the next one publishes the event from the
 /// outbox and, fed the same results again, changes nothing twice.

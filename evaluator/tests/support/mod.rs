@@ -31,6 +31,10 @@ pub fn region(name: &str) -> Region {
     Region::new(name).unwrap()
 }
 
+/// How often the tests' evaluators compare the monitors they hold with
+/// Postgres.
+pub const RECONCILE: Duration = Duration::from_millis(200);
+
 pub struct Stack {
     pub env: TestEnv,
     pub pg: PgPool,
@@ -105,6 +109,7 @@ impl Stack {
             batch_wait: Duration::from_millis(200),
             sink: SinkSettings { max_wait: Duration::from_millis(100), ..Default::default() },
             handoff_timeout: Duration::from_secs(5),
+            reconcile: RECONCILE,
             ..Default::default()
         };
         let stop = CancellationToken::new();
