@@ -47,10 +47,10 @@ async fn topology_is_idempotent_and_verify_reports_drift() {
     let env = TestEnv::new().await;
     let regions = [("STATUSHAWK_CLUSTER_REGIONS", "eu-west,us-east"), ("STATUSHAWK_CLUSTER_PARTITIONS", "2")];
     let first = stdout(&statushawk(&env, &["topology"], &regions));
-    // 5 streams + bucket + 2 consumers per region (2) + 2 per partition (2) + notifier
-    assert!(first.ends_with("topology: 15 of 15 items created or updated\n"), "{first}");
+    // 6 streams + bucket + 2 consumers per region (2) + 2 per partition (2) + notifier
+    assert!(first.ends_with("topology: 16 of 16 items created or updated\n"), "{first}");
     let second = stdout(&statushawk(&env, &["topology"], &regions));
-    assert_eq!(second, "topology: up to date (15 items), nothing to do\n");
+    assert_eq!(second, "topology: up to date (16 items), nothing to do\n");
     assert_eq!(stdout(&statushawk(&env, &["topology", "--verify"], &regions)), second);
 
     let more = [("STATUSHAWK_CLUSTER_REGIONS", "eu-west,us-east,ap-south"), ("STATUSHAWK_CLUSTER_PARTITIONS", "2")];

@@ -266,7 +266,8 @@ impl Tokens {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PingQuery {
-    /// Run id (at most 64 characters), pairing a run's start and finish.
+    /// Run id (at most 64 characters, no control characters), pairing a
+    /// run's start and finish.
     pub rid: Option<String>,
 }
 
@@ -319,8 +320,8 @@ async fn receive(
             Err(_) => return Err(ApiError::invalid("what", "start, fail, or an exit code 0 to 255")),
         },
     };
-    if query.rid.as_ref().is_some_and(|rid| rid.chars().count() > 64) {
-        return Err(ApiError::invalid("rid", "at most 64 characters"));
+    if query.rid.as_ref().is_some_and(|rid| rid.chars().count() > 64 || rid.chars().any(char::is_control)) {
+        return Err(ApiError::invalid("rid", "at most 64 characters, none of them control characters"));
     }
     let Some((monitor, team)) = state.ping_tokens.lookup(&state.pg, token, client).await? else {
         return Err(ApiError::not_found("heartbeat monitor"));

@@ -825,6 +825,12 @@ async fn heartbeat_pings_are_published_cut_and_limited_per_token() {
     // Unknown tokens and kinds.
     assert_eq!(app.raw("GET", "/ping/0123456789abcdef", None, None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(app.raw("GET", &format!("/ping/{token}/256"), None, None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    // A run id the evaluator could not keep (a NUL, a control character) is refused naming it.
+    for rid in ["a%00b", "a%0Ab", &"r".repeat(65)] {
+        let (status, _, body) = app.raw("GET", &format!("/ping/{token}/start?rid={rid}"), None, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{rid}");
+        assert!(body.contains("\"rid\""), "{rid}: {body}");
+    }
 
     // A flood: limited per token, the others unaffected.
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -59,3 +59,34 @@ mod tests {
         }
     }
 }
+
+/// What retrying a failed Postgres statement would give.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// It may pass: I/O, a lost connection, a pool timeout, a server
+    /// starting or shutting down. Retry.
+    Transient,
+    /// It never will with the same input: bad data (SQLSTATE class 22), a
+    /// constraint (class 23), a value that does not decode. The label names
+    /// it (`sqlstate_22021`, `decode`) for logs and metrics.
+    Permanent(String),
+}
+
+/// Classifies a Postgres error: [`Failure::Permanent`] for what the same
+/// input can never get past, [`Failure::Transient`] for the rest.
+pub fn classify(err: &sqlx::Error) -> Failure {
+    match err {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) if code.starts_with("22") || code.starts_with("23") => {
+                Failure::Permanent(format!("sqlstate_{code}"))
+            }
+            _ => Failure::Transient,
+        },
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => Failure::Permanent("decode".to_owned()),
+        sqlx::Error::Encode(_) => Failure::Permanent("encode".to_owned()),
+        sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. } => Failure::Permanent("schema".to_owned()),
+        _ => Failure::Transient,
+    }
+}

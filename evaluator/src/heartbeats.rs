@@ -31,15 +31,15 @@ use std::time::Duration;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
 use statushawk_nats::{Delivery, evaluator_heartbeats_consumer};
 use statushawk_schemas::{
-    CheckResult, CheckStatus, ErrorKind, HeartbeatPing, HeartbeatSchedule, MonitorId, PingKind, Region, SCHEMA_VERSION,
-    TeamId, Timings, UnixMs, now_ms, partition_of, subject,
+    CheckResult, CheckStatus, DeadLetter, ErrorKind, HeartbeatPing, HeartbeatSchedule, MonitorId, PingKind, Region,
+    SCHEMA_VERSION, TeamId, Timings, UnixMs, now_ms, partition_of, subject,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::Shared;
-use crate::partition::{Abandoned, Outgoing, fetch, publish_all, retry, sleep_or};
+use crate::partition::{Abandoned, Outgoing, Poison, fetch, publish_all, retry, retry_or_poison, sleep_or};
 use crate::store;
 
 /// A heartbeat monitor as the janitor keeps it.
@@ -371,7 +371,8 @@ pub(crate) async fn run(
 
         // Deadlines that have passed.
         let (results, touched) = janitor.expire(now_ms());
-        settle(shared, &janitor.beats, &results, &touched, lost).await?;
+        let refused = settle(shared, &janitor.beats, &results, &touched, lost).await?;
+        janitor.refresh(pg, refused.into_keys().collect(), lost).await?;
 
         // Pings, waiting at most until the next deadline.
         let wait = janitor.next_due().map_or(Duration::from_secs(1), |due| {
@@ -425,7 +426,15 @@ pub(crate) async fn run(
             })
             .await?;
         }
-        settle(shared, &janitor.beats, &results, &touched, lost).await?;
+        let refused = settle(shared, &janitor.beats, &results, &touched, lost).await?;
+        // Their state in memory is what Postgres refused: back to what it has.
+        janitor.refresh(pg, refused.keys().copied().collect(), lost).await?;
+        let (deliveries, poisoned): (Vec<_>, Vec<_>) =
+            deliveries.into_iter().partition(|d| !refused.contains_key(&d.payload().monitor_id));
+        for delivery in poisoned {
+            let poison = &refused[&delivery.payload().monitor_id];
+            set_aside(shared, delivery, poison).await;
+        }
         let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;
         if let Some(Err(err)) = acks.into_iter().find(Result::is_err) {
             // Redelivered later: the results repeat under the same ids or order after.
@@ -435,14 +444,41 @@ pub(crate) async fn run(
     Ok(())
 }
 
+/// Sets a ping whose monitor's state Postgres refuses for good aside on
+/// `deadletter.evaluator`, then terminates it.
+async fn set_aside(shared: &Shared, delivery: Delivery<HeartbeatPing>, poison: &Poison) {
+    let ping = delivery.payload();
+    warn!(
+        monitor_id = %ping.monitor_id, reason = %poison.reason, error = %poison.error,
+        "A heartbeat ping whose state Postgres refuses for good is set aside as a dead letter."
+    );
+    metrics::counter!("statushawk_evaluator_dead_letters_total", "reason" => poison.reason.clone()).increment(1);
+    let letter = DeadLetter {
+        schema_version: SCHEMA_VERSION,
+        service: "evaluator".to_owned(),
+        step: "saving heartbeat state".to_owned(),
+        reason: poison.reason.clone(),
+        error: poison.error.clone(),
+        subject: shared.topology.unprefixed(delivery.subject()).unwrap_or_default().to_owned(),
+        payload: serde_json::to_value(ping).unwrap_or_default(),
+        at_ms: now_ms(),
+    };
+    let msg_id = ping.msg_id();
+    if let Err(err) = delivery.dead_letter(&shared.publisher, &letter, &msg_id).await {
+        warn!(error = %err, "Setting a heartbeat ping aside failed.");
+    }
+}
+
 /// Publishes `results` and writes the state of the `touched` monitors.
+/// Returns the monitors whose state Postgres refuses for good (each saved
+/// alone to find them), with why.
 async fn settle(
     shared: &Shared,
     beats: &HashMap<MonitorId, Beat>,
     results: &[CheckResult],
     touched: &BTreeSet<MonitorId>,
     lost: &CancellationToken,
-) -> Result<(), Abandoned> {
+) -> Result<HashMap<MonitorId, Poison>, Abandoned> {
     let partitions = shared.topology.partitions;
     let messages: Vec<Outgoing> = results
         .iter()
@@ -454,10 +490,21 @@ async fn settle(
     publish_all(shared, "publishing heartbeat results", &messages, lost).await?;
     if !touched.is_empty() {
         let states: Vec<(MonitorId, &Beat)> = touched.iter().filter_map(|id| Some((*id, beats.get(id)?))).collect();
-        let (pg, states) = (&shared.pg, &states);
-        retry(lost, "saving heartbeat state", move || store::save_heartbeats(pg, states)).await?;
+        let pg = &shared.pg;
+        let all = &states;
+        if retry_or_poison(lost, "saving heartbeat state", move || store::save_heartbeats(pg, all)).await?.is_err() {
+            let mut refused = HashMap::new();
+            for state in &states {
+                let one = std::slice::from_ref(state);
+                let saved = retry_or_poison(lost, "saving heartbeat state", move || store::save_heartbeats(pg, one));
+                if let Err(poison) = saved.await? {
+                    refused.insert(state.0, poison);
+                }
+            }
+            return Ok(refused);
+        }
     }
-    Ok(())
+    Ok(HashMap::new())
 }
 
 #[cfg(test)]

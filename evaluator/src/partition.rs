@@ -17,9 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use statushawk_common::db::Failure;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
 use statushawk_nats::{Delivery, evaluator_consumer};
-use statushawk_schemas::{CheckResult, Forgery, IncidentEventKind, MonitorId, now_ms, partition_of, subject};
+use statushawk_schemas::{
+    CheckResult, DeadLetter, Forgery, IncidentEventKind, MonitorId, SCHEMA_VERSION, now_ms, partition_of, subject,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -28,6 +31,16 @@ use crate::Shared;
 use crate::sink::ResultRow;
 use crate::state::{self, Applied, Changes, Event, Monitor, MonitorState};
 use crate::store::{self, Pending};
+
+/// A batch's changes that Postgres refuses for good (bad data, a
+/// constraint): retrying them as they are can never succeed.
+#[derive(Clone, Debug)]
+pub(crate) struct Poison {
+    /// A short label: `sqlstate_22021`, `decode`.
+    pub(crate) reason: String,
+    /// The error in full.
+    pub(crate) error: String,
+}
 
 /// The lease was lost (or the owner must stop at once): the batch in hand
 /// is given back for redelivery.
@@ -140,7 +153,9 @@ async fn work(
         let outcome =
             keep_alive(&deliveries, every, process(partition, shared, &mut monitors, &deliveries, lost)).await;
         match outcome {
-            Ok(()) => {
+            Ok(poisoned) => {
+                let (deliveries, poisoned) = set_aside(shared, deliveries, &poisoned);
+                dead_letter(shared, poisoned).await;
                 let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;
                 if let Some(Err(err)) = acks.into_iter().find(Result::is_err) {
                     // Redelivered later; the state machine and the sink skip what they have seen.
@@ -304,14 +319,67 @@ async fn refuse(forged: Vec<(Delivery<CheckResult>, Option<Forgery>)>) {
     futures::future::join_all(terms).await;
 }
 
+/// A delivery to set aside, and the dead letter that says why.
+type SetAside = (Delivery<CheckResult>, DeadLetter);
+
+/// The deliveries of monitors whose changes were poison, each with why,
+/// split from the rest.
+fn set_aside(
+    shared: &Shared,
+    deliveries: Vec<Delivery<CheckResult>>,
+    poisoned: &HashMap<MonitorId, Poison>,
+) -> (Vec<Delivery<CheckResult>>, Vec<SetAside>) {
+    let mut good = Vec::with_capacity(deliveries.len());
+    let mut bad = Vec::new();
+    for delivery in deliveries {
+        let r = delivery.payload();
+        match poisoned.get(&r.monitor_id) {
+            None => good.push(delivery),
+            Some(poison) => {
+                let letter = DeadLetter {
+                    schema_version: SCHEMA_VERSION,
+                    service: "evaluator".to_owned(),
+                    step: "committing to Postgres".to_owned(),
+                    reason: poison.reason.clone(),
+                    error: poison.error.clone(),
+                    subject: shared.topology.unprefixed(delivery.subject()).unwrap_or_default().to_owned(),
+                    payload: serde_json::to_value(r).unwrap_or_default(),
+                    at_ms: now_ms(),
+                };
+                bad.push((delivery, letter));
+            }
+        }
+    }
+    (good, bad)
+}
+
+/// Publishes each poisoned result as a dead letter, then terminates it.
+async fn dead_letter(shared: &Shared, poisoned: Vec<SetAside>) {
+    let letters = poisoned.into_iter().map(|(delivery, letter)| async move {
+        let msg_id = delivery.payload().msg_id();
+        warn!(
+            monitor_id = %delivery.payload().monitor_id, reason = %letter.reason, error = %letter.error,
+            "A result whose changes Postgres refuses for good is set aside as a dead letter."
+        );
+        metrics::counter!("statushawk_evaluator_dead_letters_total", "reason" => letter.reason.clone()).increment(1);
+        if let Err(err) = delivery.dead_letter(&shared.publisher, &letter, &msg_id).await {
+            // Unsettled: redelivered after the ack wait, and set aside then.
+            warn!(error = %err, "Setting a result aside failed.");
+        }
+    });
+    futures::future::join_all(letters).await;
+}
+
 /// Side effects of genuine results; their monitors are loaded ([`screen`]).
+/// Returns the monitors whose changes Postgres refuses for good: their
+/// results are to be set aside, the rest of the batch went through.
 async fn process(
     partition: u16,
     shared: &Shared,
     monitors: &mut HashMap<MonitorId, Entry>,
     deliveries: &[Delivery<CheckResult>],
     lost: &CancellationToken,
-) -> Result<(), Abandoned> {
+) -> Result<HashMap<MonitorId, Poison>, Abandoned> {
     let results: Vec<&CheckResult> = deliveries.iter().map(Delivery::payload).collect();
     let now = now_ms();
     for r in &results {
@@ -336,9 +404,16 @@ async fn process(
         }
     }
     if changes.is_empty() {
-        return Ok(());
+        return Ok(HashMap::new());
     }
-    let pending = commit(partition, shared, &mut changes, monitors, lost).await?;
+    let (pending, poisoned) = match commit(partition, shared, &mut changes, monitors, lost).await? {
+        Ok(pending) => (pending, HashMap::new()),
+        Err(poison) => {
+            let isolated = isolate(partition, shared, monitors, &results, now, poison, lost).await?;
+            changes = isolated.changes;
+            (isolated.pending, isolated.poisoned)
+        }
+    };
 
     // 3. Re-checks and events out.
     if !changes.rechecks.is_empty() {
@@ -354,22 +429,81 @@ async fn process(
     for event in &changes.events {
         log_event(event);
     }
-    Ok(())
+    Ok(poisoned)
+}
+
+/// What [`isolate`] committed, and what it could not.
+struct Isolated {
+    /// The outbox rows of what was committed.
+    pending: Vec<Pending>,
+    /// The changes committed (their re-checks and events go out).
+    changes: Changes,
+    /// The monitors whose changes Postgres refuses, with why.
+    poisoned: HashMap<MonitorId, Poison>,
+}
+
+/// A batch's commit failed for good: finds the monitors at fault by
+/// evaluating and committing each monitor's results on its own, from the
+/// state Postgres has (what the failed transaction changed in memory is
+/// dropped). A monitor whose changes are refused again is poisoned; it is
+/// reloaded when its next result comes.
+async fn isolate(
+    partition: u16,
+    shared: &Shared,
+    monitors: &mut HashMap<MonitorId, Entry>,
+    results: &[&CheckResult],
+    now: statushawk_schemas::UnixMs,
+    poison: Poison,
+    lost: &CancellationToken,
+) -> Result<Isolated, Abandoned> {
+    warn!(partition, reason = %poison.reason, error = %poison.error, "A batch's changes are refused; isolating the monitors at fault.");
+    let mut ids: Vec<MonitorId> = results.iter().map(|r| r.monitor_id).filter(|id| monitors.contains_key(id)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let (pg, wanted) = (&shared.pg, &ids);
+    let mut fresh =
+        retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), wanted, true)).await?;
+    let mut out = Isolated { pending: Vec::new(), changes: Changes::default(), poisoned: HashMap::new() };
+    for id in ids {
+        monitors.remove(&id);
+        let Some(loaded) = fresh.remove(&id) else { continue };
+        let mut entry = Entry { monitor: Some(loaded.monitor), version: loaded.version, state: loaded.state };
+        let mut changes = Changes::default();
+        if let Some(monitor) = &entry.monitor {
+            for r in results.iter().filter(|r| r.monitor_id == id) {
+                state::apply(monitor, &mut entry.state, r, now, &mut changes);
+            }
+        }
+        match commit(partition, shared, &mut changes, monitors, lost).await? {
+            Ok(pending) => {
+                out.pending.extend(pending);
+                out.changes.events.extend(changes.events);
+                out.changes.rechecks.extend(changes.rechecks);
+                monitors.insert(id, entry);
+            }
+            // Left out of `monitors`: loaded again, from Postgres, when it is next met.
+            Err(poison) => {
+                out.poisoned.insert(id, poison);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Commits the batch's changes; when a monitor was deleted meanwhile, its
-/// changes are dropped and the rest committed.
+/// changes are dropped and the rest committed. A transient failure is
+/// retried; a permanent one (bad data, a constraint) is returned.
 async fn commit(
     partition: u16,
     shared: &Shared,
     changes: &mut Changes,
     monitors: &mut HashMap<MonitorId, Entry>,
     lost: &CancellationToken,
-) -> Result<Vec<Pending>, Abandoned> {
+) -> Result<Result<Vec<Pending>, Poison>, Abandoned> {
     let mut backoff = Duration::from_millis(200);
     loop {
         match store::commit(&shared.pg, partition, &changes.writes, &changes.events).await {
-            Ok(pending) => return Ok(pending),
+            Ok(pending) => return Ok(Ok(pending)),
             Err(err) if store::is_monitor_gone(&err) => {
                 let mut ids: Vec<MonitorId> = changes.writes.iter().filter_map(state::Write::monitor_id).collect();
                 ids.sort_unstable();
@@ -385,7 +519,14 @@ async fn commit(
                 monitors.retain(|id, _| !gone(*id));
                 continue;
             }
-            Err(err) => warn!(partition, error = %err, retry_in = ?backoff, "Committing to Postgres failed; retrying."),
+            Err(err) => match store::failure(&err) {
+                Failure::Permanent(reason) => return Ok(Err(Poison { reason, error: err.to_string() })),
+                Failure::Transient => {
+                    metrics::counter!("statushawk_evaluator_step_retries_total", "step" => "committing to Postgres")
+                        .increment(1);
+                    warn!(partition, error = %err, retry_in = ?backoff, "Committing to Postgres failed; retrying.");
+                }
+            },
         }
         sleep_or(lost, backoff).await?;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -494,7 +635,38 @@ pub(crate) async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, 
         };
         match attempt {
             Ok(value) => return Ok(value),
-            Err(err) => warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying."),
+            Err(err) => {
+                metrics::counter!("statushawk_evaluator_step_retries_total", "step" => what.to_owned()).increment(1);
+                warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
+            }
+        }
+        sleep_or(lost, backoff).await?;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// As [`retry`] for a Postgres step, but a permanent failure (bad data, a
+/// constraint) is returned instead of retried: it can never pass.
+pub(crate) async fn retry_or_poison<T, F: Future<Output = sqlx::Result<T>>>(
+    lost: &CancellationToken,
+    what: &'static str,
+    mut op: impl FnMut() -> F,
+) -> Result<Result<T, Poison>, Abandoned> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = tokio::select! {
+            () = lost.cancelled() => return Err(Abandoned),
+            attempt = op() => attempt,
+        };
+        match attempt {
+            Ok(value) => return Ok(Ok(value)),
+            Err(err) => match statushawk_common::db::classify(&err) {
+                Failure::Permanent(reason) => return Ok(Err(Poison { reason, error: err.to_string() })),
+                Failure::Transient => {
+                    metrics::counter!("statushawk_evaluator_step_retries_total", "step" => what).increment(1);
+                    warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
+                }
+            },
         }
         sleep_or(lost, backoff).await?;
         backoff = (backoff * 2).min(Duration::from_secs(5));

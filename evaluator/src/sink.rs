@@ -193,6 +193,8 @@ async fn write_batch(client: &clickhouse::Client, settings: &SinkSettings, jobs:
             Err(_) => warn!(retry_in = ?backoff, "Writing results to ClickHouse timed out; retrying."),
         }
         metrics::counter!("statushawk_evaluator_insert_failures_total").increment(1);
+        metrics::counter!("statushawk_evaluator_step_retries_total", "step" => "writing results to ClickHouse")
+            .increment(1);
         failed_before = true;
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -303,6 +303,14 @@ pub async fn commit(
     Ok(pending)
 }
 
+/// Whether retrying the same commit could succeed.
+pub fn failure(err: &CommitError) -> statushawk_common::db::Failure {
+    match err {
+        CommitError::Db(err) => statushawk_common::db::classify(err),
+        CommitError::Json(_) => statushawk_common::db::Failure::Permanent("json".to_owned()),
+    }
+}
+
 /// Whether an error means the monitor is gone (deleted while its results
 /// were in flight): its rows can never be written.
 pub fn is_monitor_gone(err: &CommitError) -> bool {

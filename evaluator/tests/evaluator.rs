@@ -85,6 +85,79 @@ async fn three_regions_with_a_quorum_of_two() {
     responder.stop();
 }
 
+/// A result whose changes Postgres refuses for good (a NUL byte in its
+/// message: SQLSTATE 22021 in the outage's `last_error`) among good ones:
+/// the good ones are stored and evaluated, the poisoned one is stored,
+/// set aside on `deadletter.evaluator` with its error and terminated, and
+/// its monitor's next result is evaluated as usual. Without the isolation
+/// the whole partition would retry the batch for ever.
+#[tokio::test]
+async fn a_poison_result_is_set_aside_and_the_rest_of_its_batch_goes_through() {
+    let stack = Stack::new(&["a"], 1).await;
+    let good = stack.monitor("http://good.invalid/", &["a"], 1).await;
+    let poisoned = stack.monitor("http://poisoned.invalid/", &["a"], 1).await;
+    // A failure is a confirmed outage at once: no re-check needed.
+    sqlx::query("UPDATE monitors SET confirmations = 1").execute(&stack.pg).await.unwrap();
+    let publisher = statushawk_nats::Publisher::new(stack.js.clone(), stack.topology.clone());
+    let result = |monitor: MonitorId, slot_ms: i64, message: &str| {
+        let due = statushawk_schemas::DueCheck {
+            schema_version: statushawk_schemas::SCHEMA_VERSION,
+            monitor_id: monitor,
+            team_id: stack.team,
+            region: region("a"),
+            slot_ms,
+            attempt: 0,
+            deadline_ms: slot_ms + 10_000,
+            timeout_ms: 2_000,
+            spec: statushawk_schemas::CheckSpec::Http(statushawk_schemas::HttpSpec::get("http://x.invalid/")),
+        };
+        statushawk_schemas::CheckResult { message: Some(message.to_owned()), ..result_for(&due, Down) }
+    };
+    let send = |r: statushawk_schemas::CheckResult| {
+        let publisher = publisher.clone();
+        let subject = statushawk_schemas::subject::check_result(r.monitor_id, &r.region, stack.topology.partitions);
+        async move { publisher.publish(&subject, &r.msg_id(), &r).await.unwrap() }
+    };
+    // One batch: the poison between two good results.
+    send(result(good, slot(1), "HTTP 503")).await;
+    send(result(poisoned, slot(1), "bad\0byte")).await;
+    send(result(good, slot(2), "HTTP 503")).await;
+    let evaluator = stack.evaluator("only");
+
+    eventually(WAIT, "the good monitor's outage", || async { stack.open_outages(good).await == ["a"] }).await;
+    eventually(WAIT, "all three rows stored", || async { stack.stored(None).await == 3 }).await;
+    settled(&stack).await;
+    assert!(stack.open_outages(poisoned).await.is_empty(), "the poisoned changes were not written");
+
+    let letters = dead_letters(&stack).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter["service"], "evaluator");
+    assert_eq!(letter["reason"], "sqlstate_22021", "{letter}");
+    assert_eq!(letter["payload"]["monitor_id"], poisoned.to_string());
+    assert_eq!(letter["subject"], statushawk_schemas::subject::check_result(poisoned, &region("a"), 1));
+
+    // The poisoned monitor is not stuck: its next result is evaluated.
+    send(result(poisoned, slot(3), "HTTP 500")).await;
+    eventually(WAIT, "the poisoned monitor's outage", || async { stack.open_outages(poisoned).await == ["a"] }).await;
+    evaluator.stop().await;
+}
+
+/// The messages on `DEAD_LETTERS`.
+async fn dead_letters(stack: &Stack) -> Vec<serde_json::Value> {
+    let stream = stack.js.get_stream(stack.topology.stream(statushawk_nats::DEAD_LETTERS)).await.unwrap();
+    let mut letters = Vec::new();
+    let mut sequence = 1;
+    loop {
+        match stream.get_raw_message(sequence).await {
+            Ok(message) => letters.push(serde_json::from_slice(&message.payload).unwrap()),
+            Err(_) => break,
+        }
+        sequence += 1;
+    }
+    letters
+}
+
 /// A change made in Postgres whose `CONFIG` message never arrived (nothing
 /// is published here) still takes effect: the evaluator's reconcile sees
 /// the monitor's new version and reloads it. Each round opens and resolves

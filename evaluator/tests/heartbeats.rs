@@ -30,6 +30,17 @@ async fn heartbeat(stack: &Stack, schedule: serde_json::Value) -> MonitorId {
 
 /// Publishes a ping as the API does; returns when it was received.
 async fn ping(stack: &Stack, monitor: MonitorId, kind: PingKind, exit_code: Option<u8>) -> UnixMs {
+    ping_run(stack, monitor, kind, exit_code, None).await
+}
+
+/// [`ping`] with a run id.
+async fn ping_run(
+    stack: &Stack,
+    monitor: MonitorId,
+    kind: PingKind,
+    exit_code: Option<u8>,
+    run_id: Option<&str>,
+) -> UnixMs {
     let ping = HeartbeatPing {
         schema_version: SCHEMA_VERSION,
         ping_id: uuid::Uuid::now_v7(),
@@ -38,13 +49,24 @@ async fn ping(stack: &Stack, monitor: MonitorId, kind: PingKind, exit_code: Opti
         received_at_ms: now_ms(),
         kind,
         exit_code,
-        run_id: None,
+        run_id: run_id.map(str::to_owned),
         source_ip: None,
         body: None,
     };
     let publisher = Publisher::new(stack.js.clone(), stack.topology.clone());
     publisher.publish(&subject::heartbeat(monitor, stack.topology.partitions), &ping.msg_id(), &ping).await.unwrap();
     ping.received_at_ms
+}
+
+/// Whether `monitor` has a ping saved in its state.
+async fn pinged(stack: &Stack, monitor: MonitorId) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM heartbeat_state WHERE monitor_id = $1 AND last_ping_ms IS NOT NULL)",
+    )
+    .bind(monitor.0)
+    .fetch_one(&stack.pg)
+    .await
+    .unwrap()
 }
 
 /// The incidents of `monitor`: (start, resolved?).
@@ -57,6 +79,33 @@ async fn incidents(stack: &Stack, monitor: MonitorId) -> Vec<(i64, bool)> {
     .fetch_all(&stack.pg)
     .await
     .unwrap()
+}
+
+/// A ping whose run id Postgres refuses for good (a NUL in the runs
+/// `jsonb`: SQLSTATE 22P05), as an older API let through, is set aside on
+/// `deadletter.evaluator`; the janitor goes back to the state Postgres has
+/// and the next pings of every monitor are handled as usual.
+#[tokio::test]
+async fn a_ping_whose_state_cannot_be_saved_is_set_aside_and_the_janitor_goes_on() {
+    let stack = Stack::new(&["eu-west"], 1).await;
+    let poisoned = heartbeat(&stack, json!({"period_ms": 60000, "grace_ms": 60000})).await;
+    let other = heartbeat(&stack, json!({"period_ms": 60000, "grace_ms": 60000})).await;
+    ping_run(&stack, poisoned, PingKind::Start, None, Some("bad\0run")).await;
+    ping(&stack, other, PingKind::Success, None).await;
+    let evaluator = stack.evaluator("only");
+
+    let stream = stack.js.get_stream(stack.topology.stream(statushawk_nats::DEAD_LETTERS)).await.unwrap();
+    eventually(WAIT, "the poisoned ping set aside", || async { stream.get_raw_message(1).await.is_ok() }).await;
+    let letter: serde_json::Value = serde_json::from_slice(&stream.get_raw_message(1).await.unwrap().payload).unwrap();
+    assert_eq!(letter["step"], "saving heartbeat state", "{letter}");
+    assert_eq!(letter["reason"], "sqlstate_22P05", "{letter}");
+    assert_eq!(letter["payload"]["monitor_id"], poisoned.to_string());
+    eventually(WAIT, "the other monitor's ping saved", || async { pinged(&stack, other).await }).await;
+
+    // The poisoned monitor's next ping goes through.
+    ping(&stack, poisoned, PingKind::Success, None).await;
+    eventually(WAIT, "its next ping saved", || async { pinged(&stack, poisoned).await }).await;
+    evaluator.stop().await;
 }
 
 #[tokio::test]

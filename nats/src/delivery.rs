@@ -106,6 +106,21 @@ impl<T> Delivery<T> {
         self.message.ack_with(AckKind::Term).await.map_err(|e| self.error(e))
     }
 
+    /// Sets a message that can never be processed aside: publishes
+    /// `letter` (its copy, with the error) on its dead-letter subject, and
+    /// only once that is acknowledged terminates it. A failed publish leaves
+    /// the message unsettled, so it comes back and is set aside then.
+    pub async fn dead_letter(
+        self,
+        publisher: &crate::Publisher,
+        letter: &statushawk_schemas::DeadLetter,
+        original_msg_id: &str,
+    ) -> Result<(), DeadLetterError> {
+        publisher.publish(&letter.subject(), &letter.msg_id(original_msg_id), letter).await?;
+        self.term(&format!("dead letter: {}", letter.error)).await?;
+        Ok(())
+    }
+
     /// Tells the server the work goes on, resetting the ack wait.
     pub async fn in_progress(&self) -> Result<(), DeliveryError> {
         self.message.ack_with(AckKind::Progress).await.map_err(|e| self.error(e))
@@ -122,4 +137,15 @@ impl<T> Drop for Delivery<T> {
             warn!(subject = %self.message.subject, "Delivery dropped unsettled; it will be redelivered after the ack wait.");
         }
     }
+}
+
+/// Setting a message aside failed; it stays unsettled and comes back.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    /// The dead letter was not published.
+    #[error(transparent)]
+    Publish(#[from] crate::PublishFailed),
+    /// The message was not terminated.
+    #[error(transparent)]
+    Term(#[from] DeliveryError),
 }

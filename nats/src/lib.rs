@@ -20,12 +20,12 @@ mod publish;
 mod topology;
 
 pub use config::{ConfigWatchError, config_changes};
-pub use delivery::{Delivery, DeliveryError};
+pub use delivery::{DeadLetterError, Delivery, DeliveryError};
 pub use lease::{Lease, LeaseError, Leases};
 pub use publish::{PublishFailed, Publisher};
 pub use topology::{
-    Action, CHECK_RESULTS, CHECKS_DUE, CONFIG, EVENTS, HEARTBEATS, ItemReport, LEASES_BUCKET, NOTIFIER_CONSUMER,
-    Topology, TopologyError, evaluator_consumer, evaluator_heartbeats_consumer, prober_consumer,
+    Action, CHECK_RESULTS, CHECKS_DUE, CONFIG, DEAD_LETTERS, EVENTS, HEARTBEATS, ItemReport, LEASES_BUCKET,
+    NOTIFIER_CONSUMER, Topology, TopologyError, evaluator_consumer, evaluator_heartbeats_consumer, prober_consumer,
     prober_urgent_consumer,
 };
 

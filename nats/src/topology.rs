@@ -17,6 +17,8 @@ pub const EVENTS: &str = "EVENTS";
 pub const HEARTBEATS: &str = "HEARTBEATS";
 /// Stream of configuration changes (last message per subject).
 pub const CONFIG: &str = "CONFIG";
+/// Stream of messages services could never process, with their errors.
+pub const DEAD_LETTERS: &str = "DEAD_LETTERS";
 /// KV bucket of leases.
 pub const LEASES_BUCKET: &str = "leases";
 /// Durable consumer of incident events.
@@ -180,6 +182,10 @@ impl Topology {
                 ),
                 max_messages_per_subject: 1,
                 ..limits(CONFIG, &[subject::CONFIG_ALL], Duration::ZERO, Duration::from_secs(120))
+            },
+            stream::Config {
+                description: Some("Messages a service could never process, with their errors (30 days).".into()),
+                ..limits(DEAD_LETTERS, &[subject::DEAD_LETTERS_ALL], 30 * 24 * HOUR, Duration::from_secs(600))
             },
         ]
     }
@@ -543,7 +549,7 @@ mod tests {
     fn no_prefix_means_the_design_names() {
         let topology = Topology::new("").unwrap();
         let names: Vec<String> = topology.streams().into_iter().map(|s| s.name).collect();
-        assert_eq!(names, ["CHECKS_DUE", "CHECK_RESULTS", "EVENTS", "HEARTBEATS", "CONFIG"]);
+        assert_eq!(names, ["CHECKS_DUE", "CHECK_RESULTS", "EVENTS", "HEARTBEATS", "CONFIG", "DEAD_LETTERS"]);
         assert_eq!(topology.subject("checks.result.>"), "checks.result.>");
         assert_eq!(topology.leases_bucket().bucket, "leases");
     }

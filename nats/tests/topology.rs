@@ -22,8 +22,8 @@ async fn ensure_creates_everything_once_then_changes_nothing() {
     let topology = topology(&env);
 
     let first = topology.ensure(&js).await.unwrap();
-    // 5 streams, the leases bucket, 2 consumers per region, 2 per partition, the notifier.
-    assert_eq!(first.len(), 5 + 1 + 2 * 2 + 2 * 4 + 1);
+    // 6 streams, the leases bucket, 2 consumers per region, 2 per partition, the notifier.
+    assert_eq!(first.len(), 6 + 1 + 2 * 2 + 2 * 4 + 1);
     assert!(first.iter().all(|item| item.action == Action::Created), "{first:#?}");
 
     let second = topology.ensure(&js).await.unwrap();

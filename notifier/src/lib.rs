@@ -38,6 +38,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rand::RngExt;
 use sqlx::PgPool;
+use statushawk_common::db::Failure;
 use statushawk_common::secrets::SecretBox;
 use statushawk_nats::async_nats::jetstream::{self, consumer};
 use statushawk_nats::{Delivery, EVENTS, NOTIFIER_CONSUMER, Topology};
@@ -229,14 +230,48 @@ async fn consume(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
                         warn!(error = %err, "Acking an incident event failed; it will come again (harmless).");
                     }
                 }
-                Err(err) => {
-                    warn!(event_id, error = %err, "Recording deliveries failed; the event comes back.");
-                    let _ = delivery.nak(Duration::from_secs(2)).await;
-                }
+                Err(err) => match statushawk_common::db::classify(&err) {
+                    // Retrying can never record it: set it aside, and go on.
+                    Failure::Permanent(reason) => dead_letter(&shared, delivery, &event_id, reason, &err).await,
+                    Failure::Transient => {
+                        metrics::counter!("statushawk_notifier_step_retries_total", "step" => "recording deliveries")
+                            .increment(1);
+                        warn!(event_id, error = %err, "Recording deliveries failed; the event comes back.");
+                        let _ = delivery.nak(Duration::from_secs(2)).await;
+                    }
+                },
             }
         }
     }
     Ok(())
+}
+
+/// Sets aside an event whose deliveries Postgres refuses for good: on
+/// `deadletter.notifier` with the error, then terminated.
+async fn dead_letter(
+    shared: &Shared,
+    delivery: Delivery<IncidentEvent>,
+    event_id: &str,
+    reason: String,
+    err: &sqlx::Error,
+) {
+    warn!(event_id, reason, error = %err, "An incident event Postgres refuses for good is set aside as a dead letter.");
+    metrics::counter!("statushawk_notifier_dead_letters_total", "reason" => reason.clone()).increment(1);
+    let letter = statushawk_schemas::DeadLetter {
+        schema_version: statushawk_schemas::SCHEMA_VERSION,
+        service: "notifier".to_owned(),
+        step: "recording deliveries".to_owned(),
+        reason,
+        error: err.to_string(),
+        subject: shared.deps.topology.unprefixed(delivery.subject()).unwrap_or_default().to_owned(),
+        payload: serde_json::to_value(delivery.payload()).unwrap_or_default(),
+        at_ms: statushawk_schemas::now_ms(),
+    };
+    let publisher = statushawk_nats::Publisher::new(shared.deps.js.clone(), shared.deps.topology.clone());
+    if let Err(err) = delivery.dead_letter(&publisher, &letter, event_id).await {
+        // Unsettled: it comes back after the ack wait, and is set aside then.
+        warn!(event_id, error = %err, "Setting an incident event aside failed.");
+    }
 }
 
 /// Claims a delivery of `event` for each channel of its monitor.

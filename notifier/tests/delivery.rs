@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::Sha256;
 use statushawk_channels::{ChannelKind, ChannelSettings};
 use statushawk_notifier::send::Verdict;
-use statushawk_schemas::{IncidentEventKind, WebhookEventType, WebhookPayload};
+use statushawk_schemas::{IncidentEvent, IncidentEventKind, WebhookEventType, WebhookPayload};
 use statushawk_testkit::SmtpSink;
 use support::{Receiver, Stack, eventually, sender};
 
@@ -187,6 +187,44 @@ async fn an_event_delivered_twice_notifies_each_channel_once() {
     assert_eq!(receiver.received("/a").len(), 1);
     assert_eq!(receiver.received("/b").len(), 1);
     assert_eq!(stack.deliveries(a).await.len(), 1);
+    notifier.stop().await;
+}
+
+/// An event Postgres refuses for good (a NUL in its monitor's name, which
+/// `jsonb` cannot hold: SQLSTATE 22P05) is set aside on
+/// `deadletter.notifier` with its error, and the events after it are
+/// delivered as usual instead of waiting behind it for ever.
+#[tokio::test]
+async fn a_poison_event_is_set_aside_and_the_next_one_is_delivered() {
+    let stack = Stack::new().await;
+    let receiver = Receiver::start().await;
+    let channel = stack.channel(ChannelKind::Slack, json!({"webhook_url": format!("{}/slack", receiver.base)})).await;
+    let good = stack.incident(Duration::from_secs(30)).await;
+    // An update of the same incident, published first.
+    let poison = IncidentEvent {
+        kind: IncidentEventKind::Updated,
+        seq: good.seq + 1,
+        monitor_name: "bad\0name".to_owned(),
+        ..good.clone()
+    };
+    stack.publish(&poison).await;
+    stack.publish(&good).await;
+    let notifier = stack.notifier(Stack::settings());
+    eventually(WAIT, "the good event delivered", || async {
+        (stack.deliveries(channel).await.iter().any(|d| d.0 == "delivered")).then_some(())
+    })
+    .await;
+    let stream = stack.js.get_stream(stack.topology.stream(statushawk_nats::DEAD_LETTERS)).await.unwrap();
+    let letter = eventually(WAIT, "the poison set aside", || async {
+        let message = stream.get_raw_message(1).await.ok()?;
+        Some(serde_json::from_slice::<serde_json::Value>(&message.payload).unwrap())
+    })
+    .await;
+    assert_eq!(letter["service"], "notifier");
+    assert_eq!(letter["reason"], "sqlstate_22P05", "{letter}");
+    assert_eq!(letter["payload"]["incident_id"], poison.incident_id.to_string());
+    assert_eq!(stack.deliveries(channel).await.len(), 1, "only the good event claimed a delivery");
+    assert_eq!(receiver.received("/slack").len(), 1);
     notifier.stop().await;
 }
 

@@ -14,6 +14,7 @@
 mod channel_request;
 mod check;
 mod config;
+mod dead_letter;
 mod due;
 mod event;
 mod heartbeat;
@@ -38,6 +39,7 @@ pub use config::{
     ConfigChange, ConfigOp, HEARTBEAT_MAX_MS, HEARTBEAT_REGION, HeartbeatSchedule, MonitorConfig, MonitorSpec,
     SealedSecrets,
 };
+pub use dead_letter::DeadLetter;
 pub use due::{DueCheck, DueCheckRaw};
 pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence, RegionState, StatusEvent};
 pub use heartbeat::{HeartbeatPing, PingKind};
@@ -87,6 +89,7 @@ pub fn json_schemas() -> Vec<NamedSchema> {
         named::<WebhookPayload>("webhook_payload"),
         named::<ChannelRequest>("channel_request"),
         named::<ChannelAnswer>("channel_answer"),
+        named::<DeadLetter>("dead_letter"),
     ]
 }
 

@@ -9,6 +9,7 @@
 //! | `events.incident.<opened\|updated\|resolved>.<monitor_id>` | [`crate::IncidentEvent`] |
 //! | `heartbeats.<partition>.<monitor_id>` | [`crate::HeartbeatPing`] |
 //! | `config.monitors.<monitor_id>` / `config.channels.<channel_id>` | [`crate::ConfigChange`] |
+//! | `deadletter.<service>` | [`crate::DeadLetter`] |
 //! | `requests.channels` (core request, no stream) | [`crate::ChannelRequest`], answered [`crate::ChannelAnswer`] |
 //!
 //! Deployments that share one NATS account put a prefix before all of these
@@ -35,6 +36,8 @@ pub const HEARTBEATS_ALL: &str = "heartbeats.>";
 pub const CONFIG_ALL: &str = "config.>";
 /// Every monitor's configuration change.
 pub const CONFIG_MONITORS_ALL: &str = "config.monitors.>";
+/// Every dead letter.
+pub const DEAD_LETTERS_ALL: &str = "deadletter.>";
 /// The API's channel tests and verifications, which a notifier answers
 /// (a core NATS request: no stream holds it).
 pub const CHANNEL_REQUESTS: &str = "requests.channels";
@@ -153,6 +156,11 @@ impl FromStr for Subject {
             _ => Err(fail(&"unknown shape")),
         }
     }
+}
+
+/// Where `service` sets aside what it could never process.
+pub fn dead_letter(service: &str) -> String {
+    format!("deadletter.{service}")
 }
 
 /// `checks.due.<region>`

@@ -346,6 +346,23 @@ fn channel_requests_and_answers_round_trip_and_validate() {
 }
 
 #[test]
+fn dead_letters_round_trip_and_validate() {
+    let letter = DeadLetter {
+        schema_version: SCHEMA_VERSION,
+        service: "evaluator".into(),
+        step: "committing to Postgres".into(),
+        reason: "sqlstate_22021".into(),
+        error: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
+        subject: "checks.result.0.eu-west.0190a1b2-0000-7000-8000-000000000000".into(),
+        payload: serde_json::json!({"schema_version": 1, "message": "bad"}),
+        at_ms: 1_700_000_000_000,
+    };
+    check("dead_letter", &letter);
+    assert_eq!(letter.subject(), "deadletter.evaluator");
+    assert_eq!(letter.msg_id("result:abc"), "deadletter:evaluator:result:abc");
+}
+
+#[test]
 fn a_check_spec_in_a_monitor_spec_is_the_same_json() {
     // The API stores MonitorSpec; the scheduler puts its CheckSpec on the wire.
     for spec in every_check_spec() {

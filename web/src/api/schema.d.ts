@@ -4076,7 +4076,10 @@ export interface operations {
     get_ping_by_token: {
         parameters: {
             query?: {
-                /** @description Run id (at most 64 characters), pairing a run's start and finish. */
+                /**
+                 * @description Run id (at most 64 characters, no control characters), pairing a
+                 *     run's start and finish.
+                 */
                 rid?: string;
             };
             header?: never;
@@ -4116,7 +4119,10 @@ export interface operations {
     post_ping_by_token: {
         parameters: {
             query?: {
-                /** @description Run id (at most 64 characters), pairing a run's start and finish. */
+                /**
+                 * @description Run id (at most 64 characters, no control characters), pairing a
+                 *     run's start and finish.
+                 */
                 rid?: string;
             };
             header?: never;
@@ -4156,7 +4162,10 @@ export interface operations {
     head_ping_by_token: {
         parameters: {
             query?: {
-                /** @description Run id (at most 64 characters), pairing a run's start and finish. */
+                /**
+                 * @description Run id (at most 64 characters, no control characters), pairing a
+                 *     run's start and finish.
+                 */
                 rid?: string;
             };
             header?: never;
@@ -4196,7 +4205,10 @@ export interface operations {
     get_ping_by_token_by_what: {
         parameters: {
             query?: {
-                /** @description Run id (at most 64 characters), pairing a run's start and finish. */
+                /**
+                 * @description Run id (at most 64 characters, no control characters), pairing a
+                 *     run's start and finish.
+                 */
                 rid?: string;
             };
             header?: never;
@@ -4238,7 +4250,10 @@ export interface operations {
     post_ping_by_token_by_what: {
         parameters: {
             query?: {
-                /** @description Run id (at most 64 characters), pairing a run's start and finish. */
+                /**
+                 * @description Run id (at most 64 characters, no control characters), pairing a
+                 *     run's start and finish.
+                 */
                 rid?: string;
             };
             header?: never;
@@ -4280,7 +4295,10 @@ export interface operations {
     head_ping_by_token_by_what: {
         parameters: {
             query?: {
-                /** @description Run id (at most 64 characters), pairing a run's start and finish. */
+                /**
+                 * @description Run id (at most 64 characters, no control characters), pairing a
+                 *     run's start and finish.
+                 */
                 rid?: string;
             };
             header?: never;
