@@ -63,7 +63,7 @@ async fn topology_is_idempotent_and_verify_reports_drift() {
             "consumer {prefix}_CHECKS_DUE/prober-ap-south: missing\nconsumer {prefix}_CHECKS_DUE/prober-urgent-ap-south: missing\n"
         )
     );
-    assert!(String::from_utf8_lossy(&drift.stderr).contains("2 of 17 items differ"));
+    assert!(String::from_utf8_lossy(&drift.stderr).contains("2 of 18 items differ"));
 }
 
 #[tokio::test]
