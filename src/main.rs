@@ -200,11 +200,23 @@ async fn connect(config: &Config, name: &str) -> anyhow::Result<statushawk_nats:
         .with_context(|| format!("connecting to NATS at {}", config.nats.url))
 }
 
+/// Gives every StatusHawk metric its HELP text: all of them, whichever
+/// services run here (a metric never recorded is not shown).
+fn describe_metrics() {
+    statushawk_nats::metrics::describe();
+    statushawk_scheduler::metrics::describe();
+    statushawk_prober::metrics::describe();
+    statushawk_evaluator::metrics::describe();
+    statushawk_notifier::metrics::describe();
+    statushawk_api::metrics::describe();
+}
+
 /// Runs `services` in this process, with one `/metrics` endpoint, until a
 /// signal or until one of them fails (which stops the others).
 async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
     let shutdown = telemetry::shutdown_on_signal();
     let handle = telemetry::install_metrics()?;
+    describe_metrics();
     let metrics = MetricsServer::bind(config.metrics.listen, handle.clone()).await?;
     let serving = tokio::spawn(metrics.serve(shutdown.clone()));
     let topology = config.topology()?;

@@ -100,3 +100,41 @@ fn the_api_links_no_probing_or_sending_stack() {
     let found: Vec<&&str> = NOT_UNDER_API.iter().filter(|name| linked.contains(**name)).collect();
     assert!(found.is_empty(), "statushawk-api links {found:?}; they belong to the prober or the notifier");
 }
+
+#[test]
+fn every_metric_is_used_by_its_declared_name() {
+    // `metrics::counter!("statushawk_...")` with a loose string would be a
+    // metric without a HELP text; names live in each crate's `metrics.rs`.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut loose = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !["target", "node_modules", ".git", "tests", "web", "docs"].contains(&name.as_str()) {
+                    todo.push(path);
+                }
+                continue;
+            }
+            if !name.ends_with(".rs") || name == "metrics.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for macro_name in ["counter!(", "gauge!(", "histogram!("] {
+                for (at, _) in text.match_indices(macro_name) {
+                    let rest = text[at + macro_name.len()..].trim_start();
+                    if rest.starts_with('"') {
+                        loose.push(format!(
+                            "{}: {}",
+                            path.strip_prefix(root).unwrap().display(),
+                            &rest[..rest.len().min(60)]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(loose.is_empty(), "metrics named by a loose string, not their metrics.rs constant:\n{}", loose.join("\n"));
+}

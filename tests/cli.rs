@@ -84,6 +84,28 @@ fn version_names_the_schema() {
     );
 }
 
+/// Every StatusHawk metric family on a `/metrics` page has its `# HELP`
+/// line, with words in it.
+fn every_metric_is_described(page: &str) {
+    let described: std::collections::HashSet<&str> = page
+        .lines()
+        .filter_map(|line| line.strip_prefix("# HELP "))
+        .filter(|rest| rest.split_once(' ').is_some_and(|(_, help)| help.trim().len() > 10))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    let mut families: Vec<&str> = page
+        .lines()
+        .filter(|line| line.starts_with("statushawk_"))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(|name| ["_bucket", "_sum", "_count"].iter().fold(name, |n, suffix| n.strip_suffix(suffix).unwrap_or(n)))
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    assert!(families.len() > 2, "{page}");
+    let undescribed: Vec<&&str> = families.iter().filter(|f| !described.contains(**f)).collect();
+    assert!(undescribed.is_empty(), "metrics without HELP: {undescribed:?}\n{page}");
+}
+
 #[tokio::test]
 async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
     use futures::StreamExt;
@@ -144,6 +166,7 @@ async fn the_scheduler_leads_publishes_serves_metrics_and_stops_on_sigterm() {
     assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_monitors 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_publish_lag_seconds_bucket"), "{metrics}");
+    every_metric_is_described(&metrics);
 
     // SIGTERM: a clean exit that gives the lease up.
     let status = child.terminate().status;
@@ -277,6 +300,7 @@ async fn all_with_the_demo_opens_and_notifies_the_demo_incident_and_stops_on_sig
     let metrics = statushawk_testkit::http_get(&listen, "/metrics").await;
     assert!(metrics.contains("statushawk_evaluator_incidents_total{event=\"opened\"} 1"), "{metrics}");
     assert!(metrics.contains("statushawk_scheduler_leader 1"), "{metrics}");
+    every_metric_is_described(&metrics);
     let ready = statushawk_testkit::http_get(&api, "/readyz").await;
     assert!(ready.contains(" 200 OK") && ready.ends_with("ready"), "the API runs in `all`: {ready}");
 

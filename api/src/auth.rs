@@ -239,7 +239,7 @@ impl Passwords {
             .map_err(|_| ApiError::too_many("the server is busy checking passwords; try again shortly", HASH_WAIT))?
             .map_err(ApiError::internal)?;
         let counts = self.counts.clone();
-        metrics::counter!("statushawk_api_password_hashes_total").increment(1);
+        metrics::counter!(crate::metrics::PASSWORD_HASHES_TOTAL).increment(1);
         // The permit lives as long as the run itself: a client that goes
         // away mid-run does not free its place while argon2 still works.
         tokio::task::spawn_blocking(move || {

@@ -27,6 +27,7 @@ pub mod live;
 pub mod mail;
 pub mod maintenance;
 pub mod members;
+pub mod metrics;
 pub mod middleware;
 pub mod monitors;
 pub mod openapi;

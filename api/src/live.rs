@@ -229,14 +229,14 @@ struct OpenFeed(&'static str);
 
 impl OpenFeed {
     fn new(feed: &'static str) -> Self {
-        metrics::gauge!("statushawk_api_live_feeds", "feed" => feed).increment(1.0);
+        metrics::gauge!(crate::metrics::LIVE_FEEDS, "feed" => feed).increment(1.0);
         Self(feed)
     }
 }
 
 impl Drop for OpenFeed {
     fn drop(&mut self) {
-        metrics::gauge!("statushawk_api_live_feeds", "feed" => self.0).decrement(1.0);
+        metrics::gauge!(crate::metrics::LIVE_FEEDS, "feed" => self.0).decrement(1.0);
     }
 }
 
@@ -422,7 +422,7 @@ async fn screen(state: &State, messages: Vec<async_nats::Message>) -> Vec<(TeamI
 
 fn forged(subject: &str, reason: &'static str) {
     debug!(subject, reason, "Forged result kept from the live feeds.");
-    metrics::counter!("statushawk_api_live_forged_total", "reason" => reason).increment(1);
+    metrics::counter!(crate::metrics::LIVE_FORGED_TOTAL, "reason" => reason).increment(1);
 }
 
 /// One subscription to every result, fanned out to the teams that listen.

@@ -27,7 +27,7 @@ pub async fn public_rate_limit(
     next: Next,
 ) -> Response {
     if let Err(wait) = state.public_requests.admit(&client.map(limit_key), Instant::now()) {
-        metrics::counter!("statushawk_api_rate_limited_total").increment(1);
+        metrics::counter!(crate::metrics::RATE_LIMITED_TOTAL).increment(1);
         return ApiError::too_many("too many requests from this address; slow down", wait).into_response();
     }
     next.run(request).await
@@ -42,9 +42,9 @@ pub async fn request_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::histogram!("statushawk_api_request_seconds", "route" => route.clone(), "method" => method.clone())
+    metrics::histogram!(crate::metrics::REQUEST_SECONDS, "route" => route.clone(), "method" => method.clone())
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("statushawk_api_requests_total", "route" => route, "method" => method, "status" => status)
+    metrics::counter!(crate::metrics::REQUESTS_TOTAL, "route" => route, "method" => method, "status" => status)
         .increment(1);
     response
 }

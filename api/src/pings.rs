@@ -206,7 +206,7 @@ impl Tokens {
     ) -> Result<Option<(MonitorId, TeamId)>, ApiError> {
         let proven = match self.key.judge(token) {
             Verdict::Forged => {
-                metrics::counter!("statushawk_api_pings_forged_total").increment(1);
+                metrics::counter!(crate::metrics::PINGS_FORGED_TOTAL).increment(1);
                 return Ok(None);
             }
             Verdict::Genuine => true,
@@ -221,7 +221,7 @@ impl Tokens {
         // (lookups that waited together may have used the allowance up).
         self.admit_unproven(proven, &client)?;
         let Ok(Ok(_permit)) = tokio::time::timeout(LOOKUP_WAIT, self.lookups.acquire()).await else {
-            metrics::counter!("statushawk_api_pings_lookups_busy_total").increment(1);
+            metrics::counter!(crate::metrics::PINGS_LOOKUPS_BUSY_TOTAL).increment(1);
             return Err(ApiError::unavailable("too many ping token lookups at once; try again"));
         };
         self.admit_unproven(proven, &client)?;
@@ -251,7 +251,7 @@ impl Tokens {
     fn admit_unproven(&self, proven: bool, client: &Option<IpAddr>) -> Result<(), ApiError> {
         match self.unknown.wait(client, Instant::now()) {
             Some(wait) if !proven => {
-                metrics::counter!("statushawk_api_pings_lookups_limited_total").increment(1);
+                metrics::counter!(crate::metrics::PINGS_LOOKUPS_LIMITED_TOTAL).increment(1);
                 Err(ApiError::too_many(
                     format!("at most {UNKNOWN_LOOKUPS} unknown ping tokens per minute from this address"),
                     wait,
@@ -327,7 +327,7 @@ async fn receive(
         return Err(ApiError::not_found("heartbeat monitor"));
     };
     if let Err(wait) = state.pings.admit(&monitor, Instant::now()) {
-        metrics::counter!("statushawk_api_pings_rate_limited_total").increment(1);
+        metrics::counter!(crate::metrics::PINGS_RATE_LIMITED_TOTAL).increment(1);
         return Err(ApiError::too_many(format!("at most {PINGS_PER_TOKEN} pings per second"), wait));
     }
     let ping = HeartbeatPing {
@@ -347,7 +347,7 @@ async fn receive(
         tracing::warn!(error = %err, "Publishing a heartbeat ping failed.");
         ApiError::unavailable("the ping could not be stored; try again")
     })?;
-    metrics::counter!("statushawk_api_pings_total").increment(1);
+    metrics::counter!(crate::metrics::PINGS_TOTAL).increment(1);
     Ok("OK\n")
 }
 

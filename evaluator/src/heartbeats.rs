@@ -406,8 +406,7 @@ pub(crate) async fn run(
         let (mut results, mut rows, mut touched) = (Vec::new(), Vec::new(), BTreeSet::new());
         for delivery in &deliveries {
             let ping = delivery.payload();
-            metrics::counter!("statushawk_evaluator_heartbeat_pings_total", "kind" => crate::wire_name(&ping.kind))
-                .increment(1);
+            metrics::counter!(crate::metrics::HEARTBEAT_PINGS_TOTAL, "kind" => ping.kind.as_str()).increment(1);
             let (row, result) = janitor.ping(ping);
             if row.is_some() {
                 touched.insert(ping.monitor_id);
@@ -452,7 +451,7 @@ async fn set_aside(shared: &Shared, delivery: Delivery<HeartbeatPing>, poison: &
         monitor_id = %ping.monitor_id, reason = %poison.reason, error = %poison.error,
         "A heartbeat ping whose state Postgres refuses for good is set aside as a dead letter."
     );
-    metrics::counter!("statushawk_evaluator_dead_letters_total", "reason" => poison.reason.clone()).increment(1);
+    metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => poison.reason.clone()).increment(1);
     let letter = DeadLetter {
         schema_version: SCHEMA_VERSION,
         service: "evaluator".to_owned(),

@@ -18,6 +18,7 @@
 //! deadlines into results of their own.
 
 pub mod heartbeats;
+pub mod metrics;
 pub mod partition;
 pub mod sink;
 pub mod state;
@@ -28,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Serialize;
 use sqlx::PgPool;
 use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{Lease, Leases, Publisher, Topology};
@@ -127,11 +127,6 @@ impl Shared {
     }
 }
 
-/// The name a value has on the wire (`connect`, `up`, ...).
-pub(crate) fn wire_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
 struct Owned {
     lease: Lease,
     stop: CancellationToken,
@@ -164,7 +159,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
     let member_key = format!("{MEMBER_PREFIX}{}", settings.instance);
     let mut member: Option<Lease> = None;
     let mut owned: HashMap<u16, Owned> = HashMap::new();
-    metrics::gauge!("statushawk_evaluator_partitions_owned").set(0.0);
+    ::metrics::gauge!(crate::metrics::PARTITIONS_OWNED).set(0.0);
 
     while !shutdown.is_cancelled() {
         if member.as_ref().is_none_or(|m| !m.is_held()) {
@@ -188,7 +183,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
         if member.is_some() {
             rebalance(&leases, &shared, &settings, partitions, start, &mut owned).await;
         }
-        metrics::gauge!("statushawk_evaluator_partitions_owned").set(owned.len() as f64);
+        ::metrics::gauge!(crate::metrics::PARTITIONS_OWNED).set(owned.len() as f64);
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(tick) => {}
@@ -204,7 +199,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
     watcher.abort();
     drop(shared);
     let _ = sink_task.await;
-    metrics::gauge!("statushawk_evaluator_partitions_owned").set(0.0);
+    ::metrics::gauge!(crate::metrics::PARTITIONS_OWNED).set(0.0);
     Ok(())
 }
 

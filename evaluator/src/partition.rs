@@ -132,8 +132,8 @@ async fn work(
             }
         };
         let Some(last) = deliveries.last() else { continue };
-        metrics::gauge!("statushawk_evaluator_pending", "partition" => label.clone()).set(last.pending() as f64);
-        metrics::histogram!("statushawk_evaluator_batch_results").record(deliveries.len() as f64);
+        metrics::gauge!(crate::metrics::PENDING, "partition" => label.clone()).set(last.pending() as f64);
+        metrics::histogram!(crate::metrics::BATCH_RESULTS).record(deliveries.len() as f64);
         let every = shared.topology.result_ack_wait / 3;
         let verdicts =
             match keep_alive(&deliveries, every, screen(partition, shared, &mut monitors, &deliveries, lost)).await {
@@ -191,7 +191,7 @@ async fn reconcile(
     let stale: Vec<MonitorId> = held.into_iter().filter(|id| versions.get(id) != Some(&monitors[id].version)).collect();
     if !stale.is_empty() {
         info!(partition, monitors = stale.len(), "Reconcile: reloading monitors changed without a CONFIG message.");
-        metrics::counter!("statushawk_evaluator_reconciled_monitors_total").increment(stale.len() as u64);
+        metrics::counter!(crate::metrics::RECONCILED_MONITORS_TOTAL).increment(stale.len() as u64);
     }
     for id in stale {
         shared.changed(partition, id);
@@ -307,7 +307,7 @@ async fn screen(
 async fn refuse(forged: Vec<(Delivery<CheckResult>, Option<Forgery>)>) {
     let terms = forged.into_iter().filter_map(|(delivery, why)| {
         let why = why?;
-        metrics::counter!("statushawk_evaluator_forged_results_total", "reason" => why.as_str()).increment(1);
+        metrics::counter!(crate::metrics::FORGED_RESULTS_TOTAL, "reason" => why.as_str()).increment(1);
         Some(async move {
             let reason = format!("forged result: {why}");
             if let Err(err) = delivery.term(&reason).await {
@@ -361,7 +361,7 @@ async fn dead_letter(shared: &Shared, poisoned: Vec<SetAside>) {
             monitor_id = %delivery.payload().monitor_id, reason = %letter.reason, error = %letter.error,
             "A result whose changes Postgres refuses for good is set aside as a dead letter."
         );
-        metrics::counter!("statushawk_evaluator_dead_letters_total", "reason" => letter.reason.clone()).increment(1);
+        metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => letter.reason.clone()).increment(1);
         if let Err(err) = delivery.dead_letter(&shared.publisher, &letter, &msg_id).await {
             // Unsettled: redelivered after the ack wait, and set aside then.
             warn!(error = %err, "Setting a result aside failed.");
@@ -383,8 +383,8 @@ async fn process(
     let results: Vec<&CheckResult> = deliveries.iter().map(Delivery::payload).collect();
     let now = now_ms();
     for r in &results {
-        metrics::counter!("statushawk_evaluator_results_total", "status" => crate::wire_name(&r.status)).increment(1);
-        metrics::histogram!("statushawk_evaluator_lag_seconds").record((now - r.started_at_ms).max(0) as f64 / 1000.0);
+        metrics::counter!(crate::metrics::RESULTS_TOTAL, "status" => r.status.as_str()).increment(1);
+        metrics::histogram!(crate::metrics::LAG_SECONDS).record((now - r.started_at_ms).max(0) as f64 / 1000.0);
     }
 
     // 1. Every genuine result into ClickHouse.
@@ -400,7 +400,7 @@ async fn process(
     for r in &results {
         let Some(Entry { monitor: Some(monitor), state, .. }) = monitors.get_mut(&r.monitor_id) else { continue };
         if state::apply(monitor, state, r, now, &mut changes) == Applied::Stale {
-            metrics::counter!("statushawk_evaluator_stale_results_total").increment(1);
+            metrics::counter!(crate::metrics::STALE_RESULTS_TOTAL).increment(1);
         }
     }
     if changes.is_empty() {
@@ -423,7 +423,7 @@ async fn process(
             .map(|r| (subject::checks_urgent(&r.region), r.msg_id.clone(), r.payload.clone()))
             .collect();
         publish_all(shared, "publishing re-checks", &rechecks, lost).await?;
-        metrics::counter!("statushawk_evaluator_rechecks_total").increment(changes.rechecks.len() as u64);
+        metrics::counter!(crate::metrics::RECHECKS_TOTAL).increment(changes.rechecks.len() as u64);
     }
     publish_events(shared, &pending, lost).await?;
     for event in &changes.events {
@@ -522,7 +522,7 @@ async fn commit(
             Err(err) => match store::failure(&err) {
                 Failure::Permanent(reason) => return Ok(Err(Poison { reason, error: err.to_string() })),
                 Failure::Transient => {
-                    metrics::counter!("statushawk_evaluator_step_retries_total", "step" => "committing to Postgres")
+                    metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => "committing to Postgres")
                         .increment(1);
                     warn!(partition, error = %err, retry_in = ?backoff, "Committing to Postgres failed; retrying.");
                 }
@@ -583,7 +583,7 @@ fn log_event(event: &Event) {
     match event {
         Event::Incident(e) => {
             let kind = e.kind.as_str();
-            metrics::counter!("statushawk_evaluator_incidents_total", "event" => kind).increment(1);
+            metrics::counter!(crate::metrics::INCIDENTS_TOTAL, "event" => kind).increment(1);
             match e.kind {
                 IncidentEventKind::Opened => info!(
                     monitor = %e.monitor_id, name = %e.monitor_name, incident = %e.incident_id,
@@ -636,7 +636,7 @@ pub(crate) async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, 
         match attempt {
             Ok(value) => return Ok(value),
             Err(err) => {
-                metrics::counter!("statushawk_evaluator_step_retries_total", "step" => what.to_owned()).increment(1);
+                metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => what.to_owned()).increment(1);
                 warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
             }
         }
@@ -663,7 +663,7 @@ pub(crate) async fn retry_or_poison<T, F: Future<Output = sqlx::Result<T>>>(
             Err(err) => match statushawk_common::db::classify(&err) {
                 Failure::Permanent(reason) => return Ok(Err(Poison { reason, error: err.to_string() })),
                 Failure::Transient => {
-                    metrics::counter!("statushawk_evaluator_step_retries_total", "step" => what).increment(1);
+                    metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => what).increment(1);
                     warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
                 }
             },

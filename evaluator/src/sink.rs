@@ -82,7 +82,7 @@ impl From<&CheckResult> for ResultRow {
                 CheckStatus::Degraded => 3,
                 CheckStatus::Skipped => 4,
             },
-            error_kind: r.error.as_ref().map(crate::wire_name).unwrap_or_default(),
+            error_kind: r.error.map(|e| e.as_str().to_owned()).unwrap_or_default(),
             message: r.message.clone().unwrap_or_default(),
             dns_ms: r.timings.dns_ms,
             connect_ms: r.timings.connect_ms,
@@ -181,9 +181,9 @@ async fn write_batch(client: &clickhouse::Client, settings: &SinkSettings, jobs:
         let attempt = tokio::time::timeout(settings.insert_timeout, insert(client, &jobs, failed_before)).await;
         match attempt {
             Ok(Ok(written)) => {
-                metrics::histogram!("statushawk_evaluator_insert_seconds").record(started.elapsed().as_secs_f64());
-                metrics::histogram!("statushawk_evaluator_batch_rows").record(written as f64);
-                metrics::counter!("statushawk_evaluator_rows_written_total").increment(written as u64);
+                metrics::histogram!(crate::metrics::INSERT_SECONDS).record(started.elapsed().as_secs_f64());
+                metrics::histogram!(crate::metrics::BATCH_ROWS).record(written as f64);
+                metrics::counter!(crate::metrics::ROWS_WRITTEN_TOTAL).increment(written as u64);
                 for job in jobs {
                     let _ = job.done.send(());
                 }
@@ -192,9 +192,8 @@ async fn write_batch(client: &clickhouse::Client, settings: &SinkSettings, jobs:
             Ok(Err(err)) => warn!(error = %err, retry_in = ?backoff, "Writing results to ClickHouse failed; retrying."),
             Err(_) => warn!(retry_in = ?backoff, "Writing results to ClickHouse timed out; retrying."),
         }
-        metrics::counter!("statushawk_evaluator_insert_failures_total").increment(1);
-        metrics::counter!("statushawk_evaluator_step_retries_total", "step" => "writing results to ClickHouse")
-            .increment(1);
+        metrics::counter!(crate::metrics::INSERT_FAILURES_TOTAL).increment(1);
+        metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => "writing results to ClickHouse").increment(1);
         failed_before = true;
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -218,7 +217,7 @@ async fn insert(client: &clickhouse::Client, jobs: &[Job], failed_before: bool) 
     }
     insert.end().await?;
     if !stored.is_empty() {
-        metrics::counter!("statushawk_evaluator_rows_already_stored_total").increment(stored.len() as u64);
+        metrics::counter!(crate::metrics::ROWS_ALREADY_STORED_TOTAL).increment(stored.len() as u64);
     }
     Ok(written)
 }

@@ -610,10 +610,10 @@ fn describe(r: &CheckResult) -> String {
 }
 
 fn describe_parts(status: CheckStatus, error: Option<&statushawk_schemas::ErrorKind>, message: Option<&str>) -> String {
-    let kind = error.map_or_else(|| crate::wire_name(&status), crate::wire_name);
+    let kind = error.map_or(status.as_str(), |e| e.as_str());
     match message {
         Some(message) if !message.is_empty() => format!("{kind}: {message}"),
-        _ => kind,
+        _ => kind.to_owned(),
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn config_changes(
                 Ok(change) => Some(Ok(change)),
                 Err(err) => {
                     warn!(subject = %message.subject, error = %err, "Undecodable configuration message ignored.");
-                    metrics::counter!("statushawk_nats_poison_messages_total", "stream" => stream_name, "consumer" => reader)
+                    metrics::counter!(crate::metrics::POISON_MESSAGES_TOTAL, "stream" => stream_name, "consumer" => reader)
                         .increment(1);
                     None
                 }

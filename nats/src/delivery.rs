@@ -44,7 +44,7 @@ impl<T: DeserializeOwned> Delivery<T> {
                     subject = %message.subject, stream, consumer, error = %err,
                     "Undecodable message terminated."
                 );
-                metrics::counter!("statushawk_nats_poison_messages_total", "stream" => stream, "consumer" => consumer)
+                metrics::counter!(crate::metrics::POISON_MESSAGES_TOTAL, "stream" => stream, "consumer" => consumer)
                     .increment(1);
                 if let Err(err) = message.ack_with(AckKind::Term).await {
                     warn!(subject = %message.subject, error = %err, "Terminating an undecodable message failed.");

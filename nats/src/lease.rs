@@ -239,7 +239,7 @@ async fn renew(
         }
         if Instant::now() >= deadline {
             warn!(lease = %key, "Lease not renewed in time; giving it up.");
-            metrics::counter!("statushawk_leases_lost_total", "reason" => "expired").increment(1);
+            metrics::counter!(crate::metrics::LEASES_LOST_TOTAL, "reason" => "expired").increment(1);
             lost.cancel();
             return;
         }
@@ -258,7 +258,7 @@ async fn renew(
             }
             Ok(Err(err)) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 warn!(lease = %key, "Lease taken over by another holder.");
-                metrics::counter!("statushawk_leases_lost_total", "reason" => "taken").increment(1);
+                metrics::counter!(crate::metrics::LEASES_LOST_TOTAL, "reason" => "taken").increment(1);
                 lost.cancel();
                 return;
             }

@@ -16,6 +16,7 @@
 mod config;
 mod delivery;
 mod lease;
+pub mod metrics;
 mod publish;
 mod topology;
 

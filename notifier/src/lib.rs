@@ -25,6 +25,7 @@
 //! Which channels a monitor has is cached, dropped on `CONFIG` changes and
 //! every reconcile period.
 
+pub mod metrics;
 mod requests;
 pub mod send;
 pub mod store;
@@ -234,7 +235,7 @@ async fn consume(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
                     // Retrying can never record it: set it aside, and go on.
                     Failure::Permanent(reason) => dead_letter(&shared, delivery, &event_id, reason, &err).await,
                     Failure::Transient => {
-                        metrics::counter!("statushawk_notifier_step_retries_total", "step" => "recording deliveries")
+                        ::metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => "recording deliveries")
                             .increment(1);
                         warn!(event_id, error = %err, "Recording deliveries failed; the event comes back.");
                         let _ = delivery.nak(Duration::from_secs(2)).await;
@@ -256,7 +257,7 @@ async fn dead_letter(
     err: &sqlx::Error,
 ) {
     warn!(event_id, reason, error = %err, "An incident event Postgres refuses for good is set aside as a dead letter.");
-    metrics::counter!("statushawk_notifier_dead_letters_total", "reason" => reason.clone()).increment(1);
+    ::metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => reason.clone()).increment(1);
     let letter = statushawk_schemas::DeadLetter {
         schema_version: statushawk_schemas::SCHEMA_VERSION,
         service: "notifier".to_owned(),
@@ -282,7 +283,7 @@ async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str) -> s
         debug!(monitor_id = %event.monitor_id, "No channel to notify.");
         return Ok(());
     }
-    metrics::counter!("statushawk_notifier_events_total", "kind" => event.kind.as_str()).increment(1);
+    ::metrics::counter!(crate::metrics::EVENTS_TOTAL, "kind" => event.kind.as_str()).increment(1);
     let window = store::maintenance(&shared.deps.pg, event.team_id, event.monitor_id, event.at_ms).await?;
     for link in links.iter().filter(|l| l.enabled) {
         let plan = plan_for(&shared.deps.pg, &notification, link.channel_id, window.as_deref()).await?;
@@ -290,7 +291,7 @@ async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str) -> s
             && let Plan::Suppress(reason) = &plan
         {
             info!(event_id, channel_id = %link.channel_id, reason, "Notification suppressed.");
-            metrics::counter!("statushawk_notifier_deliveries_total", "outcome" => "suppressed").increment(1);
+            ::metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "outcome" => "suppressed").increment(1);
         }
     }
     Ok(())
@@ -485,7 +486,7 @@ async fn try_deliver(shared: &Shared, due: &store::Due) -> sqlx::Result<()> {
     };
     let started = std::time::Instant::now();
     let attempt = shared.deps.sender.send(&outgoing).await;
-    metrics::histogram!("statushawk_notifier_send_seconds", "channel" => kind).record(started.elapsed().as_secs_f64());
+    ::metrics::histogram!(crate::metrics::SEND_SECONDS, "channel" => kind).record(started.elapsed().as_secs_f64());
     let tries = due.attempts + 1;
     let next = match attempt.verdict {
         Verdict::Delivered => Next::Delivered,
@@ -502,7 +503,7 @@ async fn try_deliver(shared: &Shared, due: &store::Due) -> sqlx::Result<()> {
         Next::RetryAfter(_) => "retry",
         Next::Failed => "failed",
     };
-    metrics::counter!("statushawk_notifier_attempts_total", "channel" => kind, "result" => result).increment(1);
+    ::metrics::counter!(crate::metrics::ATTEMPTS_TOTAL, "channel" => kind, "result" => result).increment(1);
     match next {
         Next::Delivered => {
             count(kind, "delivered");
@@ -524,7 +525,7 @@ async fn try_deliver(shared: &Shared, due: &store::Due) -> sqlx::Result<()> {
 }
 
 fn count(kind: &'static str, outcome: &'static str) {
-    metrics::counter!("statushawk_notifier_deliveries_total", "channel" => kind, "outcome" => outcome).increment(1);
+    ::metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "channel" => kind, "outcome" => outcome).increment(1);
 }
 
 /// The wait before try `tries + 1`: the provider's `Retry-After` when it

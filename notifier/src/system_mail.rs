@@ -159,7 +159,7 @@ async fn send_one(pg: &PgPool, sender: &Sender, mailer: &SystemMailer, settings:
         }
         Verdict::Retry | Verdict::Failed => ("failed", None),
     };
-    metrics::counter!("statushawk_notifier_system_mail_total", "purpose" => mail.purpose.clone(), "state" => state)
+    metrics::counter!(crate::metrics::SYSTEM_MAIL_TOTAL, "purpose" => mail.purpose.clone(), "state" => state)
         .increment(1);
     let error = attempt.error.as_deref().unwrap_or("");
     match state {

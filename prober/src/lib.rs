@@ -9,6 +9,7 @@ pub mod bench;
 pub mod certs;
 pub mod checks;
 pub use statushawk_guard as guard;
+pub mod metrics;
 pub mod worker;
 
 use std::net::SocketAddr;

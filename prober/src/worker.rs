@@ -145,11 +145,11 @@ struct Worker {
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
         let Some(delivery) = Delivery::<DueCheck>::decode(message).await else { return };
-        metrics::gauge!("statushawk_prober_in_flight").increment(1.0);
+        metrics::gauge!(crate::metrics::IN_FLIGHT).increment(1.0);
         let due = delivery.payload().clone();
         let started_at_ms = now_ms();
         let outcome = if started_at_ms > due.deadline_ms {
-            metrics::counter!("statushawk_prober_skipped_total").increment(1);
+            metrics::counter!(crate::metrics::SKIPPED_TOTAL).increment(1);
             Outcome {
                 status: CheckStatus::Skipped,
                 ..Outcome::down(
@@ -160,14 +160,14 @@ impl Worker {
         } else {
             self.check(&delivery, &due).await
         };
-        metrics::gauge!("statushawk_prober_in_flight").decrement(1.0);
+        metrics::gauge!(crate::metrics::IN_FLIGHT).decrement(1.0);
         let kind = kind_label(due.spec.kind());
         let status = status_label(outcome.status);
-        metrics::counter!("statushawk_prober_checks_total", "kind" => kind, "status" => status).increment(1);
+        metrics::counter!(crate::metrics::CHECKS_TOTAL, "kind" => kind, "status" => status).increment(1);
         if outcome.error == Some(ErrorKind::Blocked) {
-            metrics::counter!("statushawk_prober_blocked_total").increment(1);
+            metrics::counter!(crate::metrics::BLOCKED_TOTAL).increment(1);
         }
-        metrics::histogram!("statushawk_prober_check_duration_seconds", "kind" => kind)
+        metrics::histogram!(crate::metrics::CHECK_DURATION_SECONDS, "kind" => kind)
             .record(f64::from(outcome.timings.total_ms) / 1000.0);
 
         let result = self.result(&due, started_at_ms, outcome);

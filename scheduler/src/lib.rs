@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod index;
+pub mod metrics;
 pub mod publish;
 pub mod slot;
 pub mod source;
@@ -76,16 +77,16 @@ pub use statushawk_schemas::now_ms;
 /// lost, and waits again.
 pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
     let leases = Leases::open(&deps.js, &deps.topology).await?;
-    metrics::gauge!("statushawk_scheduler_leader").set(0.0);
+    ::metrics::gauge!(crate::metrics::LEADER).set(0.0);
     loop {
         let Some(lease) = leases.acquire(LEASE_KEY, &settings.instance, &shutdown).await else {
             return Ok(());
         };
         info!(instance = %settings.instance, "Leading: scheduling monitors.");
-        metrics::gauge!("statushawk_scheduler_leader").set(1.0);
+        ::metrics::gauge!(crate::metrics::LEADER).set(1.0);
         let outcome = lead(&settings, &deps, &lease, &shutdown).await;
-        metrics::gauge!("statushawk_scheduler_leader").set(0.0);
-        metrics::gauge!("statushawk_scheduler_monitors").set(0.0);
+        ::metrics::gauge!(crate::metrics::LEADER).set(0.0);
+        ::metrics::gauge!(crate::metrics::MONITORS).set(0.0);
         let lost = !lease.is_held();
         if let Err(err) = lease.release().await {
             warn!(error = %err, "Releasing the scheduler lease failed; it will expire.");
@@ -206,7 +207,7 @@ async fn schedule<R: FnMut() -> AbortOnDrop<()>>(
                         next = updates.try_recv().ok();
                     }
                 }
-                metrics::gauge!("statushawk_scheduler_monitors").set(index.len() as f64);
+                ::metrics::gauge!(crate::metrics::MONITORS).set(index.len() as f64);
                 if result.is_err() {
                     break;
                 }

@@ -81,8 +81,7 @@ impl Queue {
         }
         if self.queued.load(Ordering::Relaxed) + n > self.limit {
             warn!(dropped = n, "Publisher backlog full; due checks dropped.");
-            metrics::counter!("statushawk_scheduler_due_checks_dropped_total", "reason" => "backlog")
-                .increment(n as u64);
+            metrics::counter!(crate::metrics::DUE_CHECKS_DROPPED_TOTAL, "reason" => "backlog").increment(n as u64);
             return;
         }
         self.queued.fetch_add(n, Ordering::Relaxed);
@@ -124,7 +123,7 @@ async fn run(
                 return;
             }
             if now_ms() > item.deadline_ms {
-                metrics::counter!("statushawk_scheduler_due_checks_dropped_total", "reason" => "deadline").increment(1);
+                metrics::counter!(crate::metrics::DUE_CHECKS_DROPPED_TOTAL, "reason" => "deadline").increment(1);
                 continue;
             }
             let sent = tokio::select! {
@@ -158,8 +157,8 @@ async fn confirm(
             match pending.await {
                 Ok(_) => {
                     let lag_ms = (now_ms() - item.slot_ms).max(0);
-                    metrics::histogram!("statushawk_scheduler_publish_lag_seconds").record(lag_ms as f64 / 1000.0);
-                    metrics::counter!("statushawk_scheduler_due_checks_published_total").increment(1);
+                    metrics::histogram!(crate::metrics::PUBLISH_LAG_SECONDS).record(lag_ms as f64 / 1000.0);
+                    metrics::counter!(crate::metrics::DUE_CHECKS_PUBLISHED_TOTAL).increment(1);
                     if let Some(lags) = &lags {
                         lags.record(item.slot_ms, u32::try_from(lag_ms).unwrap_or(u32::MAX));
                     }
@@ -173,10 +172,10 @@ async fn confirm(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         if now_ms() > item.deadline_ms {
-            metrics::counter!("statushawk_scheduler_due_checks_dropped_total", "reason" => "deadline").increment(1);
+            metrics::counter!(crate::metrics::DUE_CHECKS_DROPPED_TOTAL, "reason" => "deadline").increment(1);
             return;
         }
-        metrics::counter!("statushawk_scheduler_publish_retries_total").increment(1);
+        metrics::counter!(crate::metrics::PUBLISH_RETRIES_TOTAL).increment(1);
         ack = publisher.send_bytes(&item.subject, &item.msg_id, item.payload.clone()).await.ok();
     }
 }

@@ -115,7 +115,7 @@ pub async fn reconcile(pool: PgPool, secrets: Option<SecretBox>, updates: mpsc::
                 }
                 Err(err) => {
                     warn!(error = %err, "Monitor not schedulable; skipped.");
-                    metrics::counter!("statushawk_scheduler_invalid_monitors_total").increment(1);
+                    metrics::counter!(crate::metrics::INVALID_MONITORS_TOTAL).increment(1);
                 }
             },
             Err(err) => {
@@ -146,7 +146,7 @@ pub async fn watch_config(
                 Ok(None) => Update::Remove { id: monitor.id, version_ms: monitor.updated_at_ms },
                 Err(err) => {
                     warn!(monitor_id = %monitor.id, error = %err, "Monitor credentials do not open; not scheduled.");
-                    metrics::counter!("statushawk_scheduler_invalid_monitors_total").increment(1);
+                    metrics::counter!(crate::metrics::INVALID_MONITORS_TOTAL).increment(1);
                     Update::Remove { id: monitor.id, version_ms: monitor.updated_at_ms }
                 }
             },

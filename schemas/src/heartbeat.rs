@@ -20,6 +20,20 @@ pub enum PingKind {
     Fail,
 }
 
+impl PingKind {
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::Success, Self::Start, Self::Fail];
+
+    /// The name on the wire (`success`, `start`, `fail`), for labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Start => "start",
+            Self::Fail => "fail",
+        }
+    }
+}
+
 /// One ping received by the API, on `heartbeats.<partition>.<monitor_id>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HeartbeatPing {

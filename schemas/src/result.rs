@@ -57,6 +57,61 @@ pub enum ErrorKind {
     JobFailed,
 }
 
+impl CheckStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [Self::Up, Self::Down, Self::Degraded, Self::Skipped];
+
+    /// The name on the wire (`up`, `down`, ...), for labels and rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::Degraded => "degraded",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [Self; 14] = [
+        Self::Dns,
+        Self::Connect,
+        Self::Tls,
+        Self::Timeout,
+        Self::HttpStatus,
+        Self::Assertion,
+        Self::Blocked,
+        Self::IcmpLoss,
+        Self::CertExpiry,
+        Self::Protocol,
+        Self::Deadline,
+        Self::Internal,
+        Self::Missed,
+        Self::JobFailed,
+    ];
+
+    /// The name on the wire (`http_status`, `job_failed`, ...), for labels and rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Timeout => "timeout",
+            Self::HttpStatus => "http_status",
+            Self::Assertion => "assertion",
+            Self::Blocked => "blocked",
+            Self::IcmpLoss => "icmp_loss",
+            Self::CertExpiry => "cert_expiry",
+            Self::Protocol => "protocol",
+            Self::Deadline => "deadline",
+            Self::Internal => "internal",
+            Self::Missed => "missed",
+            Self::JobFailed => "job_failed",
+        }
+    }
+}
+
 /// Phase timings in milliseconds; a phase that did not happen is absent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Timings {

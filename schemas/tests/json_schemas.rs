@@ -346,6 +346,25 @@ fn channel_requests_and_answers_round_trip_and_validate() {
 }
 
 #[test]
+fn wire_enums_name_themselves_as_serde_does() {
+    fn serde_name<T: Serialize>(value: T) -> String {
+        serde_json::to_value(value).unwrap().as_str().unwrap().to_owned()
+    }
+    for status in CheckStatus::ALL {
+        assert_eq!(status.as_str(), serde_name(status));
+    }
+    for kind in ErrorKind::ALL {
+        assert_eq!(kind.as_str(), serde_name(kind));
+    }
+    for kind in PingKind::ALL {
+        assert_eq!(kind.as_str(), serde_name(kind));
+    }
+    for kind in [IncidentEventKind::Opened, IncidentEventKind::Updated, IncidentEventKind::Resolved] {
+        assert_eq!(kind.as_str(), serde_name(kind));
+    }
+}
+
+#[test]
 fn dead_letters_round_trip_and_validate() {
     let letter = DeadLetter {
         schema_version: SCHEMA_VERSION,
