@@ -165,25 +165,14 @@ async fn timelines(
             timeline.incidents.push((row.try_get("start_ms")?, row.try_get("end_ms")?));
         }
     }
-    // One-off windows as they are; weekly ones expanded into their
-    // occurrences, each read in its own time zone (from a week before the
-    // window, since an occurrence lasts up to 7 days).
+    // Every occurrence of the windows that cover these monitors (or the
+    // whole team), weekly ones in their own time zone: Postgres's
+    // `maintenance_occurrences`, which the notifier asks too.
     let windows = sqlx::query(
-        "SELECT w.monitor_id, (extract(epoch FROM w.starts_at) * 1000)::bigint AS start_ms, \
-                (extract(epoch FROM w.ends_at) * 1000)::bigint AS end_ms \
-         FROM maintenance_windows w \
-         WHERE w.team_id = $1 AND w.kind = 'one_off' AND w.starts_at < $4 AND w.ends_at > $3 \
-           AND (w.monitor_id IS NULL OR w.monitor_id = ANY($2)) \
-         UNION ALL \
-         SELECT w.monitor_id, \
-                (extract(epoch FROM (d.day + w.start_time) AT TIME ZONE w.timezone) * 1000)::bigint, \
-                (extract(epoch FROM (d.day + w.start_time + w.duration) AT TIME ZONE w.timezone) * 1000)::bigint \
-         FROM maintenance_windows w, \
-              LATERAL (SELECT ($3 AT TIME ZONE w.timezone)::date - 7 AS first, \
-                              ($4 AT TIME ZONE w.timezone)::date AS last) r, \
-              LATERAL (SELECT r.first + n AS day FROM generate_series(0, r.last - r.first) AS n) d \
-         WHERE w.team_id = $1 AND w.kind = 'weekly' AND (w.monitor_id IS NULL OR w.monitor_id = ANY($2)) \
-           AND extract(isodow FROM d.day)::smallint = ANY (w.weekdays)",
+        "SELECT o.monitor_id, (extract(epoch FROM o.starts_at) * 1000)::bigint AS start_ms, \
+                (extract(epoch FROM o.ends_at) * 1000)::bigint AS end_ms \
+         FROM maintenance_occurrences($1, $3, $4) o \
+         WHERE o.monitor_id IS NULL OR o.monitor_id = ANY($2)",
     )
     .bind(team)
     .bind(&ids)

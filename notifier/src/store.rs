@@ -45,21 +45,15 @@ pub async fn links(pg: &PgPool, monitor: MonitorId) -> sqlx::Result<Vec<Link>> {
 }
 
 /// The title of a maintenance window covering `monitor` (or its whole
-/// team) at `at_ms`, if any. Weekly windows are read in their own time
-/// zone, by Postgres.
+/// team) at `at_ms`, if any: an occurrence from Postgres's
+/// `maintenance_occurrences` (weekly windows read in their own time zone),
+/// as the API's uptime reads them.
 pub async fn maintenance(pg: &PgPool, team: TeamId, monitor: MonitorId, at_ms: UnixMs) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
         "WITH t AS (SELECT to_timestamp($3::double precision / 1000) AS at) \
-         SELECT w.title FROM maintenance_windows w, t \
-         WHERE w.team_id = $1 AND (w.monitor_id IS NULL OR w.monitor_id = $2) AND ( \
-             (w.kind = 'one_off' AND t.at >= w.starts_at AND t.at < w.ends_at) \
-          OR (w.kind = 'weekly' AND EXISTS ( \
-                 SELECT 1 FROM generate_series(0, 7) AS back(days), \
-                     LATERAL (SELECT (t.at AT TIME ZONE w.timezone) AS local) l, \
-                     LATERAL (SELECT (l.local::date - back.days) + w.start_time AS start) s \
-                 WHERE extract(isodow FROM s.start)::smallint = ANY (w.weekdays) \
-                   AND l.local >= s.start AND l.local < s.start + w.duration))) \
-         ORDER BY w.created_at LIMIT 1",
+         SELECT o.title FROM t, maintenance_occurrences($1, t.at, t.at + interval '1 millisecond') o \
+         WHERE (o.monitor_id IS NULL OR o.monitor_id = $2) AND o.starts_at <= t.at AND t.at < o.ends_at \
+         ORDER BY o.created_at LIMIT 1",
     )
     .bind(team.0)
     .bind(monitor.0)
