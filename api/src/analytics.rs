@@ -67,19 +67,31 @@ struct Timeline {
     maintenance: Vec<Span>,
 }
 
-/// Time-based uptime of each of the last `days` UTC days (today included,
-/// oldest first), per monitor of `team` among `monitors`.
-pub async fn daily_uptime(
+/// A status page's figures for one monitor.
+#[derive(Clone, Debug, Default)]
+pub struct PageUptime {
+    /// Time-based uptime of each of the last `days` UTC days (today
+    /// included, oldest first).
+    pub days: Vec<DayUptime>,
+    /// Over `[now - days, now]`; `None` if nothing was measured.
+    pub overall: Option<f64>,
+}
+
+/// Daily and overall uptime of the last `days` per monitor of `team` among
+/// `monitors`, from one read of their timelines.
+pub async fn page_uptime(
     pg: &PgPool,
     team: Uuid,
     monitors: &[Uuid],
     days: u32,
     now: OffsetDateTime,
-) -> Result<HashMap<Uuid, Vec<DayUptime>>, ApiError> {
+) -> Result<HashMap<Uuid, PageUptime>, ApiError> {
     let now_ms = unix_ms(now);
     let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
     let first = today - DAY_MS * i64::from(days.saturating_sub(1));
-    let timelines = timelines(pg, team, monitors, (first, now_ms)).await?;
+    let overall = (now_ms - DAY_MS * i64::from(days), now_ms);
+    // The overall window starts before the first day's midnight: it covers both.
+    let timelines = timelines(pg, team, monitors, (overall.0.min(first), now_ms)).await?;
     let mut out = HashMap::new();
     for (monitor, timeline) in timelines {
         let mut bars = Vec::with_capacity(days as usize);
@@ -89,24 +101,9 @@ pub async fn daily_uptime(
             bars.push(DayUptime { date: date_of(day)?, uptime, downtime_s: downtime_ms / 1000 });
             day += DAY_MS;
         }
-        out.insert(monitor, bars);
+        out.insert(monitor, PageUptime { days: bars, overall: timeline.uptime(overall).0 });
     }
     Ok(out)
-}
-
-/// Time-based uptime over `[now - days, now]` per monitor of `team` among
-/// `monitors`; `None` if nothing was measured.
-pub async fn uptime_over(
-    pg: &PgPool,
-    team: Uuid,
-    monitors: &[Uuid],
-    days: u32,
-    now: OffsetDateTime,
-) -> Result<HashMap<Uuid, Option<f64>>, ApiError> {
-    let now_ms = unix_ms(now);
-    let window = (now_ms - DAY_MS * i64::from(days), now_ms);
-    let timelines = timelines(pg, team, monitors, window).await?;
-    Ok(timelines.into_iter().map(|(monitor, timeline)| (monitor, timeline.uptime(window).0)).collect())
 }
 
 /// `a / b` rounded up (`b` > 0).

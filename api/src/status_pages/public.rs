@@ -396,8 +396,7 @@ pub async fn load(pg: &PgPool, slug: &str, now: OffsetDateTime) -> Result<Option
     .fetch_all(pg)
     .await?;
     let ids: Vec<Uuid> = entries.iter().map(|row| row.try_get("monitor_id")).collect::<Result<_, _>>()?;
-    let mut days = analytics::daily_uptime(pg, team, &ids, UPTIME_DAYS, now).await?;
-    let uptime = analytics::uptime_over(pg, team, &ids, UPTIME_DAYS, now).await?;
+    let mut uptime = analytics::page_uptime(pg, team, &ids, UPTIME_DAYS, now).await?;
 
     let mut names = HashMap::new();
     let mut top = Vec::new();
@@ -406,13 +405,13 @@ pub async fn load(pg: &PgPool, slug: &str, now: OffsetDateTime) -> Result<Option
         let id: Uuid = row.try_get("monitor_id")?;
         let name: String = row.try_get("name")?;
         names.insert(id, name.clone());
+        let figures = uptime.remove(&id).unwrap_or_default();
         let monitor = PublicMonitor {
             name,
             status: MonitorState::from_row(row.try_get("paused")?, row.try_get::<Option<&str>, _>("status")?),
-            uptime_90d: uptime.get(&id).copied().flatten(),
-            days: days
-                .remove(&id)
-                .unwrap_or_default()
+            uptime_90d: figures.overall,
+            days: figures
+                .days
                 .into_iter()
                 .map(|d| PublicDay { date: d.date.to_string(), uptime: d.uptime, downtime_s: d.downtime_s })
                 .collect(),
