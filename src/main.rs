@@ -385,154 +385,38 @@ fn build_guard(config: &Config, allow_private_targets: bool) -> anyhow::Result<s
     Ok(statushawk_guard::Guard::with_policy(allow_private_targets, &policy)?)
 }
 
-/// Creates the demo team and monitors if they are missing, and a webhook
-/// channel on both monitors that posts to `webhook_url`.
-async fn seed_demo(config: &Config, webhook_url: &str, signing_secret: &str) -> anyhow::Result<()> {
+/// Seeds the demo (`all --demo`): its team, monitors, webhook channel and
+/// person, and a local receiver for the webhook; prints how to use it.
+async fn seed_demo(config: &Config) -> anyhow::Result<()> {
     if !config.prober.allow_private_targets || !config.notifier.allow_private_targets {
         anyhow::bail!(
             "--demo checks targets on this machine and notifies a webhook on it: set \
              STATUSHAWK_PROBER_ALLOW_PRIVATE_TARGETS=true and STATUSHAWK_NOTIFIER_ALLOW_PRIVATE_TARGETS=true"
         );
     }
-    let pg = db::pg_pool(&config.database).await?;
-    let team: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO teams (name, slug) VALUES ('Demo', 'demo') \
-         ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-    )
-    .fetch_one(&pg)
-    .await?;
-    let regions: Vec<String> = config.cluster.regions.iter().map(|r| r.to_string()).collect();
-    let metrics = config.metrics.listen;
-    let monitors = [
-        ("StatusHawk health (up)", "http", serde_json::json!({"url": format!("http://{metrics}/healthz")})),
-        ("Nothing listens here (down)", "tcp", serde_json::json!({"host": "127.0.0.1", "port": 9})),
-    ];
-    for (name, kind, spec) in monitors {
-        sqlx::query(
-            "INSERT INTO monitors (team_id, name, kind, spec, interval_ms, timeout_ms, regions) \
-             SELECT $1, $2, $3::monitor_kind, $4, 10000, 2000, $5 \
-             WHERE NOT EXISTS (SELECT 1 FROM monitors WHERE team_id = $1 AND name = $2)",
-        )
-        .bind(team)
-        .bind(name)
-        .bind(kind)
-        .bind(spec)
-        .bind(&regions)
-        .execute(&pg)
-        .await?;
-    }
-    // The receiver listens on a new port each run: the channel keeps its id
-    // (so what it was sent before stays in its delivery log, and an incident
-    // still open from an earlier run shows it was delivered) with a new URL.
-    let mut tx = pg.begin().await?;
-    let existing: Option<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT id FROM channels WHERE team_id = $1 AND name = 'Demo webhook' ORDER BY created_at LIMIT 1",
-    )
-    .bind(team)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let channel = existing.map_or_else(statushawk_schemas::ChannelId::new, statushawk_schemas::ChannelId);
+    let signing_secret = uuid::Uuid::new_v4().simple().to_string();
+    let webhook_url = statushawk_api::demo::receiver(signing_secret.clone()).await?;
+    let demo = statushawk_api::demo::Demo {
+        regions: config.cluster.regions.clone(),
+        health_url: format!("http://{}/healthz", config.metrics.listen),
+        webhook_url: webhook_url.clone(),
+        signing_secret,
+    };
     let secrets = SecretBox::from_base64(&config.secrets.key)?;
-    let secret = serde_json::json!({"url": webhook_url, "signing_secret": signing_secret});
-    let sealed = secrets.seal_channel_secret(channel, &secret)?;
-    sqlx::query(
-        "INSERT INTO channels (id, team_id, name, kind, secret_ciphertext, secret_nonce) \
-         VALUES ($1, $2, 'Demo webhook', 'webhook', $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET secret_ciphertext = EXCLUDED.secret_ciphertext, \
-         secret_nonce = EXCLUDED.secret_nonce, updated_at = now()",
-    )
-    .bind(channel.0)
-    .bind(team)
-    .bind(&sealed.ciphertext)
-    .bind(&sealed.nonce)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO monitor_channels (team_id, monitor_id, channel_id) \
-         SELECT team_id, id, $2 FROM monitors WHERE team_id = $1 ON CONFLICT DO NOTHING",
-    )
-    .bind(team)
-    .bind(channel.0)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let seeded = statushawk_api::demo::seed(&db::pg_pool(&config.database).await?, &secrets, &demo).await?;
+    let regions: Vec<String> = demo.regions.iter().map(ToString::to_string).collect();
     println!(
         "demo: team 'demo' with monitors checked every 10 s from {}: one up, one down; \
          incidents go to a webhook at {webhook_url}",
         regions.join(", ")
     );
-    // A person to sign in to the dashboard as: a new password each run,
-    // printed once (only its hash is kept), so no known password outlives it.
-    let password = statushawk_api::auth::new_token().0[4..24].to_owned();
-    let hash = statushawk_api::auth::hash_password(&password).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    let user: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users (email, name, password_hash, email_verified_at) \
-         VALUES ($1, 'Demo', $2, now()) \
-         ON CONFLICT ((lower(email))) DO UPDATE SET password_hash = EXCLUDED.password_hash RETURNING id",
-    )
-    .bind(DEMO_EMAIL)
-    .bind(&hash)
-    .fetch_one(&pg)
-    .await?;
-    sqlx::query("INSERT INTO memberships (team_id, user_id, role) VALUES ($1, $2, 'owner') ON CONFLICT DO NOTHING")
-        .bind(team)
-        .bind(user)
-        .execute(&pg)
-        .await?;
     println!(
-        "demo: sign in to the dashboard at {}/ as {DEMO_EMAIL} with the password {password}",
-        config.api.public_url.trim_end_matches('/')
+        "demo: sign in to the dashboard at {}/ as {} with the password {}",
+        config.api.public_url.trim_end_matches('/'),
+        statushawk_api::demo::EMAIL,
+        seeded.password
     );
     Ok(())
-}
-
-/// The demo's person (`all --demo`).
-const DEMO_EMAIL: &str = "demo@statushawk.local";
-
-/// The demo's webhook receiver: prints each notification whose signature
-/// checks out (as a real receiver would verify it), and refuses others.
-async fn demo_receiver(signing_secret: String) -> anyhow::Result<String> {
-    use axum::http::{HeaderMap, StatusCode};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/demo/webhook", listener.local_addr()?);
-    let key = secrecy::SecretString::from(signing_secret);
-    let receive = move |headers: HeaderMap, body: axum::body::Bytes| {
-        let key = key.clone();
-        async move {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let now = statushawk_schemas::now_ms() / 1000;
-            let checked = statushawk_channels::webhook::verify(
-                &key,
-                &header("x-statushawk-timestamp"),
-                &header("x-statushawk-signature"),
-                &body,
-                now,
-                300,
-            );
-            let payload = serde_json::from_slice::<statushawk_schemas::WebhookPayload>(&body);
-            match (checked, payload) {
-                (Ok(()), Ok(payload)) => {
-                    println!(
-                        "demo webhook: {} {} (signature verified)",
-                        payload.event_type.as_str(),
-                        payload.incident.monitor_name
-                    );
-                    StatusCode::NO_CONTENT
-                }
-                (Err(err), _) => {
-                    println!("demo webhook: refused a request: {err}");
-                    StatusCode::UNAUTHORIZED
-                }
-                (_, Err(err)) => {
-                    println!("demo webhook: refused a request: {err}");
-                    StatusCode::BAD_REQUEST
-                }
-            }
-        }
-    };
-    let app = axum::Router::new().route("/demo/webhook", axum::routing::post(receive));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(url)
 }
 
 #[tokio::main]
@@ -587,9 +471,7 @@ async fn main() -> anyhow::Result<()> {
                     // A key for this run only: the demo's channel is sealed anew each run.
                     config.secrets.key = SecretBox::generate_key().into();
                 }
-                let signing_secret = uuid::Uuid::new_v4().simple().to_string();
-                let url = demo_receiver(signing_secret.clone()).await?;
-                seed_demo(&config, &url, &signing_secret).await?;
+                seed_demo(&config).await?;
             }
             seal_legacy_credentials(&config).await?;
             let mut services = vec![Service::Scheduler, Service::Evaluator, Service::Notifier, Service::Api];

@@ -20,6 +20,7 @@ pub mod channels;
 pub mod client;
 pub mod cookies;
 pub mod deliveries;
+pub mod demo;
 pub mod error;
 pub mod incidents;
 pub mod invitations;
