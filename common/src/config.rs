@@ -642,7 +642,7 @@ impl Config {
         if !(1..=5).contains(&self.nats.replicas) {
             return invalid("nats.replicas", "must be between 1 and 5");
         }
-        if !crate::db::is_identifier(&self.clickhouse.database) {
+        if !is_identifier(&self.clickhouse.database) {
             return invalid("clickhouse.database", "use letters, digits and '_', not starting with a digit");
         }
         if !self.clickhouse.url.starts_with("http://") && !self.clickhouse.url.starts_with("https://") {
@@ -666,12 +666,31 @@ impl Config {
     }
 }
 
+/// Whether `name` is a plain SQL identifier (letters, digits, `_`, not
+/// starting with a digit), safe to put in DDL unquoted.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && name.len() <= 63
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
 mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+
+    #[test]
+    fn identifiers() {
+        for good in ["statushawk", "sh_test_0a1b", "_x", "A1"] {
+            assert!(is_identifier(good), "{good}");
+        }
+        for bad in ["", "1abc", "a-b", "a b", "x;drop", "ä"] {
+            assert!(!is_identifier(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn defaults_work_on_one_machine() {

@@ -36,30 +36,6 @@ pub fn clickhouse_server(config: &ClickHouseConfig) -> clickhouse::Client {
         .with_validation(false)
 }
 
-/// Whether `name` is a plain SQL identifier (letters, digits, `_`, not
-/// starting with a digit), safe to put in DDL unquoted.
-pub fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && name.len() <= 63
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers() {
-        for good in ["statushawk", "sh_test_0a1b", "_x", "A1"] {
-            assert!(is_identifier(good), "{good}");
-        }
-        for bad in ["", "1abc", "a-b", "a b", "x;drop", "ä"] {
-            assert!(!is_identifier(bad), "{bad}");
-        }
-    }
-}
-
 /// What retrying a failed Postgres statement would give.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {

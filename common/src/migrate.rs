@@ -186,7 +186,7 @@ pub fn statements(sql: &str) -> Vec<String> {
 /// creating the database if it is missing. A recorded migration whose file
 /// changed since is an error: migrations are never edited, only added.
 pub async fn clickhouse(config: &ClickHouseConfig) -> anyhow::Result<Outcome> {
-    if !db::is_identifier(&config.database) {
+    if !crate::config::is_identifier(&config.database) {
         bail!("clickhouse.database {:?} is not a plain identifier", config.database);
     }
     db::clickhouse_server(config)

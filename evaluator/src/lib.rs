@@ -17,11 +17,13 @@
 //! partition's heartbeat janitor ([`heartbeats`]) turns pings and missed
 //! deadlines into results of their own.
 
+mod beat;
 pub mod heartbeats;
 pub mod metrics;
 pub mod partition;
 pub mod sink;
 pub mod state;
+mod steps;
 pub mod store;
 
 use std::collections::HashMap;

@@ -495,10 +495,7 @@ struct HeartbeatRow {
 
 /// Heartbeat monitors (all of them, or those of `ids` that are heartbeat
 /// monitors) with their kept state.
-pub async fn heartbeats(
-    pg: &PgPool,
-    ids: Option<&[MonitorId]>,
-) -> sqlx::Result<HashMap<MonitorId, crate::heartbeats::Beat>> {
+pub async fn heartbeats(pg: &PgPool, ids: Option<&[MonitorId]>) -> sqlx::Result<HashMap<MonitorId, crate::beat::Beat>> {
     let uuids: Option<Vec<Uuid>> = ids.map(|ids| ids.iter().map(|id| id.0).collect());
     let rows: Vec<HeartbeatRow> = sqlx::query_as(
         "SELECT m.id, m.team_id, m.spec, m.paused, h.deadline_ms, h.last_ping_ms, h.last_slot_ms, h.runs \
@@ -517,7 +514,7 @@ pub async fn heartbeats(
         let runs = row.runs.and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();
         out.insert(
             MonitorId(row.id),
-            crate::heartbeats::Beat {
+            crate::beat::Beat {
                 team_id: TeamId(row.team_id),
                 schedule,
                 paused: row.paused,
@@ -532,7 +529,7 @@ pub async fn heartbeats(
 }
 
 /// Keeps the janitor's state of `beats` (skipping monitors deleted meanwhile).
-pub async fn save_heartbeats(pg: &PgPool, beats: &[(MonitorId, &crate::heartbeats::Beat)]) -> sqlx::Result<()> {
+pub async fn save_heartbeats(pg: &PgPool, beats: &[(MonitorId, &crate::beat::Beat)]) -> sqlx::Result<()> {
     let ids: Vec<Uuid> = beats.iter().map(|(id, _)| id.0).collect();
     let deadlines: Vec<Option<i64>> = beats.iter().map(|(_, b)| b.deadline_ms).collect();
     let pings: Vec<Option<i64>> = beats.iter().map(|(_, b)| b.last_ping_ms).collect();
