@@ -150,7 +150,10 @@ impl FromRequestParts<State> for Caller {
                 .execute(&state.pg)
                 .await?;
         }
-        Ok(Self { team: TeamId(row.try_get("team_id")?), role, user: row.try_get("created_by")?, token_id, session })
+        let team = TeamId(row.try_get("team_id")?);
+        // The request's span (`router_and_state`) names the team from here on.
+        tracing::Span::current().record("team_id", tracing::field::display(team));
+        Ok(Self { team, role, user: row.try_get("created_by")?, token_id, session })
     }
 }
 

@@ -233,7 +233,14 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         // any origin may; never with credentials, so the session cookie
         // (our own web app's) is not sent for them.
         .layer(tower_http::cors::CorsLayer::permissive())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // One span per request, with its route and (once `auth::Caller` knows
+        // it) its team, around every log line the request causes.
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("", |p| p.as_str());
+            tracing::info_span!(
+                "request", method = %request.method(), route, team_id = tracing::field::Empty
+            )
+        }))
         // Heartbeat pings: the token is the credential, limited per token.
         // Tens of thousands a second, so without the layers above: no
         // per-request span, compression, timeout or CORS (jobs are not

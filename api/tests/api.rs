@@ -866,3 +866,47 @@ async fn the_heartbeat_benchmark_counts_what_the_stream_holds() {
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM monitors").fetch_one(&app.pg).await.unwrap();
     assert_eq!(left, 0, "the benchmark removes its monitors");
 }
+
+/// Log lines written to memory, for reading them back.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_request_logs_in_one_span_with_its_route_and_team() {
+    let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let team: String =
+        sqlx::query_scalar("SELECT id::text FROM teams WHERE slug = 'shop'").fetch_one(&app.pg).await.unwrap();
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    {
+        let _default = tracing::subscriber::set_default(subscriber);
+        let (status, body) = app.call("GET", "/api/v1/monitors", Some(&owner), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let finished = logged
+        .iter()
+        .find(|line| line["fields"]["message"] == "finished processing request")
+        .unwrap_or_else(|| panic!("no request line in {text}"));
+    assert_eq!(finished["span"]["name"], "request", "{finished}");
+    assert_eq!(finished["span"]["route"], "/api/v1/monitors", "{finished}");
+    assert_eq!(finished["span"]["method"], "GET", "{finished}");
+    assert_eq!(finished["span"]["team_id"], team, "{finished}");
+}

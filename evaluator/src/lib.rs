@@ -254,7 +254,11 @@ async fn rebalance(
                         () = abandon_on_loss.cancelled() => {}
                     }
                 });
-                let task = tokio::spawn(partition::run(p, shared.clone(), stop.clone(), abandon.clone()));
+                let work = partition::run(p, shared.clone(), stop.clone(), abandon.clone());
+                let task = tokio::spawn(tracing::Instrument::instrument(
+                    work,
+                    tracing::info_span!("partition", partition = p),
+                ));
                 info!(partition = p, "Partition taken.");
                 owned.insert(p, Owned { lease, stop, abandon, task });
             }

@@ -519,19 +519,19 @@ fn log_event(event: &Event) {
             metrics::counter!(crate::metrics::INCIDENTS_TOTAL, "event" => kind).increment(1);
             match e.kind {
                 IncidentEventKind::Opened => info!(
-                    monitor = %e.monitor_id, name = %e.monitor_name, incident = %e.incident_id,
+                    monitor_id = %e.monitor_id, name = %e.monitor_name, incident_id = %e.incident_id,
                     regions = ?e.affected_regions, cause = %e.cause, "Incident opened."
                 ),
                 IncidentEventKind::Updated => info!(
-                    monitor = %e.monitor_id, incident = %e.incident_id, regions = ?e.affected_regions, "Incident updated."
+                    monitor_id = %e.monitor_id, incident_id = %e.incident_id, regions = ?e.affected_regions, "Incident updated."
                 ),
                 IncidentEventKind::Resolved => info!(
-                    monitor = %e.monitor_id, name = %e.monitor_name, incident = %e.incident_id, "Incident resolved."
+                    monitor_id = %e.monitor_id, name = %e.monitor_name, incident_id = %e.incident_id, "Incident resolved."
                 ),
             }
         }
         Event::Status(e) => {
-            info!(monitor = %e.monitor_id, status = ?e.status, previous = ?e.previous, "Status changed.");
+            info!(monitor_id = %e.monitor_id, status = ?e.status, previous = ?e.previous, "Status changed.");
         }
     }
 }

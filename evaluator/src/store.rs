@@ -119,7 +119,7 @@ pub async fn load(
     for row in rows {
         let id = MonitorId(row.id);
         let Some(monitor) = monitor_of(&row, secrets) else {
-            tracing::warn!(monitor = %id, "Monitor configuration unreadable; its results are stored but not evaluated.");
+            tracing::warn!(monitor_id = %id, "Monitor configuration unreadable; its results are stored but not evaluated.");
             continue;
         };
         let mut state = MonitorState::default();
@@ -508,7 +508,7 @@ pub async fn heartbeats(pg: &PgPool, ids: Option<&[MonitorId]>) -> sqlx::Result<
     let mut out = HashMap::with_capacity(rows.len());
     for row in rows {
         let Ok(schedule) = serde_json::from_value::<statushawk_schemas::HeartbeatSchedule>(row.spec) else {
-            tracing::warn!(monitor = %row.id, "Heartbeat schedule unreadable; the monitor is not watched.");
+            tracing::warn!(monitor_id = %row.id, "Heartbeat schedule unreadable; the monitor is not watched.");
             continue;
         };
         let runs = row.runs.and_then(|r| serde_json::from_value(r).ok()).unwrap_or_default();

@@ -454,7 +454,11 @@ impl Slots {
 }
 
 async fn deliver_one(shared: Arc<Shared>, due: store::Due) {
-    if let Err(err) = try_deliver(&shared, &due).await {
+    let span = tracing::info_span!(
+        "delivery", delivery_id = %due.id, channel_id = %due.channel_id, team_id = %due.team_id,
+        attempt = due.attempts + 1
+    );
+    if let Err(err) = tracing::Instrument::instrument(try_deliver(&shared, &due), span).await {
         // The row stays `sending` and is taken again after the lease.
         warn!(delivery_id = %due.id, error = %err, "Recording a delivery failed.");
     }

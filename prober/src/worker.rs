@@ -145,6 +145,16 @@ struct Worker {
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
         let Some(delivery) = Delivery::<DueCheck>::decode(message).await else { return };
+        let due = delivery.payload();
+        let span = tracing::info_span!(
+            "due_check", monitor_id = %due.monitor_id, team_id = %due.team_id, region = %due.region,
+            slot_ms = due.slot_ms, attempt = due.attempt
+        );
+        tracing::Instrument::instrument(self.run_due(delivery), span).await;
+    }
+
+    /// Runs one due check and publishes its result (in its span).
+    async fn run_due(&self, delivery: Delivery<DueCheck>) {
         metrics::gauge!(crate::metrics::IN_FLIGHT).increment(1.0);
         let due = delivery.payload().clone();
         let started_at_ms = now_ms();
