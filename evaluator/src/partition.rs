@@ -157,6 +157,10 @@ async fn work(
     Ok(())
 }
 
+/// How long a reconcile waits for Postgres before it gives up until the
+/// next period.
+const RECONCILE_WAIT: Duration = Duration::from_secs(2);
+
 /// Heals a lost `CONFIG` message: compares the version of every monitor
 /// held with Postgres, in one query, and has each one changed or deleted
 /// since it was loaded reloaded, as a `CONFIG` change would (the heartbeat
@@ -171,8 +175,23 @@ async fn reconcile(
     if held.is_empty() {
         return Ok(());
     }
-    let (pg, ids) = (&shared.pg, &held);
-    let versions = retry(lost, "reconciling monitors", move || store::versions(pg, ids)).await?;
+    // One try, briefly: the results go on without Postgres (their rows into
+    // ClickHouse), so the reconcile must not hold them up; it comes again
+    // next period.
+    let versions = tokio::select! {
+        () = lost.cancelled() => return Err(Abandoned),
+        tried = tokio::time::timeout(RECONCILE_WAIT, store::versions(&shared.pg, &held)) => match tried {
+            Ok(Ok(versions)) => versions,
+            Ok(Err(err)) => {
+                warn!(partition, error = %err, "Reconciling monitors failed; trying again next period.");
+                return Ok(());
+            }
+            Err(_) => {
+                warn!(partition, "Reconciling monitors timed out; trying again next period.");
+                return Ok(());
+            }
+        },
+    };
     let stale: Vec<MonitorId> = held.into_iter().filter(|id| versions.get(id) != Some(&monitors[id].version)).collect();
     if !stale.is_empty() {
         info!(partition, monitors = stale.len(), "Reconcile: reloading monitors changed without a CONFIG message.");
