@@ -135,8 +135,9 @@ async fn work(
         if deliveries.is_empty() {
             continue;
         }
-        let outcome =
-            keep_alive(&deliveries, every, process(partition, shared, &mut monitors, &deliveries, lost)).await;
+        let span = tracing::info_span!("batch", partition, results = deliveries.len());
+        let work = process(partition, shared, &mut monitors, &deliveries, lost);
+        let outcome = keep_alive(&deliveries, every, tracing::Instrument::instrument(work, span)).await;
         match outcome {
             Ok(poisoned) => {
                 let (deliveries, poisoned) = set_aside(shared, deliveries, &poisoned);

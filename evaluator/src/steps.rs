@@ -87,23 +87,12 @@ pub(crate) async fn publish_all(
 pub(crate) async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
     lost: &CancellationToken,
     what: &str,
-    mut op: impl FnMut() -> F,
+    op: impl FnMut() -> F,
 ) -> Result<T, Abandoned> {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let attempt = tokio::select! {
-            () = lost.cancelled() => return Err(Abandoned),
-            attempt = op() => attempt,
-        };
-        match attempt {
-            Ok(value) => return Ok(value),
-            Err(err) => {
-                metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => what.to_owned()).increment(1);
-                warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
-            }
-        }
-        sleep_or(lost, backoff).await?;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    match retry_unless(lost, what, op, |_| None).await? {
+        Ok(value) => Ok(value),
+        // `|_| None` judges nothing permanent.
+        Err(poison) => unreachable!("{what}: {poison:?}"),
     }
 }
 
@@ -111,8 +100,23 @@ pub(crate) async fn retry<T, E: std::fmt::Display, F: Future<Output = Result<T, 
 /// constraint) is returned instead of retried: it can never pass.
 pub(crate) async fn retry_or_poison<T, F: Future<Output = sqlx::Result<T>>>(
     lost: &CancellationToken,
-    what: &'static str,
+    what: &str,
+    op: impl FnMut() -> F,
+) -> Result<Result<T, Poison>, Abandoned> {
+    retry_unless(lost, what, op, |err| match statushawk_common::db::classify(err) {
+        Failure::Permanent(reason) => Some(Poison { reason, error: err.to_string() }),
+        Failure::Transient => None,
+    })
+    .await
+}
+
+/// Retries `op` with back-off until it succeeds, `permanent` says an error
+/// never will (returned), or `lost` fires; each retry is counted and logged.
+async fn retry_unless<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    lost: &CancellationToken,
+    what: &str,
     mut op: impl FnMut() -> F,
+    permanent: impl Fn(&E) -> Option<Poison>,
 ) -> Result<Result<T, Poison>, Abandoned> {
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -122,13 +126,13 @@ pub(crate) async fn retry_or_poison<T, F: Future<Output = sqlx::Result<T>>>(
         };
         match attempt {
             Ok(value) => return Ok(Ok(value)),
-            Err(err) => match statushawk_common::db::classify(&err) {
-                Failure::Permanent(reason) => return Ok(Err(Poison { reason, error: err.to_string() })),
-                Failure::Transient => {
-                    metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => what).increment(1);
-                    warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
+            Err(err) => {
+                if let Some(poison) = permanent(&err) {
+                    return Ok(Err(poison));
                 }
-            },
+                metrics::counter!(crate::metrics::STEP_RETRIES_TOTAL, "step" => what.to_owned()).increment(1);
+                warn!(error = %err, retry_in = ?backoff, "{what} failed; retrying.");
+            }
         }
         sleep_or(lost, backoff).await?;
         backoff = (backoff * 2).min(Duration::from_secs(5));
