@@ -13,8 +13,8 @@ use statushawk_channels::{ChannelKind, ChannelSettings, keep_secrets, secret_fie
 use statushawk_common::secrets::Sealed;
 use statushawk_nats::async_nats::{self, RequestErrorKind};
 use statushawk_schemas::{
-    CHANNEL_REQUEST_SECRET_OWNER, ChannelAnswer, ChannelId, ChannelRequest, ChannelRequestOp, ChannelUnderTest,
-    ConfigChange, ConfigOp, SCHEMA_VERSION, UnixMs, subject,
+    ChannelAnswer, ChannelId, ChannelRequest, ChannelRequestOp, ChannelUnderTest, ConfigChange, ConfigOp,
+    SCHEMA_VERSION, UnixMs, subject,
 };
 
 use crate::State;
@@ -132,11 +132,7 @@ impl ChannelInput {
 fn under_test(state: &State, stored: &Stored) -> Result<ChannelUnderTest, ApiError> {
     let sealed_secret = match &stored.secret {
         None => None,
-        Some(secret) => {
-            let json = serde_json::to_vec(secret).map_err(ApiError::internal)?;
-            let sealed = secrets_box(state)?.seal(CHANNEL_REQUEST_SECRET_OWNER, &json).map_err(ApiError::internal)?;
-            Some(sealed.to_wire())
-        }
+        Some(secret) => Some(secrets_box(state)?.seal_channel_request_secret(secret).map_err(ApiError::internal)?),
     };
     Ok(ChannelUnderTest::Settings {
         kind: stored.kind.as_str().to_owned(),

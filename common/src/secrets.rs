@@ -162,6 +162,31 @@ impl SecretBox {
     }
 }
 
+/// The owner the secret of a channel test's unsaved settings is sealed
+/// for (`requests.channels`, from the API to a notifier).
+const CHANNEL_REQUEST_OWNER: &[u8] = b"channel-request";
+
+impl SecretBox {
+    /// Seals the secret settings of a channel the API asks a notifier to
+    /// test or verify, as they travel on NATS.
+    pub fn seal_channel_request_secret(
+        &self,
+        secret: &serde_json::Value,
+    ) -> Result<statushawk_schemas::SealedSecrets, SecretsError> {
+        let json = serde_json::to_vec(secret).map_err(|_| SecretsError::Seal)?;
+        Ok(self.seal(CHANNEL_REQUEST_OWNER, &json)?.to_wire())
+    }
+
+    /// Opens what [`SecretBox::seal_channel_request_secret`] sealed.
+    pub fn open_channel_request_secret(
+        &self,
+        wire: &statushawk_schemas::SealedSecrets,
+    ) -> Result<serde_json::Value, SecretsError> {
+        let json = self.open(CHANNEL_REQUEST_OWNER, &Sealed::from_wire(wire)?)?;
+        serde_json::from_slice(&json).map_err(|_| SecretsError::Open)
+    }
+}
+
 impl Sealed {
     /// As it travels on `CONFIG` (base64).
     pub fn to_wire(&self) -> statushawk_schemas::SealedSecrets {

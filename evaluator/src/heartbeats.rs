@@ -30,9 +30,7 @@ use std::time::Duration;
 
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
 use statushawk_nats::{Delivery, evaluator_heartbeats_consumer};
-use statushawk_schemas::{
-    CheckResult, DeadLetter, HeartbeatPing, MonitorId, SCHEMA_VERSION, UnixMs, now_ms, partition_of, subject,
-};
+use statushawk_schemas::{CheckResult, HeartbeatPing, MonitorId, UnixMs, now_ms, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -253,24 +251,10 @@ pub(crate) async fn run(
 /// Sets a ping whose monitor's state Postgres refuses for good aside on
 /// `deadletter.evaluator`, then terminates it.
 async fn set_aside(shared: &Shared, delivery: Delivery<HeartbeatPing>, poison: &Poison) {
-    let ping = delivery.payload();
-    warn!(
-        monitor_id = %ping.monitor_id, reason = %poison.reason, error = %poison.error,
-        "A heartbeat ping whose state Postgres refuses for good is set aside as a dead letter."
-    );
     metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => poison.reason.clone()).increment(1);
-    let letter = DeadLetter {
-        schema_version: SCHEMA_VERSION,
-        service: "evaluator".to_owned(),
-        step: "saving heartbeat state".to_owned(),
-        reason: poison.reason.clone(),
-        error: poison.error.clone(),
-        subject: shared.topology.unprefixed(delivery.subject()).unwrap_or_default().to_owned(),
-        payload: serde_json::to_value(ping).unwrap_or_default(),
-        at_ms: now_ms(),
-    };
-    let msg_id = ping.msg_id();
-    if let Err(err) = delivery.dead_letter(&shared.publisher, &letter, &msg_id).await {
+    let msg_id = delivery.payload().msg_id();
+    if let Err(err) = delivery.dead_letter(&shared.publisher, poison.set_aside("saving heartbeat state"), &msg_id).await
+    {
         warn!(error = %err, "Setting a heartbeat ping aside failed.");
     }
 }

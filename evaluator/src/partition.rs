@@ -19,9 +19,7 @@ use std::time::Duration;
 use statushawk_common::db::Failure;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
 use statushawk_nats::{Delivery, evaluator_consumer};
-use statushawk_schemas::{
-    CheckResult, DeadLetter, Forgery, IncidentEventKind, MonitorId, SCHEMA_VERSION, now_ms, partition_of, subject,
-};
+use statushawk_schemas::{CheckResult, Forgery, IncidentEventKind, MonitorId, now_ms, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -140,8 +138,7 @@ async fn work(
         let outcome = keep_alive(&deliveries, every, tracing::Instrument::instrument(work, span)).await;
         match outcome {
             Ok(poisoned) => {
-                let (deliveries, poisoned) = set_aside(shared, deliveries, &poisoned);
-                dead_letter(shared, poisoned).await;
+                let deliveries = set_aside(shared, deliveries, &poisoned).await;
                 let acks = futures::future::join_all(deliveries.into_iter().map(Delivery::ack)).await;
                 if let Some(Err(err)) = acks.into_iter().find(Result::is_err) {
                     // Redelivered later; the state machine and the sink skip what they have seen.
@@ -300,55 +297,29 @@ async fn refuse(forged: Vec<(Delivery<CheckResult>, Option<Forgery>)>) {
     futures::future::join_all(terms).await;
 }
 
-/// A delivery to set aside, and the dead letter that says why.
-type SetAside = (Delivery<CheckResult>, DeadLetter);
-
-/// The deliveries of monitors whose changes were poison, each with why,
-/// split from the rest.
-fn set_aside(
+/// Sets the results of monitors whose changes Postgres refuses for good
+/// aside on `deadletter.evaluator` (each then terminated), and gives back
+/// the rest.
+async fn set_aside(
     shared: &Shared,
     deliveries: Vec<Delivery<CheckResult>>,
     poisoned: &HashMap<MonitorId, Poison>,
-) -> (Vec<Delivery<CheckResult>>, Vec<SetAside>) {
-    let mut good = Vec::with_capacity(deliveries.len());
-    let mut bad = Vec::new();
-    for delivery in deliveries {
-        let r = delivery.payload();
-        match poisoned.get(&r.monitor_id) {
-            None => good.push(delivery),
-            Some(poison) => {
-                let letter = DeadLetter {
-                    schema_version: SCHEMA_VERSION,
-                    service: "evaluator".to_owned(),
-                    step: "committing to Postgres".to_owned(),
-                    reason: poison.reason.clone(),
-                    error: poison.error.clone(),
-                    subject: shared.topology.unprefixed(delivery.subject()).unwrap_or_default().to_owned(),
-                    payload: serde_json::to_value(r).unwrap_or_default(),
-                    at_ms: now_ms(),
-                };
-                bad.push((delivery, letter));
-            }
-        }
-    }
-    (good, bad)
-}
-
-/// Publishes each poisoned result as a dead letter, then terminates it.
-async fn dead_letter(shared: &Shared, poisoned: Vec<SetAside>) {
-    let letters = poisoned.into_iter().map(|(delivery, letter)| async move {
+) -> Vec<Delivery<CheckResult>> {
+    let (bad, good): (Vec<_>, Vec<_>) =
+        deliveries.into_iter().partition(|d| poisoned.contains_key(&d.payload().monitor_id));
+    let letters = bad.into_iter().map(|delivery| async move {
+        let poison = &poisoned[&delivery.payload().monitor_id];
+        metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => poison.reason.clone()).increment(1);
         let msg_id = delivery.payload().msg_id();
-        warn!(
-            monitor_id = %delivery.payload().monitor_id, reason = %letter.reason, error = %letter.error,
-            "A result whose changes Postgres refuses for good is set aside as a dead letter."
-        );
-        metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => letter.reason.clone()).increment(1);
-        if let Err(err) = delivery.dead_letter(&shared.publisher, &letter, &msg_id).await {
+        if let Err(err) =
+            delivery.dead_letter(&shared.publisher, poison.set_aside("committing to Postgres"), &msg_id).await
+        {
             // Unsettled: redelivered after the ack wait, and set aside then.
             warn!(error = %err, "Setting a result aside failed.");
         }
     });
     futures::future::join_all(letters).await;
+    good
 }
 
 /// Side effects of genuine results; their monitors are loaded ([`screen`]).

@@ -25,6 +25,13 @@ pub(crate) struct Poison {
     pub(crate) error: String,
 }
 
+impl Poison {
+    /// Why the evaluator sets a message aside at `step`.
+    pub(crate) fn set_aside<'a>(&'a self, step: &'a str) -> statushawk_nats::SetAside<'a> {
+        statushawk_nats::SetAside { service: "evaluator", step, reason: &self.reason, error: &self.error }
+    }
+}
+
 /// The lease was lost (or the owner must stop at once): the batch in hand
 /// is given back for redelivery.
 #[derive(Debug)]

@@ -106,21 +106,6 @@ impl<T> Delivery<T> {
         self.message.ack_with(AckKind::Term).await.map_err(|e| self.error(e))
     }
 
-    /// Sets a message that can never be processed aside: publishes
-    /// `letter` (its copy, with the error) on its dead-letter subject, and
-    /// only once that is acknowledged terminates it. A failed publish leaves
-    /// the message unsettled, so it comes back and is set aside then.
-    pub async fn dead_letter(
-        self,
-        publisher: &crate::Publisher,
-        letter: &statushawk_schemas::DeadLetter,
-        original_msg_id: &str,
-    ) -> Result<(), DeadLetterError> {
-        publisher.publish(&letter.subject(), &letter.msg_id(original_msg_id), letter).await?;
-        self.term(&format!("dead letter: {}", letter.error)).await?;
-        Ok(())
-    }
-
     /// Tells the server the work goes on, resetting the ack wait.
     pub async fn in_progress(&self) -> Result<(), DeliveryError> {
         self.message.ack_with(AckKind::Progress).await.map_err(|e| self.error(e))
@@ -129,6 +114,47 @@ impl<T> Delivery<T> {
     fn error(&self, source: async_nats::Error) -> DeliveryError {
         DeliveryError { subject: self.message.subject.to_string(), source }
     }
+}
+
+impl<T: serde::Serialize> Delivery<T> {
+    /// Sets a message that can never be processed aside: publishes a copy
+    /// with `why` on `deadletter.<service>` (under an id derived from
+    /// `original_msg_id`, so a redelivered copy is kept once) and, only once
+    /// that is acknowledged, terminates it. A failed publish leaves the
+    /// message unsettled: it comes back and is set aside then.
+    pub async fn dead_letter(
+        self,
+        publisher: &crate::Publisher,
+        why: SetAside<'_>,
+        original_msg_id: &str,
+    ) -> Result<(), DeadLetterError> {
+        let letter = statushawk_schemas::DeadLetter {
+            schema_version: statushawk_schemas::SCHEMA_VERSION,
+            service: why.service.to_owned(),
+            step: why.step.to_owned(),
+            reason: why.reason.to_owned(),
+            error: why.error.to_owned(),
+            subject: publisher.topology().unprefixed(&self.message.subject).unwrap_or_default().to_owned(),
+            payload: serde_json::to_value(&self.payload).unwrap_or_default(),
+            at_ms: statushawk_schemas::now_ms(),
+        };
+        publisher.publish(&letter.subject(), &letter.msg_id(original_msg_id), &letter).await?;
+        self.term(&format!("dead letter ({}, {}): {}", why.step, why.reason, why.error)).await?;
+        Ok(())
+    }
+}
+
+/// Why a message is set aside ([`Delivery::dead_letter`]).
+#[derive(Clone, Copy, Debug)]
+pub struct SetAside<'a> {
+    /// The service giving up on it: `evaluator`, `notifier`.
+    pub service: &'a str,
+    /// The step that cannot succeed, e.g. `committing to Postgres`.
+    pub step: &'a str,
+    /// A short label for the error (`sqlstate_22021`), also the metric's.
+    pub reason: &'a str,
+    /// The error in full.
+    pub error: &'a str,
 }
 
 impl<T> Drop for Delivery<T> {

@@ -21,7 +21,7 @@ mod publish;
 mod topology;
 
 pub use config::{ConfigWatchError, config_changes};
-pub use delivery::{DeadLetterError, Delivery, DeliveryError};
+pub use delivery::{DeadLetterError, Delivery, DeliveryError, SetAside};
 pub use lease::{Lease, LeaseError, Leases};
 pub use publish::{PublishFailed, Publisher};
 pub use topology::{

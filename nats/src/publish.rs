@@ -27,6 +27,11 @@ impl Publisher {
         Self { js, topology }
     }
 
+    /// The deployment's layout it publishes into.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
     /// Sends `message` as JSON to `subject` (unprefixed, from
     /// `statushawk_schemas::subject`) with `Nats-Msg-Id: msg_id`, and returns
     /// the future of the server's ack, so many publishes can be in flight.

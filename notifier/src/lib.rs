@@ -128,11 +128,14 @@ struct Shared {
     deps: Deps,
     links: Mutex<HashMap<MonitorId, Arc<Vec<Link>>>>,
     wake: Notify,
+    /// Dead letters go out through it.
+    publisher: statushawk_nats::Publisher,
 }
 
 /// Runs the notifier until `shutdown`; deliveries in flight finish first.
 pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared { settings, deps, links: Mutex::new(HashMap::new()), wake: Notify::new() });
+    let publisher = statushawk_nats::Publisher::new(deps.js.clone(), deps.topology.clone());
+    let shared = Arc::new(Shared { settings, deps, links: Mutex::new(HashMap::new()), wake: Notify::new(), publisher });
     info!(concurrency = shared.settings.concurrency, "Notifier started.");
     let mut tasks = JoinSet::new();
     tasks.spawn(consume(shared.clone(), shutdown.clone()));
@@ -256,20 +259,11 @@ async fn dead_letter(
     reason: String,
     err: &sqlx::Error,
 ) {
-    warn!(event_id, reason, error = %err, "An incident event Postgres refuses for good is set aside as a dead letter.");
     ::metrics::counter!(crate::metrics::DEAD_LETTERS_TOTAL, "reason" => reason.clone()).increment(1);
-    let letter = statushawk_schemas::DeadLetter {
-        schema_version: statushawk_schemas::SCHEMA_VERSION,
-        service: "notifier".to_owned(),
-        step: "recording deliveries".to_owned(),
-        reason,
-        error: err.to_string(),
-        subject: shared.deps.topology.unprefixed(delivery.subject()).unwrap_or_default().to_owned(),
-        payload: serde_json::to_value(delivery.payload()).unwrap_or_default(),
-        at_ms: statushawk_schemas::now_ms(),
-    };
-    let publisher = statushawk_nats::Publisher::new(shared.deps.js.clone(), shared.deps.topology.clone());
-    if let Err(err) = delivery.dead_letter(&publisher, &letter, event_id).await {
+    let error = err.to_string();
+    let why =
+        statushawk_nats::SetAside { service: "notifier", step: "recording deliveries", reason: &reason, error: &error };
+    if let Err(err) = delivery.dead_letter(&shared.publisher, why, event_id).await {
         // Unsettled: it comes back after the ack wait, and is set aside then.
         warn!(event_id, error = %err, "Setting an incident event aside failed.");
     }

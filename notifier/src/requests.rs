@@ -8,10 +8,7 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 use statushawk_channels::{ChannelKind, ChannelSettings};
-use statushawk_common::secrets::Sealed;
-use statushawk_schemas::{
-    CHANNEL_REQUEST_SECRET_OWNER, ChannelAnswer, ChannelRequest, ChannelRequestOp, ChannelUnderTest, subject,
-};
+use statushawk_schemas::{ChannelAnswer, ChannelRequest, ChannelRequestOp, ChannelUnderTest, subject};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info_span, warn};
@@ -110,17 +107,11 @@ async fn settings_of(shared: &Shared, channel: ChannelUnderTest) -> Result<Chann
                     let secrets = shared.deps.secrets.as_ref().ok_or_else(|| {
                         ChannelAnswer::refused("the notifier has no secrets.key to open the channel's secrets")
                     })?;
-                    let opened = Sealed::from_wire(&wire)
-                        .and_then(|sealed| secrets.open(CHANNEL_REQUEST_SECRET_OWNER, &sealed))
-                        .map_err(|err| {
-                            ChannelAnswer::refused(format!(
-                                "the channel's secrets do not open ({err}): the API and the notifier need the same secrets.key"
-                            ))
-                        })?;
-                    Some(
-                        serde_json::from_slice(&opened)
-                            .map_err(|err| ChannelAnswer::refused(format!("the channel's secrets: {err}")))?,
-                    )
+                    Some(secrets.open_channel_request_secret(&wire).map_err(|err| {
+                        ChannelAnswer::refused(format!(
+                            "the channel's secrets do not open ({err}): the API and the notifier need the same secrets.key"
+                        ))
+                    })?)
                 }
             };
             ChannelSettings::parse(kind, &config, secret.as_ref()).map_err(|err| {

@@ -37,16 +37,13 @@ pub enum ChannelUnderTest {
         kind: String,
         /// The public settings.
         config: serde_json::Value,
-        /// The secret settings, sealed with the deployment's key for
-        /// [`CHANNEL_REQUEST_SECRET_OWNER`]; secrets never cross NATS in
-        /// the clear.
+        /// The secret settings, sealed with the deployment's key
+        /// (`SecretBox::seal_channel_request_secret`); secrets never cross
+        /// NATS in the clear.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sealed_secret: Option<SealedSecrets>,
     },
 }
-
-/// The owner a [`ChannelUnderTest::Settings`] secret is sealed for.
-pub const CHANNEL_REQUEST_SECRET_OWNER: &[u8] = b"channel-request";
 
 /// A request on `requests.channels`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -28,9 +28,7 @@ pub mod subject;
 mod validate;
 mod webhook;
 
-pub use channel_request::{
-    CHANNEL_REQUEST_SECRET_OWNER, ChannelAnswer, ChannelRequest, ChannelRequestOp, ChannelUnderTest,
-};
+pub use channel_request::{ChannelAnswer, ChannelRequest, ChannelRequestOp, ChannelUnderTest};
 pub use check::{
     Assertion, CheckKind, CheckSpec, DnsRecordType, DnsResponseCode, DnsSpec, Header, HttpMethod, HttpSpec, IcmpSpec,
     SpecSecrets, StatusRange, TcpSpec, TlsSpec,
