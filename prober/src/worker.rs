@@ -9,9 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use statushawk_nats::async_nats::jetstream::{self, consumer::PullConsumer};
 use statushawk_nats::{CHECKS_DUE, Delivery, Publisher, Topology, prober_consumer, prober_urgent_consumer};
-use statushawk_schemas::{
-    CheckKind, CheckResult, CheckStatus, DueCheck, ErrorKind, Region, SCHEMA_VERSION, UnixMs, subject,
-};
+use statushawk_schemas::{CheckResult, CheckStatus, DueCheck, ErrorKind, Region, SCHEMA_VERSION, UnixMs, subject};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -171,8 +169,8 @@ impl Worker {
             self.check(&delivery, &due).await
         };
         metrics::gauge!(crate::metrics::IN_FLIGHT).decrement(1.0);
-        let kind = kind_label(due.spec.kind());
-        let status = status_label(outcome.status);
+        let kind = due.spec.kind().as_str();
+        let status = outcome.status.as_str();
         metrics::counter!(crate::metrics::CHECKS_TOTAL, "kind" => kind, "status" => status).increment(1);
         if outcome.error == Some(ErrorKind::Blocked) {
             metrics::counter!(crate::metrics::BLOCKED_TOTAL).increment(1);
@@ -238,24 +236,5 @@ impl Worker {
             cert_issuer: outcome.cert_issuer,
             assertions: outcome.assertions,
         }
-    }
-}
-
-fn kind_label(kind: CheckKind) -> &'static str {
-    match kind {
-        CheckKind::Http => "http",
-        CheckKind::Tcp => "tcp",
-        CheckKind::Icmp => "icmp",
-        CheckKind::Dns => "dns",
-        CheckKind::Tls => "tls",
-    }
-}
-
-fn status_label(status: CheckStatus) -> &'static str {
-    match status {
-        CheckStatus::Up => "up",
-        CheckStatus::Down => "down",
-        CheckStatus::Degraded => "degraded",
-        CheckStatus::Skipped => "skipped",
     }
 }

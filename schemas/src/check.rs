@@ -29,6 +29,22 @@ pub enum CheckKind {
     Tls,
 }
 
+impl CheckKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [Self::Http, Self::Tcp, Self::Icmp, Self::Dns, Self::Tls];
+
+    /// The name on the wire (`http`, `tcp`, ...), for labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Tcp => "tcp",
+            Self::Icmp => "icmp",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+        }
+    }
+}
+
 /// The full specification of one probed check, tagged by `kind`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -353,6 +353,9 @@ fn wire_enums_name_themselves_as_serde_does() {
     for status in CheckStatus::ALL {
         assert_eq!(status.as_str(), serde_name(status));
     }
+    for kind in CheckKind::ALL {
+        assert_eq!(kind.as_str(), serde_name(kind));
+    }
     for kind in ErrorKind::ALL {
         assert_eq!(kind.as_str(), serde_name(kind));
     }
