@@ -1,14 +1,14 @@
-//! Sign-up, login, address verification and team API tokens.
+//! Sign-up, login, address verification and team API tokens: the handlers,
+//! on the users and sessions of [`crate::users`].
 //!
 //! Passwords cost an argon2 run, so nothing reaches one before the cheap
 //! checks: the e-mail address and password are bounded in size, and every
 //! attempt is admitted by one throttle per client address and per account
-//! in one step ([`Attempts`]), before any hashing. Hashing itself is bounded
+//! in one step ([`crate::users::Attempts`]), before any hashing. Hashing itself is bounded
 //! per process ([`crate::auth::Passwords`]), and a login for an account
 //! that does not exist costs the same verification as one that does.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State as Shared;
@@ -21,9 +21,12 @@ use uuid::Uuid;
 
 use crate::State;
 use crate::auth::{Caller, Role, new_token, token_hash};
-use crate::client::{ClientIp, limit_key};
+use crate::client::ClientIp;
 use crate::cookies;
 use crate::error::{ApiError, Body, Id};
+use crate::users::{
+    Session, Verified, authenticate, check_email, check_password, email_taken, insert_session, insert_user, verify,
+};
 
 /// `POST /api/v1/signup`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -55,105 +58,8 @@ pub struct SignUp {
     pub cookie: bool,
 }
 
-/// A session: the bearer token to send, and who it is.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Session {
-    /// Send as `Authorization: Bearer <token>`. Absent when the session
-    /// was asked for as a cookie.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// The user.
-    pub user_id: Uuid,
-    /// The team the token acts in.
-    pub team_id: TeamId,
-    /// The user's role there.
-    pub role: Role,
-    /// Whether the user's e-mail address has been proven (a verification
-    /// link, or an e-mailed invitation).
-    pub email_verified: bool,
-}
-
-const SESSION_DAYS: i32 = 30;
 /// Days a verification link works.
 const VERIFICATION_DAYS: i32 = 2;
-
-/// The longest e-mail address (RFC 5321's path limit); longer input is
-/// refused before any other work.
-pub const EMAIL_MAX: usize = 254;
-/// The longest password accepted (argon2's cost grows with it).
-pub const PASSWORD_MAX: usize = 1024;
-
-/// Login attempts per account within [`LOGIN_WINDOW`] (successful ones are
-/// given back).
-pub const LOGIN_ATTEMPTS_PER_ACCOUNT: usize = 10;
-/// Login attempts per client address within [`LOGIN_WINDOW`].
-pub const LOGIN_ATTEMPTS_PER_CLIENT: usize = 30;
-/// The window of the login limits.
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(300);
-/// Sign-ups (and verification mails) per e-mail address within
-/// [`SIGNUP_WINDOW`].
-pub const SIGNUPS_PER_ACCOUNT: usize = 3;
-/// Sign-ups per client address within [`SIGNUP_WINDOW`].
-pub const SIGNUPS_PER_CLIENT: usize = 10;
-/// The window of the sign-up limits.
-pub const SIGNUP_WINDOW: Duration = Duration::from_secs(3600);
-
-/// What an attempt is counted against.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum AttemptKey {
-    /// The client's address (IPv6 by its /64).
-    Client(Option<IpAddr>),
-    /// The account's e-mail address, lower-cased.
-    Account(String),
-}
-
-/// Login and sign-up attempts: each admitted against both its client
-/// address and its account at once, before any password is hashed.
-pub struct Attempts {
-    logins: crate::throttle::Throttle<AttemptKey>,
-    signups: crate::throttle::Throttle<AttemptKey>,
-}
-
-impl Default for Attempts {
-    fn default() -> Self {
-        Self {
-            logins: crate::throttle::Throttle::new(LOGIN_ATTEMPTS_PER_ACCOUNT, LOGIN_WINDOW),
-            signups: crate::throttle::Throttle::new(SIGNUPS_PER_ACCOUNT, SIGNUP_WINDOW),
-        }
-    }
-}
-
-impl Attempts {
-    fn keys(client: Option<IpAddr>, email: &str, per_client: usize, per_account: usize) -> [(AttemptKey, usize); 2] {
-        [
-            (AttemptKey::Client(client.map(limit_key)), per_client),
-            (AttemptKey::Account(email.to_lowercase()), per_account),
-        ]
-    }
-
-    /// Admits a login attempt for `email` from `client`.
-    pub fn login(&self, client: Option<IpAddr>, email: &str) -> Result<(), ApiError> {
-        let keys = Self::keys(client, email, LOGIN_ATTEMPTS_PER_CLIENT, LOGIN_ATTEMPTS_PER_ACCOUNT);
-        self.logins.admit_all(&keys, Instant::now()).map_err(|wait| {
-            ApiError::too_many("too many login attempts for this address or from this client; try again later", wait)
-        })
-    }
-
-    /// Gives a successful login's attempt back.
-    pub fn login_succeeded(&self, client: Option<IpAddr>, email: &str) {
-        for (key, _) in Self::keys(client, email, 0, 0) {
-            self.logins.refund(&key);
-        }
-    }
-
-    /// Admits a sign-up (or a verification mail) for `email` from `client`.
-    pub fn signup(&self, client: Option<IpAddr>, email: &str) -> Result<(), ApiError> {
-        let keys = Self::keys(client, email, SIGNUPS_PER_CLIENT, SIGNUPS_PER_ACCOUNT);
-        self.signups
-            .admit_all(&keys, Instant::now())
-            .map_err(|wait| ApiError::too_many("too many sign-ups for this address or from this client", wait))
-    }
-}
 
 fn slug_of(name: &str) -> String {
     let mut slug = String::new();
@@ -165,24 +71,6 @@ fn slug_of(name: &str) -> String {
         }
     }
     slug.trim_end_matches('-').chars().take(64).collect()
-}
-
-/// The e-mail address, trimmed, if it can be one; checked before anything
-/// else is done with a request.
-pub fn check_email(email: &str) -> Result<&str, ApiError> {
-    let email = email.trim();
-    if email.len() > EMAIL_MAX || !email.contains('@') || email.chars().any(char::is_whitespace) {
-        return Err(ApiError::invalid("email", format!("not an e-mail address (at most {EMAIL_MAX} characters)")));
-    }
-    Ok(email)
-}
-
-/// A new password's length.
-pub fn check_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < 10 || password.len() > PASSWORD_MAX {
-        return Err(ApiError::invalid("password", format!("between 10 and {PASSWORD_MAX} characters")));
-    }
-    Ok(())
 }
 
 /// Creates a user and either a team it owns or (with `invite_token`) its
@@ -415,60 +303,6 @@ async fn sign_up_with_team(state: &State, client: Option<IpAddr>, input: &SignUp
     Ok(Session { token: Some(token), user_id: user, team_id: TeamId(team), role: Role::Owner, email_verified: false })
 }
 
-/// Whether a user has this address (in any case).
-pub(crate) async fn email_taken(pg: &sqlx::PgPool, email: &str) -> Result<bool, ApiError> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))")
-        .bind(email)
-        .fetch_one(pg)
-        .await?)
-}
-
-/// Inserts a user; a taken address is a conflict.
-pub(crate) async fn insert_user(
-    tx: &mut sqlx::PgConnection,
-    email: &str,
-    name: &str,
-    hash: &str,
-    verified: bool,
-) -> Result<Uuid, ApiError> {
-    let name = name.trim();
-    if name.chars().count() > 200 {
-        return Err(ApiError::invalid("name", "at most 200 characters"));
-    }
-    sqlx::query_scalar(
-        "INSERT INTO users (email, name, password_hash, email_verified_at) \
-         VALUES ($1, $2, $3, CASE WHEN $4 THEN now() END) RETURNING id",
-    )
-    .bind(email)
-    .bind(name)
-    .bind(hash)
-    .bind(verified)
-    .fetch_one(tx)
-    .await
-    .map_err(|e| match ApiError::from(e) {
-        e if e.is_conflict() => ApiError::conflict("a user with this e-mail exists; log in instead"),
-        e if e.is_invalid() => ApiError::invalid("email", "not an e-mail address"),
-        e => e,
-    })
-}
-
-/// A login session of `user` in `team`.
-pub(crate) async fn insert_session(tx: &mut sqlx::PgConnection, team: TeamId, user: Uuid) -> Result<String, ApiError> {
-    let (token, prefix) = new_token();
-    sqlx::query(
-        "INSERT INTO api_tokens (team_id, created_by, name, role, token_hash, token_prefix, session, expires_at) \
-         VALUES ($1, $2, 'login', 'viewer', $3, $4, true, now() + make_interval(days => $5))",
-    )
-    .bind(team.0)
-    .bind(user)
-    .bind(token_hash(&token))
-    .bind(&prefix)
-    .bind(SESSION_DAYS)
-    .execute(tx)
-    .await?;
-    Ok(token)
-}
-
 /// A new one-time link for proving an address (`ver_` and 48 hex digits).
 fn new_link_token(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(rand::random::<[u8; 24]>()))
@@ -521,37 +355,6 @@ pub struct Login {
     pub cookie: bool,
 }
 
-/// The user whose e-mail and password these are. Throttled per client and
-/// account before any hashing; unknown accounts cost the same argon2 run.
-pub(crate) async fn authenticate(
-    state: &State,
-    client: Option<IpAddr>,
-    email: &str,
-    password: &str,
-) -> Result<(Uuid, bool), ApiError> {
-    let refused = || ApiError::unauthorized("wrong e-mail or password");
-    let email = check_email(email)?;
-    if password.len() > PASSWORD_MAX {
-        return Err(ApiError::invalid("password", format!("at most {PASSWORD_MAX} bytes")));
-    }
-    state.attempts.login(client, email)?;
-    let row = sqlx::query(
-        "SELECT id, password_hash, email_verified_at IS NOT NULL AS verified FROM users WHERE lower(email) = lower($1)",
-    )
-    .bind(email)
-    .fetch_optional(&state.pg)
-    .await?;
-    let (user, phc, verified): (Uuid, Option<String>, bool) = match &row {
-        Some(row) => (row.try_get("id")?, row.try_get("password_hash")?, row.try_get("verified")?),
-        None => (Uuid::nil(), None, false),
-    };
-    if !state.passwords.verify(password, phc).await? {
-        return Err(refused());
-    }
-    state.attempts.login_succeeded(client, email);
-    Ok((user, verified))
-}
-
 /// Logs in with e-mail and password: a session token for 30 days.
 #[utoipa::path(post, path = "/api/v1/login", tag = "accounts", request_body = Login, responses((status = 200, description = "A session for 30 days", body = Session)), security(()))]
 pub async fn login(
@@ -592,40 +395,6 @@ pub async fn login(
 pub struct Verification {
     /// The token of the verification link (`ver_...`).
     pub token: String,
-}
-
-/// What a verification proved.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Verified {
-    /// The address now proven.
-    pub email: String,
-}
-
-/// Proves the address a verification link was sent to (the link's token
-/// works once).
-pub(crate) async fn verify(state: &State, token: &str) -> Result<Verified, ApiError> {
-    let mut tx = state.pg.begin().await?;
-    let found: Option<(Uuid, String)> = sqlx::query_as(
-        "DELETE FROM email_verifications WHERE token_hash = $1 AND expires_at > now() RETURNING user_id, email",
-    )
-    .bind(token_hash(token.trim()))
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (user, email) = found.ok_or_else(|| ApiError::gone("this verification link is unknown, used or expired"))?;
-    let done = sqlx::query(
-        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) \
-         WHERE id = $1 AND lower(email) = lower($2)",
-    )
-    .bind(user)
-    .bind(&email)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Err(ApiError::gone("this verification link is for an address the account no longer has"));
-    }
-    sqlx::query("DELETE FROM email_verifications WHERE user_id = $1").bind(user).execute(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(Verified { email })
 }
 
 /// Proves an address with the token of its verification link.

@@ -379,7 +379,7 @@ async fn sign_up(addr: SocketAddr, email: &str, password: &str) -> anyhow::Resul
     let status = response.status();
     let answer = response.into_body().collect().await?.to_bytes();
     anyhow::ensure!(status == StatusCode::CREATED, "sign-up answered {status}: {}", String::from_utf8_lossy(&answer));
-    let session: crate::accounts::Session = serde_json::from_slice(&answer).context("reading the sign-up's answer")?;
+    let session: crate::users::Session = serde_json::from_slice(&answer).context("reading the sign-up's answer")?;
     Ok(session.team_id.0)
 }
 

@@ -30,10 +30,10 @@ use statushawk_schemas::{TeamId, UnixMs};
 use uuid::Uuid;
 
 use crate::State;
-use crate::accounts::{Session, check_email, check_password, insert_session, insert_user};
 use crate::auth::{Caller, Role, token_hash};
 use crate::client::ClientIp;
 use crate::error::{ApiError, Body, Id};
+use crate::users::{Session, check_email, check_password, insert_session, insert_user};
 
 /// Days an invitation can be accepted.
 pub const INVITATION_DAYS: i32 = 7;
@@ -522,7 +522,7 @@ pub async fn page_form(
 ) -> Response {
     let joined = match form.action.as_str() {
         "signup" => sign_up_invited(&state, client, &form.email, &form.password, &form.name, &token).await,
-        "signin" => match crate::accounts::authenticate(&state, client, &form.email, &form.password).await {
+        "signin" => match crate::users::authenticate(&state, client, &form.email, &form.password).await {
             Ok((user, _)) => accept_as(&state, user, &token).await,
             Err(err) => Err(err),
         },
@@ -556,7 +556,7 @@ pub async fn page_form(
 
 /// `GET /verify-email/{token}`: proves the address the link was sent to.
 pub async fn verification_page(Shared(state): Shared<State>, Path(token): Path<String>) -> Response {
-    match crate::accounts::verify(&state, &token).await {
+    match crate::users::verify(&state, &token).await {
         Ok(verified) => {
             Page::message("Address verified", format!("{} is now verified. You can close this page.", verified.email))
                 .respond(StatusCode::OK)

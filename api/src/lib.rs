@@ -36,6 +36,7 @@ pub mod overview;
 pub mod pings;
 pub mod status_pages;
 pub mod throttle;
+pub mod users;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -107,7 +108,7 @@ pub struct Shared {
     /// Team feeds of live results.
     pub hub: live::Hub,
     /// Login and sign-up attempts per client address and account.
-    pub attempts: accounts::Attempts,
+    pub attempts: users::Attempts,
     /// Password hashing, bounded.
     pub passwords: auth::Passwords,
     /// Requests to the public routes per client address (`None`: unknown).
@@ -156,7 +157,7 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
     let state = Arc::new(Shared {
         deps,
         hub: live::Hub::default(),
-        attempts: accounts::Attempts::default(),
+        attempts: users::Attempts::default(),
         passwords: auth::Passwords::default(),
         public_requests: throttle::Throttle::new(middleware::PUBLIC_REQUESTS, middleware::PUBLIC_WINDOW),
         ping_tokens: pings::Tokens::new(ping_key),

@@ -7,7 +7,7 @@ mod support;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use statushawk_api::accounts::{LOGIN_ATTEMPTS_PER_ACCOUNT, SIGNUPS_PER_ACCOUNT, SIGNUPS_PER_CLIENT};
+use statushawk_api::users::{LOGIN_ATTEMPTS_PER_ACCOUNT, SIGNUPS_PER_ACCOUNT, SIGNUPS_PER_CLIENT};
 use support::App;
 
 const PASSWORD: &str = "correct horse battery";

@@ -697,7 +697,7 @@ async fn repeated_failed_logins_are_throttled_per_address() {
     let login = |email: &str, password: &str| {
         app.call("POST", "/api/v1/login", None, Some(json!({"email": email, "password": password})))
     };
-    for _ in 0..statushawk_api::accounts::LOGIN_ATTEMPTS_PER_ACCOUNT {
+    for _ in 0..statushawk_api::users::LOGIN_ATTEMPTS_PER_ACCOUNT {
         assert_eq!(login("ada@shop.example", "wrong password!").await.0, StatusCode::UNAUTHORIZED);
     }
     let (status, answer) = login("ADA@shop.example", "correct horse battery").await;
