@@ -4,7 +4,9 @@
 //!
 //! A writer gets its answer only once its rows are committed. A failed insert
 //! is retried with back-off until it succeeds or every writer of the batch
-//! has gone away. Rows that may already be in the table (their message was
+//! has gone away, a refused one too: ClickHouse refuses a batch, never one
+//! of our typed rows, for reasons that pass (a schema not migrated, too
+//! many parts), so nothing is set aside here. Rows that may already be in the table (their message was
 //! delivered before, or an earlier insert of them failed and may still have
 //! landed) are looked up first and left out, so a redelivery or a retry does
 //! not count a result twice.
@@ -189,6 +191,15 @@ async fn write_batch(client: &clickhouse::Client, settings: &SinkSettings, jobs:
                 }
                 return;
             }
+            // The server refused the insert. Never a row of its own: typed
+            // rows in RowBinary cannot be refused one by one, so a refusal
+            // is the whole batch's (a table or column missing after a
+            // botched migration, too many parts, memory), and it passes
+            // once that is fixed. Dropping the batch would lose every row.
+            Ok(Err(err @ clickhouse::error::Error::BadResponse(_))) => warn!(
+                error = %err, retry_in = ?backoff,
+                "ClickHouse refused the insert; the results wait and it is retried (is the schema migrated?)."
+            ),
             Ok(Err(err)) => warn!(error = %err, retry_in = ?backoff, "Writing results to ClickHouse failed; retrying."),
             Err(_) => warn!(retry_in = ?backoff, "Writing results to ClickHouse timed out; retrying."),
         }
