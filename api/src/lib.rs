@@ -126,7 +126,11 @@ impl Shared {
     /// Publishes a configuration change after its commit; a failure is
     /// logged and healed by the services' periodic reconcile.
     pub async fn announce(&self, change: &statushawk_schemas::ConfigChange) {
-        if let Err(err) = self.publisher.publish(&change.subject(), &change.msg_id(), change).await {
+        // In the trace of the request that made the change.
+        let trace = statushawk_nats::trace::current();
+        if let Err(err) =
+            self.publisher.publish_traced(&change.subject(), &change.msg_id(), change, trace.as_ref()).await
+        {
             tracing::warn!(
                 error = %err, subject = change.subject(),
                 "Publishing a configuration change failed; the reconcile will apply it."
@@ -234,14 +238,15 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         // any origin may; never with credentials, so the session cookie
         // (our own web app's) is not sent for them.
         .layer(tower_http::cors::CorsLayer::permissive())
-        // One span per request, with its route and (once `auth::Caller` knows
-        // it) its team, around every log line the request causes.
+        // One span per request, with its route, its hop of a trace and (once
+        // `auth::Caller` knows it) its team, around every log line the
+        // request causes.
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let route = request.extensions().get::<axum::extract::MatchedPath>().map_or("", |p| p.as_str());
-            tracing::info_span!(
-                "request", method = %request.method(), route, team_id = tracing::field::Empty
-            )
+            let hop = request.extensions().get::<statushawk_nats::TraceContext>().copied();
+            statushawk_nats::hop_span!("request", hop, method = %request.method(), route, team_id = tracing::field::Empty)
         }))
+        .layer(axum::middleware::from_fn(middleware::trace_context))
         // Heartbeat pings: the token is the credential, limited per token.
         // Tens of thousands a second, so without the layers above: no
         // per-request span, compression, timeout or CORS (jobs are not

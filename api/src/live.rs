@@ -364,7 +364,7 @@ async fn drop_changed(
     // not replayed: forget everything.
     cache.invalidate_all();
     while let Some(change) = changes.next().await {
-        match change?.op {
+        match change?.0.op {
             ConfigOp::MonitorUpserted { monitor } => cache.invalidate(&monitor.id).await,
             ConfigOp::MonitorDeleted { monitor_id, .. } => cache.invalidate(&monitor_id).await,
             ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => {}

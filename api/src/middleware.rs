@@ -1,11 +1,14 @@
 //! Request middleware: the rate limit of the public, unauthenticated routes
-//! (status pages), and request metrics.
+//! (status pages), request metrics, and each request's hop of a trace.
 
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State as Shared};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use statushawk_nats::TraceContext;
+use statushawk_nats::trace::{self, TRACEPARENT};
 
 use crate::State;
 use crate::client::{ClientIp, limit_key};
@@ -46,5 +49,26 @@ pub async fn request_metrics(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     metrics::counter!(crate::metrics::REQUESTS_TOTAL, "route" => route, "method" => method, "status" => status)
         .increment(1);
+    response
+}
+
+/// The W3C header that tells a client the trace its request joined (Trace
+/// Context Level 2), so a caller can find its request in the logs.
+const TRACERESPONSE: &str = "traceresponse";
+
+/// Each request's hop of a trace: it continues the `traceparent` its client
+/// sent (a malformed one is ignored), or starts a trace. The request span
+/// records it (`trace_id`, `span_id`, `parent_id`), what the request
+/// publishes carries it on (configuration changes, through
+/// [`trace::current`]), and the response's `traceresponse` header names it.
+pub async fn trace_context(mut request: Request, next: Next) -> Response {
+    let incoming =
+        request.headers().get(TRACEPARENT).and_then(|value| value.to_str().ok()).and_then(TraceContext::parse);
+    let hop = TraceContext::continue_from(incoming);
+    request.extensions_mut().insert(hop);
+    let mut response = trace::scope(hop, next.run(request)).await;
+    if let Ok(value) = HeaderValue::from_str(&hop.header()) {
+        response.headers_mut().insert(TRACERESPONSE, value);
+    }
     response
 }

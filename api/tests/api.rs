@@ -910,3 +910,76 @@ async fn every_request_logs_in_one_span_with_its_route_and_team() {
     assert_eq!(finished["span"]["method"], "GET", "{finished}");
     assert_eq!(finished["span"]["team_id"], team, "{finished}");
 }
+
+#[tokio::test]
+async fn a_request_continues_its_clients_trace_and_hands_it_to_the_change_it_announces() {
+    let app = App::new().await;
+    let owner = app.sign_up("ops@shop.example", "Shop").await;
+    let mut config = app
+        .js
+        .get_stream(app.topology.stream(statushawk_nats::CONFIG))
+        .await
+        .unwrap()
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            filter_subject: app.topology.subject("config.monitors.>"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .messages()
+        .await
+        .unwrap();
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let client = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let response = {
+        let _default = tracing::subscriber::set_default(subscriber);
+        let request = Request::builder()
+            .method("POST")
+            .uri("/api/v1/monitors")
+            .header("authorization", format!("Bearer {owner}"))
+            .header("content-type", "application/json")
+            .header("traceparent", client)
+            .body(Body::from(http_monitor("https://shop.example/health").to_string()))
+            .unwrap();
+        app.router.clone().oneshot(request).await.unwrap()
+    };
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // The request's span is a hop of the client's trace, and says so back.
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let logged: Vec<Value> = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let finished = logged
+        .iter()
+        .find(|line| line["fields"]["message"] == "finished processing request")
+        .unwrap_or_else(|| panic!("no request line in {text}"));
+    let span = &finished["span"];
+    assert_eq!(span["trace_id"], "0af7651916cd43dd8448eb211c80319c", "{finished}");
+    assert_eq!(span["parent_id"], "b7ad6b7169203331", "{finished}");
+    let hop = span["span_id"].as_str().unwrap();
+    assert_eq!(hop.len(), 16);
+    let answered = response.headers()["traceresponse"].to_str().unwrap();
+    assert_eq!(answered, format!("00-0af7651916cd43dd8448eb211c80319c-{hop}-01"));
+
+    // The configuration change it announced carries the request's hop.
+    let message = tokio::time::timeout(Duration::from_secs(10), config.next()).await.unwrap().unwrap().unwrap();
+    let header = message.headers.as_ref().and_then(|h| h.get("traceparent")).map(|v| v.as_str().to_owned());
+    assert_eq!(header.as_deref(), Some(answered));
+
+    // A malformed traceparent is ignored: the request starts a trace of its own.
+    let request = Request::builder()
+        .uri("/api/v1/monitors")
+        .header("authorization", format!("Bearer {owner}"))
+        .header("traceparent", "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let started = statushawk_nats::TraceContext::parse(response.headers()["traceresponse"].to_str().unwrap()).unwrap();
+    assert_ne!(started.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+}

@@ -317,9 +317,11 @@ async fn an_incident_and_a_channel_show_what_was_sent_and_what_was_not() {
     // The notifier's own bookkeeping: one delivered after a failed try,
     // one suppressed by a maintenance window.
     let notification = opened(incident, monitor, team);
-    assert!(store::claim(&app.pg, &notification, channels[0], &Plan::Send).await.unwrap());
+    assert!(store::claim(&app.pg, &notification, channels[0], &Plan::Send, None).await.unwrap());
     assert!(
-        store::claim(&app.pg, &notification, channels[1], &Plan::Suppress("maintenance: Deploy".into())).await.unwrap()
+        store::claim(&app.pg, &notification, channels[1], &Plan::Suppress("maintenance: Deploy".into()), None)
+            .await
+            .unwrap()
     );
     let delivery: uuid::Uuid = sqlx::query_scalar("SELECT id FROM notification_deliveries WHERE channel_id = $1")
         .bind(channels[0].0)

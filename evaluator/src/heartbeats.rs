@@ -29,7 +29,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
-use statushawk_nats::{Delivery, evaluator_heartbeats_consumer};
+use statushawk_nats::{Delivery, TraceContext, evaluator_heartbeats_consumer};
 use statushawk_schemas::{CheckResult, HeartbeatPing, MonitorId, UnixMs, now_ms, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -274,7 +274,13 @@ async fn settle(
         .iter()
         .filter_map(|r| {
             let payload = serde_json::to_vec(r).ok()?;
-            Some((subject::check_result(r.monitor_id, &r.region, partitions), r.msg_id(), payload.into()))
+            Some(Outgoing {
+                subject: subject::check_result(r.monitor_id, &r.region, partitions),
+                msg_id: r.msg_id(),
+                payload: payload.into(),
+                // A heartbeat's result starts its trace, as a due check does.
+                trace: Some(TraceContext::start()),
+            })
         })
         .collect();
     publish_all(shared, "publishing heartbeat results", &messages, lost).await?;

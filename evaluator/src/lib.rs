@@ -33,7 +33,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use sqlx::PgPool;
 use statushawk_nats::async_nats::jetstream;
-use statushawk_nats::{Lease, Leases, Publisher, Topology};
+use statushawk_nats::{Lease, Leases, Publisher, Topology, TraceContext};
 use statushawk_schemas::{ConfigOp, MonitorId, fnv1a64, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -301,12 +301,15 @@ async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
         statushawk_nats::config_changes(&shared.js, &shared.topology, subject::CONFIG_MONITORS_ALL, "evaluator")
             .await?;
     while let Some(change) = changes.next().await {
-        let change = change?;
+        let (change, trace) = change?;
         let id = match change.op {
             ConfigOp::MonitorUpserted { monitor } => monitor.id,
             ConfigOp::MonitorDeleted { monitor_id, .. } => monitor_id,
             ConfigOp::ChannelChanged { .. } | ConfigOp::ChannelDeleted { .. } => continue,
         };
+        // In the trace of the API request that made the change.
+        let span = statushawk_nats::hop_span!("config_change", Some(TraceContext::continue_from(trace)));
+        span.in_scope(|| tracing::debug!(monitor_id = %id, "Monitor changed; its partition reloads it."));
         shared.changed(partition_of(id, shared.topology.partitions), id);
     }
     Ok(())

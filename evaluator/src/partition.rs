@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use statushawk_common::db::Failure;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
-use statushawk_nats::{Delivery, evaluator_consumer};
+use statushawk_nats::{Delivery, TraceContext, evaluator_consumer};
 use statushawk_schemas::{CheckResult, Forgery, IncidentEventKind, MonitorId, now_ms, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -349,20 +349,22 @@ async fn process(
 
     // 2. The state machines.
     let mut changes = Changes::default();
-    for r in &results {
+    let mut traces = Traces::new();
+    for delivery in deliveries {
+        let r = delivery.payload();
         let Some(Entry { monitor: Some(monitor), state, .. }) = monitors.get_mut(&r.monitor_id) else { continue };
-        if state::apply(monitor, state, r, now, &mut changes) == Applied::Stale {
+        if apply(monitor, state, delivery, now, &mut changes, &mut traces) == Applied::Stale {
             metrics::counter!(crate::metrics::STALE_RESULTS_TOTAL).increment(1);
         }
     }
     if changes.is_empty() {
         return Ok(HashMap::new());
     }
-    let (pending, poisoned) = match commit(partition, shared, &mut changes, monitors, lost).await? {
+    let (pending, poisoned) = match commit(partition, shared, &mut changes, &traces, monitors, lost).await? {
         Ok(pending) => (pending, HashMap::new()),
         Err(poison) => {
-            let isolated = isolate(partition, shared, monitors, &results, now, poison, lost).await?;
-            changes = isolated.changes;
+            let isolated = isolate(partition, shared, monitors, deliveries, now, poison, lost).await?;
+            (changes, traces) = (isolated.changes, isolated.traces);
             (isolated.pending, isolated.poisoned)
         }
     };
@@ -372,16 +374,61 @@ async fn process(
         let rechecks: Vec<Outgoing> = changes
             .rechecks
             .iter()
-            .map(|r| (subject::checks_urgent(&r.region), r.msg_id.clone(), r.payload.clone()))
+            .map(|r| {
+                let trace = traces.get(&r.msg_id).copied();
+                in_hop(r.monitor_id, trace.as_ref(), || debug!(region = %r.region, "Re-check requested."));
+                Outgoing {
+                    subject: subject::checks_urgent(&r.region),
+                    msg_id: r.msg_id.clone(),
+                    payload: r.payload.clone(),
+                    trace,
+                }
+            })
             .collect();
         publish_all(shared, "publishing re-checks", &rechecks, lost).await?;
         metrics::counter!(crate::metrics::RECHECKS_TOTAL).increment(changes.rechecks.len() as u64);
     }
     publish_events(shared, &pending, lost).await?;
     for event in &changes.events {
-        log_event(event);
+        in_hop(event.monitor_id(), traces.get(&event.msg_id()), || log_event(event));
     }
     Ok(poisoned)
+}
+
+/// The evaluator's hop of the trace of each result that caused something,
+/// by the message id of what it caused (re-checks, events): they carry it
+/// on (`traceparent`), through the outbox for events.
+type Traces = HashMap<String, TraceContext>;
+
+/// Applies one result to its monitor's state machine, and records the hop
+/// of its trace for the re-checks and events it causes.
+fn apply(
+    monitor: &Monitor,
+    state: &mut MonitorState,
+    delivery: &Delivery<CheckResult>,
+    now: statushawk_schemas::UnixMs,
+    changes: &mut Changes,
+    traces: &mut Traces,
+) -> Applied {
+    let (events, rechecks) = (changes.events.len(), changes.rechecks.len());
+    let applied = state::apply(monitor, state, delivery.payload(), now, changes);
+    if changes.events.len() > events || changes.rechecks.len() > rechecks {
+        let hop = TraceContext::continue_from(delivery.trace());
+        for event in &changes.events[events..] {
+            traces.insert(event.msg_id(), hop);
+        }
+        for recheck in &changes.rechecks[rechecks..] {
+            traces.insert(recheck.msg_id.clone(), hop);
+        }
+    }
+    applied
+}
+
+/// Runs `log` in a span of the result's hop of its trace (`trace_id`,
+/// `span_id`, `parent_id`), so the lines of what the result caused join the
+/// lines of the check that produced it.
+fn in_hop(monitor_id: MonitorId, trace: Option<&TraceContext>, log: impl FnOnce()) {
+    statushawk_nats::hop_span!("result", trace, %monitor_id).in_scope(log);
 }
 
 /// What [`isolate`] committed, and what it could not.
@@ -390,6 +437,8 @@ struct Isolated {
     pending: Vec<Pending>,
     /// The changes committed (their re-checks and events go out).
     changes: Changes,
+    /// The hops of the traces of what they caused.
+    traces: Traces,
     /// The monitors whose changes Postgres refuses, with why.
     poisoned: HashMap<MonitorId, Poison>,
 }
@@ -403,34 +452,38 @@ async fn isolate(
     partition: u16,
     shared: &Shared,
     monitors: &mut HashMap<MonitorId, Entry>,
-    results: &[&CheckResult],
+    deliveries: &[Delivery<CheckResult>],
     now: statushawk_schemas::UnixMs,
     poison: Poison,
     lost: &CancellationToken,
 ) -> Result<Isolated, Abandoned> {
     warn!(partition, reason = %poison.reason, error = %poison.error, "A batch's changes are refused; isolating the monitors at fault.");
-    let mut ids: Vec<MonitorId> = results.iter().map(|r| r.monitor_id).filter(|id| monitors.contains_key(id)).collect();
+    let mut ids: Vec<MonitorId> =
+        deliveries.iter().map(|d| d.payload().monitor_id).filter(|id| monitors.contains_key(id)).collect();
     ids.sort_unstable();
     ids.dedup();
     let (pg, wanted) = (&shared.pg, &ids);
     let mut fresh =
         retry(lost, "loading monitors", move || store::load(pg, shared.secrets.as_ref(), wanted, true)).await?;
-    let mut out = Isolated { pending: Vec::new(), changes: Changes::default(), poisoned: HashMap::new() };
+    let mut out =
+        Isolated { pending: Vec::new(), changes: Changes::default(), traces: Traces::new(), poisoned: HashMap::new() };
     for id in ids {
         monitors.remove(&id);
         let Some(loaded) = fresh.remove(&id) else { continue };
         let mut entry = Entry { monitor: Some(loaded.monitor), version: loaded.version, state: loaded.state };
         let mut changes = Changes::default();
+        let mut traces = Traces::new();
         if let Some(monitor) = &entry.monitor {
-            for r in results.iter().filter(|r| r.monitor_id == id) {
-                state::apply(monitor, &mut entry.state, r, now, &mut changes);
+            for delivery in deliveries.iter().filter(|d| d.payload().monitor_id == id) {
+                apply(monitor, &mut entry.state, delivery, now, &mut changes, &mut traces);
             }
         }
-        match commit(partition, shared, &mut changes, monitors, lost).await? {
+        match commit(partition, shared, &mut changes, &traces, monitors, lost).await? {
             Ok(pending) => {
                 out.pending.extend(pending);
                 out.changes.events.extend(changes.events);
                 out.changes.rechecks.extend(changes.rechecks);
+                out.traces.extend(traces);
                 monitors.insert(id, entry);
             }
             // Left out of `monitors`: loaded again, from Postgres, when it is next met.
@@ -449,12 +502,13 @@ async fn commit(
     partition: u16,
     shared: &Shared,
     changes: &mut Changes,
+    traces: &Traces,
     monitors: &mut HashMap<MonitorId, Entry>,
     lost: &CancellationToken,
 ) -> Result<Result<Vec<Pending>, Poison>, Abandoned> {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match store::commit(&shared.pg, partition, &changes.writes, &changes.events).await {
+        match store::commit(&shared.pg, partition, &changes.writes, &changes.events, traces).await {
             Ok(pending) => return Ok(Ok(pending)),
             Err(err) if store::is_monitor_gone(&err) => {
                 let mut ids: Vec<MonitorId> = changes.writes.iter().filter_map(state::Write::monitor_id).collect();
@@ -491,7 +545,12 @@ async fn publish_events(shared: &Shared, pending: &[Pending], lost: &Cancellatio
     }
     let events: Vec<Outgoing> = pending
         .iter()
-        .map(|e| (e.subject.clone(), e.msg_id.clone(), bytes::Bytes::from(e.payload.clone().into_bytes())))
+        .map(|e| Outgoing {
+            subject: e.subject.clone(),
+            msg_id: e.msg_id.clone(),
+            payload: bytes::Bytes::from(e.payload.clone().into_bytes()),
+            trace: e.trace,
+        })
         .collect();
     publish_all(shared, "publishing events", &events, lost).await?;
     let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use statushawk_common::db::Failure;
-use statushawk_nats::Delivery;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
+use statushawk_nats::{Delivery, TraceContext};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -61,8 +61,17 @@ pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(
     Ok(deliveries)
 }
 
-/// A message to publish: subject (unprefixed), `Nats-Msg-Id`, payload.
-pub(crate) type Outgoing = (String, String, bytes::Bytes);
+/// A message to publish.
+pub(crate) struct Outgoing {
+    /// Subject, without the deployment prefix.
+    pub(crate) subject: String,
+    /// Its `Nats-Msg-Id`.
+    pub(crate) msg_id: String,
+    /// The JSON payload.
+    pub(crate) payload: bytes::Bytes,
+    /// The hop of the trace it continues (`traceparent`), if any.
+    pub(crate) trace: Option<TraceContext>,
+}
 
 /// Publishes `messages` all in flight at once and waits for every ack;
 /// retried (under the same ids, so JetStream keeps one copy) until done or
@@ -78,8 +87,8 @@ pub(crate) async fn publish_all(
     }
     retry(lost, what, move || async move {
         let mut acks = Vec::with_capacity(messages.len());
-        for (subject, msg_id, payload) in messages {
-            acks.push(shared.publisher.send_bytes(subject, msg_id, payload.clone()).await?);
+        for m in messages {
+            acks.push(shared.publisher.send_bytes(&m.subject, &m.msg_id, m.payload.clone(), m.trace.as_ref()).await?);
         }
         for ack in acks {
             ack.await.map_err(|e| statushawk_nats::async_nats::Error::from(e.to_string()))?;

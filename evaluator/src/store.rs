@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use sqlx::{PgPool, Postgres, Transaction};
 use statushawk_common::secrets::{Sealed, SecretBox, restore_spec_secrets};
+use statushawk_nats::TraceContext;
 use statushawk_schemas::{
     CheckSpec, IncidentId, MonitorId, MonitorStatus, Region, RegionEvidence, RegionState, TeamId,
 };
@@ -260,6 +261,8 @@ pub struct Pending {
     pub msg_id: String,
     /// JSON payload.
     pub payload: String,
+    /// The hop of the trace of the result that caused it.
+    pub trace: Option<TraceContext>,
 }
 
 /// Why a batch's changes could not be committed.
@@ -280,6 +283,7 @@ pub async fn commit(
     partition: u16,
     writes: &[Write],
     events: &[Event],
+    traces: &HashMap<String, TraceContext>,
 ) -> Result<Vec<Pending>, CommitError> {
     let mut tx = pg.begin().await?;
     for write in writes {
@@ -288,16 +292,19 @@ pub async fn commit(
     let mut pending = Vec::with_capacity(events.len());
     for event in events {
         let (subject, msg_id, payload) = (event.subject(), event.msg_id(), event.to_json()?);
+        let trace = traces.get(&msg_id).copied();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO event_outbox (partition, subject, msg_id, payload) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO event_outbox (partition, subject, msg_id, payload, traceparent) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(i16::try_from(partition).unwrap_or(i16::MAX))
         .bind(&subject)
         .bind(&msg_id)
         .bind(&payload)
+        .bind(trace.map(|t| t.header()))
         .fetch_one(&mut *tx)
         .await?;
-        pending.push(Pending { id, subject, msg_id, payload: payload.to_string() });
+        pending.push(Pending { id, subject, msg_id, payload: payload.to_string(), trace });
     }
     tx.commit().await?;
     Ok(pending)
@@ -463,13 +470,23 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, write: &Write) -> sqlx::Resul
 
 /// The events of `partition` still in the outbox, oldest first.
 pub async fn outbox(pg: &PgPool, partition: u16) -> sqlx::Result<Vec<Pending>> {
-    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-        "SELECT id, subject, msg_id, payload::text FROM event_outbox WHERE partition = $1 ORDER BY id LIMIT 10000",
+    let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, subject, msg_id, payload::text, traceparent FROM event_outbox \
+         WHERE partition = $1 ORDER BY id LIMIT 10000",
     )
     .bind(i16::try_from(partition).unwrap_or(i16::MAX))
     .fetch_all(pg)
     .await?;
-    Ok(rows.into_iter().map(|(id, subject, msg_id, payload)| Pending { id, subject, msg_id, payload }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, subject, msg_id, payload, trace)| Pending {
+            id,
+            subject,
+            msg_id,
+            payload,
+            trace: trace.as_deref().and_then(TraceContext::parse),
+        })
+        .collect())
 }
 
 /// Deletes published events from the outbox.

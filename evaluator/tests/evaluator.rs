@@ -297,6 +297,33 @@ async fn clickhouse_down_for_a_while_loses_nothing() {
     responder.stop();
 }
 
+/// ClickHouse refusing every insert (here its table gone, as after a botched
+/// migration) holds the results, and decides nothing, until it takes them.
+#[tokio::test]
+async fn a_clickhouse_refusal_holds_the_results_until_it_takes_them() {
+    let stack = Stack::new(&["local"], 2).await;
+    let responder = Responder::start(&stack, &["local"]);
+    let m = stack.monitor("http://scripted.invalid/1", &["local"], 1).await;
+    let evaluator = stack.evaluator("only");
+    stack.due(m, &["local"], slot(1)).await;
+    eventually(WAIT, "round 1 stored", || async { stack.stored(None).await == 1 }).await;
+
+    stack.ch.query("RENAME TABLE check_results TO check_results_away").execute().await.unwrap();
+    responder.set("local", Down);
+    stack.due(m, &["local"], slot(2)).await;
+    // Longer than the ack wait: the refused batch stays ours.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(stack.incidents(m).await.is_empty(), "nothing is decided before the results are stored");
+
+    stack.ch.query("RENAME TABLE check_results_away TO check_results").execute().await.unwrap();
+    eventually(WAIT, "the incident", || async { stack.incidents(m).await.len() == 1 }).await;
+    settled(&stack).await;
+    assert_eq!(stack.stored(None).await, stack.published_results().await, "every published result stored once");
+    assert_eq!(stack.incident_events(m).await, ["opened"]);
+    evaluator.stop().await;
+    responder.stop();
+}
+
 #[tokio::test]
 async fn postgres_down_for_a_while_loses_nothing() {
     let stack = Stack::new(&["local"], 1).await;
@@ -453,9 +480,9 @@ async fn a_replayed_open_of_a_resolved_incident_and_outage_changes_nothing() {
         },
         Write::ResolveIncident { id: incident, resolved_at_ms: 5_000, event_seq: 2 },
     ];
-    store::commit(&stack.pg, 0, &open, &[]).await.unwrap();
-    store::commit(&stack.pg, 0, &resolve, &[]).await.unwrap();
-    store::commit(&stack.pg, 0, &open, &[]).await.expect("the replayed open is not an error");
+    store::commit(&stack.pg, 0, &open, &[], &Default::default()).await.unwrap();
+    store::commit(&stack.pg, 0, &resolve, &[], &Default::default()).await.unwrap();
+    store::commit(&stack.pg, 0, &open, &[], &Default::default()).await.expect("the replayed open is not an error");
     assert_eq!(stack.incidents(monitor).await, [(incident.0, true)], "one incident, still resolved");
     assert!(stack.open_outages(monitor).await.is_empty(), "the outage stays resolved");
 }

@@ -6,7 +6,7 @@ use futures::stream::BoxStream;
 use statushawk_schemas::ConfigChange;
 use tracing::warn;
 
-use crate::{CONFIG, Topology};
+use crate::{CONFIG, Topology, TraceContext};
 
 /// Following `CONFIG` failed (the caller starts over).
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,8 @@ fn watch_error(source: impl Into<async_nats::Error>) -> ConfigWatchError {
 }
 
 /// The configuration changes on `filter` (an unprefixed subject such as
-/// `config.>`) from now on, in order. Undecodable messages are skipped,
+/// `config.>`) from now on, in order, each with the trace context of the
+/// API request that made it (`traceparent`), if any. Undecodable messages are skipped,
 /// logged and counted; the stream ends with an error when the subscription
 /// fails, and the caller starts over (a periodic reconcile against Postgres
 /// heals what was missed meanwhile).
@@ -29,7 +30,7 @@ pub async fn config_changes(
     topology: &Topology,
     filter: &str,
     reader: &'static str,
-) -> Result<BoxStream<'static, Result<ConfigChange, ConfigWatchError>>, ConfigWatchError> {
+) -> Result<BoxStream<'static, Result<(ConfigChange, Option<TraceContext>), ConfigWatchError>>, ConfigWatchError> {
     let stream = js.get_stream_no_info(topology.stream(CONFIG)).await.map_err(watch_error)?;
     let consumer = stream
         .create_consumer(consumer::pull::OrderedConfig {
@@ -49,7 +50,7 @@ pub async fn config_changes(
                 Err(err) => return Some(Err(watch_error(err))),
             };
             match serde_json::from_slice::<ConfigChange>(&message.payload) {
-                Ok(change) => Some(Ok(change)),
+                Ok(change) => Some(Ok((change, TraceContext::from_headers(message.headers.as_ref())))),
                 Err(err) => {
                     warn!(subject = %message.subject, error = %err, "Undecodable configuration message ignored.");
                     metrics::counter!(crate::metrics::POISON_MESSAGES_TOTAL, "stream" => stream_name, "consumer" => reader)

@@ -66,6 +66,11 @@ impl<T> Delivery<T> {
         &self.message.subject
     }
 
+    /// The trace context its sender gave it (`traceparent`), if any.
+    pub fn trace(&self) -> Option<crate::TraceContext> {
+        crate::TraceContext::from_headers(self.message.headers.as_ref())
+    }
+
     /// How many times the server has delivered it (1 on the first delivery).
     pub fn delivered(&self) -> i64 {
         self.message.info().map(|info| info.delivered).unwrap_or(1)

@@ -8,6 +8,7 @@
 //!   acked explicitly after its side effects.
 //! - [`Publisher`]: JSON publishing with a deterministic `Nats-Msg-Id`.
 //! - [`config_changes`]: the configuration changes on `CONFIG`, decoded.
+//! - [`trace`]: the W3C trace context carried in message headers.
 //!
 //! Every name goes through a [`Topology`], which can put a prefix in front of
 //! streams, subjects and buckets, so that several deployments (or parallel
@@ -19,6 +20,7 @@ mod lease;
 pub mod metrics;
 mod publish;
 mod topology;
+pub mod trace;
 
 pub use config::{ConfigWatchError, config_changes};
 pub use delivery::{DeadLetterError, Delivery, DeliveryError, SetAside};
@@ -29,6 +31,7 @@ pub use topology::{
     NOTIFIER_CONSUMER, Topology, TopologyError, evaluator_consumer, evaluator_heartbeats_consumer, prober_consumer,
     prober_urgent_consumer,
 };
+pub use trace::TraceContext;
 
 pub use async_nats;
 

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::Topology;
+use crate::trace::{TRACEPARENT, TraceContext};
 
 /// A publish that the client or server refused.
 #[derive(Debug, thiserror::Error)]
@@ -43,27 +44,43 @@ impl Publisher {
     ) -> Result<PublishAckFuture, PublishFailed> {
         let payload = serde_json::to_vec(message)
             .map_err(|e| PublishFailed { subject: self.topology.subject(subject), source: e.into() })?;
-        self.send_bytes(subject, msg_id, Bytes::from(payload)).await
+        self.send_bytes(subject, msg_id, Bytes::from(payload), None).await
     }
 
-    /// Sends an already-serialized payload; otherwise as [`Publisher::send`].
+    /// Sends an already-serialized payload, with `traceparent` naming the
+    /// hop `trace` when there is one; otherwise as [`Publisher::send`].
     pub async fn send_bytes(
         &self,
         subject: &str,
         msg_id: &str,
         payload: Bytes,
+        trace: Option<&TraceContext>,
     ) -> Result<PublishAckFuture, PublishFailed> {
         let subject = self.topology.subject(subject);
-        self.js
-            .send_publish(subject.clone(), PublishMessage::build().payload(payload).message_id(msg_id))
-            .await
-            .map_err(|e| PublishFailed { subject, source: e.into() })
+        let mut message = PublishMessage::build().payload(payload).message_id(msg_id);
+        if let Some(trace) = trace {
+            message = message.header(TRACEPARENT, trace.header());
+        }
+        self.js.send_publish(subject.clone(), message).await.map_err(|e| PublishFailed { subject, source: e.into() })
     }
 
     /// Sends and waits for the server's ack. Returns whether the server
     /// dropped it as a duplicate of a message with the same id.
     pub async fn publish<T: Serialize>(&self, subject: &str, msg_id: &str, message: &T) -> Result<bool, PublishFailed> {
-        let ack = self.send(subject, msg_id, message).await?;
+        self.publish_traced(subject, msg_id, message, None).await
+    }
+
+    /// As [`Publisher::publish`], as the hop `trace` of a trace.
+    pub async fn publish_traced<T: Serialize>(
+        &self,
+        subject: &str,
+        msg_id: &str,
+        message: &T,
+        trace: Option<&TraceContext>,
+    ) -> Result<bool, PublishFailed> {
+        let payload = serde_json::to_vec(message)
+            .map_err(|e| PublishFailed { subject: self.topology.subject(subject), source: e.into() })?;
+        let ack = self.send_bytes(subject, msg_id, Bytes::from(payload), trace).await?;
         let ack = ack.await.map_err(|e| PublishFailed { subject: self.topology.subject(subject), source: e.into() })?;
         Ok(ack.duplicate)
     }

@@ -42,7 +42,7 @@ use sqlx::PgPool;
 use statushawk_common::db::Failure;
 use statushawk_common::secrets::SecretBox;
 use statushawk_nats::async_nats::jetstream::{self, consumer};
-use statushawk_nats::{Delivery, EVENTS, NOTIFIER_CONSUMER, Topology};
+use statushawk_nats::{Delivery, EVENTS, NOTIFIER_CONSUMER, Topology, TraceContext};
 use statushawk_schemas::{ChannelId, ConfigOp, IncidentEvent, IncidentEventKind, MonitorId, TeamId, subject};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -227,7 +227,14 @@ async fn consume(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Re
             let Ok(message) = message else { break };
             let Some(delivery) = Delivery::<IncidentEvent>::decode(message).await else { continue };
             let event_id = delivery.payload().msg_id();
-            match plan_event(&shared, delivery.payload(), &event_id).await {
+            // The notifier's hop of the trace of the check that caused the event.
+            let hop = TraceContext::continue_from(delivery.trace());
+            let span = statushawk_nats::hop_span!(
+                "event", Some(hop), event_id, monitor_id = %delivery.payload().monitor_id,
+                incident_id = %delivery.payload().incident_id
+            );
+            let planned = plan_event(&shared, delivery.payload(), &event_id, &hop);
+            match tracing::Instrument::instrument(planned, span).await {
                 Ok(()) => {
                     shared.wake.notify_one();
                     if let Err(err) = delivery.ack().await {
@@ -270,7 +277,7 @@ async fn dead_letter(
 }
 
 /// Claims a delivery of `event` for each channel of its monitor.
-async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str) -> sqlx::Result<()> {
+async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str, hop: &TraceContext) -> sqlx::Result<()> {
     let notification = Notification { event_id: event_id.to_owned(), event: event.clone(), reminder: false };
     let links = channel_links(shared, event.monitor_id).await?;
     if links.is_empty() {
@@ -281,11 +288,14 @@ async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str) -> s
     let window = store::maintenance(&shared.deps.pg, event.team_id, event.monitor_id, event.at_ms).await?;
     for link in links.iter().filter(|l| l.enabled) {
         let plan = plan_for(&shared.deps.pg, &notification, link.channel_id, window.as_deref()).await?;
-        if store::claim(&shared.deps.pg, &notification, link.channel_id, &plan).await?
-            && let Plan::Suppress(reason) = &plan
-        {
-            info!(event_id, channel_id = %link.channel_id, reason, "Notification suppressed.");
-            ::metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "outcome" => "suppressed").increment(1);
+        if store::claim(&shared.deps.pg, &notification, link.channel_id, &plan, Some(hop)).await? {
+            match &plan {
+                Plan::Suppress(reason) => {
+                    info!(event_id, channel_id = %link.channel_id, reason, "Notification suppressed.");
+                    ::metrics::counter!(crate::metrics::DELIVERIES_TOTAL, "outcome" => "suppressed").increment(1);
+                }
+                Plan::Send => debug!(event_id, channel_id = %link.channel_id, "Notification planned."),
+            }
         }
     }
     Ok(())
@@ -334,7 +344,7 @@ async fn follow_config(shared: &Shared) -> anyhow::Result<()> {
         statushawk_nats::config_changes(&shared.deps.js, &shared.deps.topology, subject::CONFIG_ALL, "notifier")
             .await?;
     while let Some(change) = changes.next().await {
-        let change = change?;
+        let (change, _) = change?;
         let mut links = shared.links.lock().unwrap_or_else(|e| e.into_inner());
         match change.op {
             ConfigOp::MonitorUpserted { monitor } => drop(links.remove(&monitor.id)),
@@ -448,9 +458,10 @@ impl Slots {
 }
 
 async fn deliver_one(shared: Arc<Shared>, due: store::Due) {
-    let span = tracing::info_span!(
-        "delivery", delivery_id = %due.id, channel_id = %due.channel_id, team_id = %due.team_id,
-        attempt = due.attempts + 1
+    // A hop of its own in the trace of the event it announces.
+    let span = statushawk_nats::hop_span!(
+        "delivery", due.trace.map(|planned| planned.child()), delivery_id = %due.id, channel_id = %due.channel_id,
+        team_id = %due.team_id, attempt = due.attempts + 1
     );
     if let Err(err) = tracing::Instrument::instrument(try_deliver(&shared, &due), span).await {
         // The row stays `sending` and is taken again after the lease.
@@ -566,7 +577,7 @@ pub async fn plan_reminders(pg: &PgPool) -> sqlx::Result<usize> {
         let event = &due.notification.event;
         let window = store::maintenance(pg, event.team_id, event.monitor_id, event.at_ms).await?;
         let plan = plan_for(pg, &due.notification, due.channel_id, window.as_deref()).await?;
-        if store::claim(pg, &due.notification, due.channel_id, &plan).await? {
+        if store::claim(pg, &due.notification, due.channel_id, &plan, None).await? {
             debug!(event_id = due.notification.event_id, n = due.n, "Reminder planned.");
             made += 1;
         }

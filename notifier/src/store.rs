@@ -16,6 +16,7 @@ use sqlx::{PgPool, Row};
 use statushawk_channels::notification::Notification;
 use statushawk_channels::{ChannelKind, ChannelSettings};
 use statushawk_common::secrets::{Sealed, SecretBox};
+use statushawk_nats::TraceContext;
 use statushawk_schemas::{ChannelId, IncidentId, MonitorId, TeamId, UnixMs};
 use uuid::Uuid;
 
@@ -88,15 +89,21 @@ pub enum Plan {
 
 /// Records the delivery of `notification` to `channel` unless it exists:
 /// `pending` (due now) or `suppressed`. Returns whether a row was made.
-pub async fn claim(pg: &PgPool, notification: &Notification, channel: ChannelId, plan: &Plan) -> sqlx::Result<bool> {
+pub async fn claim(
+    pg: &PgPool,
+    notification: &Notification,
+    channel: ChannelId,
+    plan: &Plan,
+    trace: Option<&TraceContext>,
+) -> sqlx::Result<bool> {
     let (status, reason) = match plan {
         Plan::Send => ("pending", None),
         Plan::Suppress(reason) => ("suppressed", Some(reason.as_str())),
     };
     let payload = serde_json::to_value(notification).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let inserted = sqlx::query(
-        "INSERT INTO notification_deliveries (event_id, incident_id, channel_id, status, reason, payload) \
-         SELECT $1, i.id, $3, $4::delivery_status, $5, $6 \
+        "INSERT INTO notification_deliveries (event_id, incident_id, channel_id, status, reason, payload, traceparent) \
+         SELECT $1, i.id, $3, $4::delivery_status, $5, $6, $7 \
          FROM (SELECT $2::uuid AS wanted) w LEFT JOIN incidents i ON i.id = w.wanted \
          ON CONFLICT (event_id, channel_id) DO NOTHING",
     )
@@ -106,6 +113,7 @@ pub async fn claim(pg: &PgPool, notification: &Notification, channel: ChannelId,
     .bind(status)
     .bind(reason)
     .bind(payload)
+    .bind(trace.map(TraceContext::header))
     .execute(pg)
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -124,6 +132,8 @@ pub struct Due {
     pub attempts: u32,
     /// The stored notification.
     pub payload: Value,
+    /// The notifier's hop of the trace of the event it announces, if any.
+    pub trace: Option<TraceContext>,
 }
 
 /// Which deliveries a worker may take: at most `limit` in all, and per
@@ -176,7 +186,7 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
                  FOR UPDATE OF d SKIP LOCKED) x), \
          due AS (SELECT id, team_id FROM picked ORDER BY next_attempt_at, id LIMIT $1) \
          UPDATE notification_deliveries d SET status = 'sending' FROM due WHERE d.id = due.id \
-         RETURNING d.id, d.channel_id, due.team_id, d.attempts, d.payload",
+         RETURNING d.id, d.channel_id, due.team_id, d.attempts, d.payload, d.traceparent",
     )
     .bind(i64::try_from(room.limit).unwrap_or(i64::MAX))
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
@@ -193,6 +203,7 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
                 team_id: TeamId(row.try_get("team_id")?),
                 attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
                 payload: row.try_get("payload")?,
+                trace: row.try_get::<Option<String>, _>("traceparent")?.as_deref().and_then(TraceContext::parse),
             })
         })
         .collect()

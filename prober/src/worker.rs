@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use statushawk_nats::async_nats::jetstream::{self, consumer::PullConsumer};
-use statushawk_nats::{CHECKS_DUE, Delivery, Publisher, Topology, prober_consumer, prober_urgent_consumer};
+use statushawk_nats::{
+    CHECKS_DUE, Delivery, Publisher, Topology, TraceContext, prober_consumer, prober_urgent_consumer,
+};
 use statushawk_schemas::{CheckResult, CheckStatus, DueCheck, ErrorKind, Region, SCHEMA_VERSION, UnixMs, subject};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use crate::checks::tls::now_ms;
 use crate::checks::{self, Context, Outcome};
@@ -144,15 +146,17 @@ impl Worker {
     async fn handle(&self, message: jetstream::Message) {
         let Some(delivery) = Delivery::<DueCheck>::decode(message).await else { return };
         let due = delivery.payload();
-        let span = tracing::info_span!(
-            "due_check", monitor_id = %due.monitor_id, team_id = %due.team_id, region = %due.region,
+        // This check's hop of the trace the scheduler (or a re-check) began.
+        let hop = TraceContext::continue_from(delivery.trace());
+        let span = statushawk_nats::hop_span!(
+            "due_check", Some(hop), monitor_id = %due.monitor_id, team_id = %due.team_id, region = %due.region,
             slot_ms = due.slot_ms, attempt = due.attempt
         );
-        tracing::Instrument::instrument(self.run_due(delivery), span).await;
+        tracing::Instrument::instrument(self.run_due(delivery, hop), span).await;
     }
 
     /// Runs one due check and publishes its result (in its span).
-    async fn run_due(&self, delivery: Delivery<DueCheck>) {
+    async fn run_due(&self, delivery: Delivery<DueCheck>, hop: TraceContext) {
         metrics::gauge!(crate::metrics::IN_FLIGHT).increment(1.0);
         let due = delivery.payload().clone();
         let started_at_ms = now_ms();
@@ -179,8 +183,9 @@ impl Worker {
             .record(f64::from(outcome.timings.total_ms) / 1000.0);
 
         let result = self.result(&due, started_at_ms, outcome);
+        debug!(status, error = result.message.as_deref(), "Check done.");
         let subject = subject::check_result(due.monitor_id, &due.region, self.deps.topology.partitions);
-        match self.publisher.publish(&subject, &result.msg_id(), &result).await {
+        match self.publisher.publish_traced(&subject, &result.msg_id(), &result, Some(&hop)).await {
             Ok(_) => {
                 // The result is stored, so the ack need not be confirmed: if
                 // it is lost, the redelivered check yields a result with the

@@ -286,6 +286,7 @@ fn fire(index: &mut Index, queue: &Queue, subjects: &mut Subjects) {
                 payload: Bytes::from(payload),
                 slot_ms,
                 deadline_ms,
+                trace: statushawk_nats::TraceContext::start(),
             });
         }
     });

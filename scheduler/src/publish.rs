@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use statushawk_nats::Publisher;
+use statushawk_nats::{Publisher, TraceContext};
 use statushawk_schemas::UnixMs;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::now_ms;
 
@@ -32,6 +32,9 @@ pub struct Outgoing {
     pub slot_ms: UnixMs,
     /// After this, sending it is pointless (Unix ms).
     pub deadline_ms: UnixMs,
+    /// The trace it starts: the prober, the evaluator and the notifier
+    /// continue it (`traceparent`).
+    pub trace: TraceContext,
 }
 
 /// Every publish lag, in ms, of slots from a start time on, for the
@@ -128,7 +131,7 @@ async fn run(
             }
             let sent = tokio::select! {
                 () = stop.cancelled() => return,
-                sent = publisher.send_bytes(&item.subject, &item.msg_id, item.payload.clone()) => sent,
+                sent = publisher.send_bytes(&item.subject, &item.msg_id, item.payload.clone(), Some(&item.trace)) => sent,
             };
             let ack = match sent {
                 Ok(ack) => Some(ack),
@@ -162,6 +165,10 @@ async fn confirm(
                     if let Some(lags) = &lags {
                         lags.record(item.slot_ms, u32::try_from(lag_ms).unwrap_or(u32::MAX));
                     }
+                    debug!(
+                        msg_id = %item.msg_id, lag_ms, trace_id = %item.trace.trace_id(),
+                        span_id = %item.trace.span_id(), "Due check published."
+                    );
                     return;
                 }
                 Err(err) => warn!(error = %err, msg_id = %item.msg_id, "Due check not acknowledged; retrying."),
@@ -176,6 +183,6 @@ async fn confirm(
             return;
         }
         metrics::counter!(crate::metrics::PUBLISH_RETRIES_TOTAL).increment(1);
-        ack = publisher.send_bytes(&item.subject, &item.msg_id, item.payload.clone()).await.ok();
+        ack = publisher.send_bytes(&item.subject, &item.msg_id, item.payload.clone(), Some(&item.trace)).await.ok();
     }
 }

@@ -5,8 +5,8 @@ use futures::StreamExt;
 use serde_json::value::RawValue;
 use sqlx::PgPool;
 use statushawk_common::secrets::{Sealed, SecretBox, restore_spec_secrets};
-use statushawk_nats::Topology;
 use statushawk_nats::async_nats::jetstream;
+use statushawk_nats::{Topology, TraceContext};
 use statushawk_schemas::{CheckSpec, ConfigOp, MonitorId, Region, TeamId, UnixMs, subject};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -139,7 +139,10 @@ pub async fn watch_config(
     let mut changes =
         statushawk_nats::config_changes(&js, &topology, subject::CONFIG_MONITORS_ALL, "scheduler").await?;
     while let Some(change) = changes.next().await {
-        let change = change?;
+        let (change, trace) = change?;
+        // In the trace of the API request that made the change.
+        let span = statushawk_nats::hop_span!("config_change", Some(TraceContext::continue_from(trace)));
+        span.in_scope(|| tracing::debug!(subject = change.subject(), "Configuration change received."));
         let update = match change.op {
             ConfigOp::MonitorUpserted { monitor } => match Monitor::from_config(&monitor, secrets.as_ref()) {
                 Ok(Some(scheduled)) => Update::Upsert(scheduled),
