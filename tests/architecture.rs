@@ -1,7 +1,8 @@
 //! The crate boundaries of ARCHITECTURE.md, read from `cargo metadata`:
 //! services depend on shared crates, never on each other; test-only crates
-//! are never normal dependencies; and the API links none of the probing or
-//! sending stacks (it asks a notifier to test a channel instead).
+//! are never normal dependencies; the API links none of the probing or
+//! sending stacks (it asks a notifier to test a channel instead), the wire
+//! crate no I/O and the prober no store client; and nothing mocks a service.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails by panicking
 
 use std::collections::{BTreeSet, HashMap};
@@ -84,21 +85,66 @@ fn no_service_depends_on_another_and_no_test_crate_ships() {
     assert!(broken.is_empty(), "crate boundaries broken (see ARCHITECTURE.md):\n{}", broken.join("\n"));
 }
 
-#[test]
-fn the_api_links_no_probing_or_sending_stack() {
-    // What `cargo tree -p statushawk-api` shows, normal dependencies only:
-    // everything the API's library links, on this host.
+/// Every package a crate's build links, normal dependencies only, however
+/// deep: what `cargo tree -p <package> -e normal` shows, on this host.
+fn linked(package: &str) -> BTreeSet<String> {
     let output = cargo()
-        .args(["tree", "-p", "statushawk-api", "-e", "normal", "--prefix", "none", "--format", "{p}"])
+        .args(["tree", "-p", package, "-e", "normal", "--prefix", "none", "--format", "{p}"])
         .args(["--offline", "--locked"])
         .output()
         .unwrap();
     assert!(output.status.success(), "cargo tree: {}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).unwrap();
-    let linked: BTreeSet<&str> = text.lines().filter_map(|line| line.split_whitespace().next()).collect();
+    let linked: BTreeSet<String> =
+        text.lines().filter_map(|line| line.split_whitespace().next()).map(str::to_owned).collect();
+    assert!(linked.contains(package), "the tree lists {package} itself: {linked:?}");
+    linked
+}
+
+#[test]
+fn the_api_links_no_probing_or_sending_stack() {
+    let linked = linked("statushawk-api");
     assert!(linked.contains("statushawk-channels"), "the tree lists the API's own dependencies: {linked:?}");
     let found: Vec<&&str> = NOT_UNDER_API.iter().filter(|name| linked.contains(**name)).collect();
     assert!(found.is_empty(), "statushawk-api links {found:?}; they belong to the prober or the notifier");
+}
+
+/// Crates that reach a store or the network.
+const IO: &[&str] = &["tokio", "async-nats", "sqlx-core", "clickhouse", "reqwest", "hickory-resolver", "lettre"];
+
+#[test]
+fn the_wire_crate_does_no_io_and_builds_on_none_of_ours() {
+    let linked = linked("statushawk-schemas");
+    let ours: Vec<&String> =
+        linked.iter().filter(|p| p.starts_with("statushawk-") && *p != "statushawk-schemas").collect();
+    assert!(ours.is_empty(), "statushawk-schemas depends on {ours:?}; every other crate builds on it, not it on them");
+    let io: Vec<&&str> = IO.iter().filter(|name| linked.contains(**name)).collect();
+    assert!(io.is_empty(), "statushawk-schemas links {io:?}; it is types and pure functions only");
+}
+
+#[test]
+fn the_prober_links_no_store_client() {
+    // Only the evaluator writes results, outages and incidents; the prober
+    // only checks, and publishes what it found.
+    let linked = linked("statushawk-prober");
+    let found: Vec<&&str> = ["sqlx-core", "clickhouse"].iter().filter(|name| linked.contains(**name)).collect();
+    assert!(found.is_empty(), "statushawk-prober links {found:?}; it never touches Postgres or ClickHouse");
+}
+
+/// Substitutes for real services or endpoints (tests use the real ones).
+const MOCKS: &[&str] = &["mockall", "mockito", "wiremock", "httpmock", "fake", "testcontainers", "sqlite"];
+
+#[test]
+fn no_crate_mocks_a_service() {
+    let mut found = Vec::new();
+    for (package, deps) in declared() {
+        for (dep, kind) in deps {
+            if MOCKS.iter().any(|mock| dep.contains(mock)) {
+                found.push(format!("{package}: {dep} ({kind})"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "tests use real NATS, Postgres and ClickHouse, no substitutes:\n{}", found.join("\n"));
 }
 
 #[test]
