@@ -98,9 +98,16 @@ async fn uptime_is_time_based_without_maintenance_and_check_based_from_the_rollu
         "kind": "one_off", "starts_at_ms": (now - 3 * HOUR) * 1000, "ends_at_ms": (now - HOUR) * 1000}}))
     .await;
 
+    // Checked every hour since it was created: all of its time measured.
+    let checked: Vec<String> =
+        (0..=40 * 24).map(|h| row(&id, team, now - 40 * DAY + h * HOUR, "eu-west", "up", 20)).collect();
+    app.insert_results(&checked).await;
+
     let (status, uptime) = app.call("GET", &format!("/api/v1/monitors/{id}/uptime"), Some(&owner), None).await;
     assert_eq!(status, StatusCode::OK, "{uptime}");
     let windows = uptime["windows"].as_array().unwrap();
+    assert_eq!(windows[0]["coverage"], "measured");
+    assert_eq!(windows[0]["measured_s"], 24 * HOUR);
     assert_eq!(windows.iter().map(|w| w["window"].as_str().unwrap()).collect::<Vec<_>>(), ["24h", "7d", "30d", "90d"]);
     // Weekly occurrences: C-7d·k for k = 0..=5 while after creation (40 d
     // ago): 20, 13, 6 days ago (and 27, 34 days ago).

@@ -345,6 +345,27 @@ async fn seed_shop(app: &App) -> String {
     app.set_status(mail, "up").await;
     app.call("POST", &format!("/api/v1/monitors/{mail}/pause"), Some(&owner), None).await;
     // `images` has no status yet.
+    // Checked every hour for 90 days; `mail` until it was paused ten days
+    // ago; `images` never.
+    let team: uuid::Uuid =
+        sqlx::query_scalar("SELECT team_id FROM monitors WHERE id = $1").bind(web).fetch_one(&app.pg).await.unwrap();
+    sqlx::query("UPDATE monitor_pauses SET paused_at = now() - interval '10 days' WHERE monitor_id = $1")
+        .bind(mail)
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut rows = Vec::new();
+    for (monitor, until) in [(web, now), (checkout, now), (search, now), (mail, now - 10 * 86_400)] {
+        let mut ts = now - 90 * 86_400;
+        while ts <= until {
+            rows.push(support::result_row(&monitor.to_string(), team, ts, "eu-west", "up", 20, ""));
+            ts += 3600;
+        }
+    }
+    for chunk in rows.chunks(1000) {
+        app.insert_results(chunk).await; // within ClickHouse's query size
+    }
 
     let open = app.incident(checkout, "25 minutes", None, "HTTP 503 from checkout.internal.example").await;
     app.update(open, "25 minutes", "investigating", "system", "Down: HTTP 503 from checkout.internal.example").await;
@@ -409,6 +430,20 @@ async fn public_pages_show_statuses_uptime_and_incidents() {
     assert_eq!(downtime, 3_600 + 1_800 + 3_600, "an hour 3 days ago, 30 minutes 12 days ago, an hour 20 days ago");
     let uptime = page["monitors"][0]["uptime_90d"].as_f64().unwrap();
     assert!((99.0..100.0).contains(&uptime), "{uptime}");
+    assert_eq!(page["monitors"][0]["coverage_90d"], "measured");
+
+    // Never checked: no data, not 100 %. Paused ten days ago: paused since.
+    let monitors_of = |section: usize| page["sections"][section]["monitors"].as_array().unwrap().clone();
+    let (images, mail) = (&monitors_of(1)[0], &monitors_of(1)[1]);
+    assert_eq!(images["uptime_90d"], Value::Null, "{images}");
+    assert_eq!(images["coverage_90d"], "no_data");
+    assert_eq!(images["measured_s_90d"], 0);
+    assert!(images["days"].as_array().unwrap().iter().all(|d| d["coverage"] == "no_data" && d["uptime"].is_null()));
+    let mail_days = mail["days"].as_array().unwrap();
+    assert!(mail_days[80..].iter().all(|d| d["coverage"] == "paused" && d["uptime"].is_null()), "{mail_days:?}");
+    assert!(mail_days[..79].iter().all(|d| d["coverage"] == "measured"), "{mail_days:?}");
+    assert_eq!(mail["coverage_90d"], "measured", "measured before the pause");
+    assert!(mail["measured_s_90d"].as_i64().unwrap() < 81 * 86_400, "{mail}");
 
     // One active incident, its updates newest first; the system's wording
     // replaced. The incident resolved 3 days ago is past; the one of 20 days
@@ -441,11 +476,17 @@ async fn public_pages_show_statuses_uptime_and_incidents() {
         "No data yet",
         "Paused",
         "A database failover is slowing checkout; we are on it.",
-        &format!("title=\"{today}: 100% uptime\""),
+        &format!("title=\"{today}: 100% uptime ("),
+        &format!("title=\"{today}: paused\""),
+        &format!("title=\"{today}: no data\""),
+        "left out, not counted as up",
     ] {
         assert!(html.contains(text), "{text:?} missing from {html}");
     }
     assert_eq!(html.matches("class=\"bar ").count(), 5 * 90, "90 bars per monitor");
+    assert_eq!(html.matches("class=\"bar b-paused\"").count(), 10, "E-mail's ten paused days");
+    assert!(html.matches("class=\"bar b-none\"").count() >= 90, "Images' days are grey");
+    assert_eq!(html.matches("no data</span>").count(), 1, "Images' legend says no data, not a percentage");
     assert!(!html.contains("<script"), "no JavaScript");
     assert!(!html.contains("http://") && !html.contains("https://"), "no external asset, no target");
 
@@ -745,4 +786,36 @@ async fn a_headless_browser_renders_the_page() {
     if let Ok(copy) = std::env::var("STATUSHAWK_STATUS_PAGE_PNG") {
         std::fs::write(copy, &bytes).unwrap();
     }
+}
+
+#[tokio::test]
+async fn pausing_and_resuming_are_kept_as_spans_for_uptime() {
+    let app = App::new().await;
+    let owner = app.owner("ops@shop.example", "Shop").await;
+    let monitor = app.monitor(&owner, "web", "https://shop.example/").await;
+    let spans = || async {
+        sqlx::query_as::<_, (bool,)>(
+            "SELECT resumed_at IS NOT NULL FROM monitor_pauses WHERE monitor_id = $1 ORDER BY paused_at",
+        )
+        .bind(monitor)
+        .fetch_all(&app.pg)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(closed,)| closed)
+        .collect::<Vec<bool>>()
+    };
+    assert_eq!(spans().await, Vec::<bool>::new(), "never paused");
+    for (action, expected) in
+        [("pause", vec![false]), ("pause", vec![false]), ("resume", vec![true]), ("pause", vec![true, false])]
+    {
+        let (status, body) =
+            app.call("POST", &format!("/api/v1/monitors/{monitor}/{action}"), Some(&owner), None).await;
+        assert_eq!(status, StatusCode::OK, "{action}: {body}");
+        assert_eq!(spans().await, expected, "after {action}");
+    }
+    // Its uptime says it is paused, not up.
+    let (_, uptime) = app.call("GET", &format!("/api/v1/monitors/{monitor}/uptime"), Some(&owner), None).await;
+    assert_eq!(uptime["windows"][0]["uptime"], Value::Null, "{uptime}");
+    assert_eq!(uptime["windows"][0]["coverage"], "paused", "{uptime}");
 }

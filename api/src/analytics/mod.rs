@@ -42,7 +42,7 @@ use crate::error::ApiError;
 pub use heartbeats::{PingsQuery, RunDay, RunsQuery, StoredPing, pings, runs};
 pub use latency::{Bucket, Latency, LatencyPoint, LatencyQuery, MAX_BUCKETS, latency};
 pub use results::{ResultsPage, ResultsQuery, StoredResult, results};
-pub use uptime::{CheckCounts, DayUptime, PageUptime, Uptime, WindowUptime, page_uptime, uptime};
+pub use uptime::{CheckCounts, Coverage, DayUptime, PageUptime, Uptime, WindowUptime, page_uptime, uptime};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;

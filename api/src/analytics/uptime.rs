@@ -1,5 +1,6 @@
-//! Uptime: time-based (from incidents, leaving out maintenance and time
-//! before creation), and check-based (from the roll-ups).
+//! Uptime: time-based (from incidents, over the time that was measured:
+//! checked, not paused, not in maintenance), and check-based (from the
+//! roll-ups).
 
 use std::collections::HashMap;
 
@@ -16,6 +17,33 @@ use crate::State;
 use crate::auth::Caller;
 use crate::error::{ApiError, Id};
 
+/// What a span of time was, for uptime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Coverage {
+    /// Some of it was measured: checked, not paused, not in maintenance.
+    Measured,
+    /// Nothing was measured, and the monitor was paused for some of it.
+    Paused,
+    /// Nothing was measured, and maintenance covered some of it.
+    Maintenance,
+    /// Nothing was measured: before the monitor existed, or no check ran.
+    #[default]
+    NoData,
+}
+
+impl Coverage {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Measured => "measured",
+            Self::Paused => "paused",
+            Self::Maintenance => "maintenance",
+            Self::NoData => "no_data",
+        }
+    }
+}
+
 /// One UTC day's time-based uptime.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DayUptime {
@@ -23,22 +51,40 @@ pub struct DayUptime {
     #[serde(serialize_with = "day_string")]
     #[schema(value_type = String, format = Date)]
     pub date: time::Date,
-    /// Percent (0–100); `None` if nothing was measured that day (before the
-    /// monitor existed, or all of it in maintenance).
+    /// Percent (0–100) of the measured time; `None` if nothing was measured
+    /// that day ([`DayUptime::coverage`] says why).
     pub uptime: Option<f64>,
-    /// Seconds of confirmed downtime outside maintenance.
+    /// Seconds of confirmed downtime within the measured time.
     pub downtime_s: i64,
+    /// Seconds measured: checked, not paused, not in maintenance.
+    pub measured_s: i64,
+    /// Whether the day was measured, and if not, why.
+    pub coverage: Coverage,
 }
 
 fn day_string<S: serde::Serializer>(date: &time::Date, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(date)
 }
 
-/// What each monitor's uptime is computed from.
+/// What each monitor's uptime is computed from (spans merged).
 struct Timeline {
     created_ms: i64,
     incidents: Vec<Span>,
     maintenance: Vec<Span>,
+    paused: Vec<Span>,
+    /// Where checks ran: each hour with a result, for an hour or the
+    /// monitor's interval if longer.
+    checked: Vec<Span>,
+}
+
+/// A window's time-based figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Figures {
+    /// Percent of the measured time up; `None` if nothing was measured.
+    uptime: Option<f64>,
+    downtime_ms: i64,
+    measured_ms: i64,
+    coverage: Coverage,
 }
 
 /// A status page's figures for one monitor.
@@ -49,12 +95,17 @@ pub struct PageUptime {
     pub days: Vec<DayUptime>,
     /// Over `[now - days, now]`; `None` if nothing was measured.
     pub overall: Option<f64>,
+    /// The seconds of that window that were measured.
+    pub measured_s: i64,
+    /// Whether that window was measured, and if not, why.
+    pub coverage: Coverage,
 }
 
 /// Daily and overall uptime of the last `days` per monitor of `team` among
 /// `monitors`, from one read of their timelines.
 pub async fn page_uptime(
     pg: &PgPool,
+    clickhouse: &clickhouse::Client,
     team: Uuid,
     monitors: &[Uuid],
     days: u32,
@@ -65,44 +116,116 @@ pub async fn page_uptime(
     let first = today - DAY_MS * i64::from(days.saturating_sub(1));
     let overall = (now_ms - DAY_MS * i64::from(days), now_ms);
     // The overall window starts before the first day's midnight: it covers both.
-    let timelines = timelines(pg, team, monitors, (overall.0.min(first), now_ms)).await?;
+    let timelines = timelines(pg, clickhouse, team, monitors, (overall.0.min(first), now_ms)).await?;
     let mut out = HashMap::new();
     for (monitor, timeline) in timelines {
         let mut bars = Vec::with_capacity(days as usize);
         let mut day = first;
         while day <= today {
-            let (uptime, downtime_ms) = timeline.uptime((day, (day + DAY_MS).min(now_ms)));
-            bars.push(DayUptime { date: date_of(day)?, uptime, downtime_s: downtime_ms / 1000 });
+            let figures = timeline.uptime((day, (day + DAY_MS).min(now_ms)));
+            bars.push(DayUptime {
+                date: date_of(day)?,
+                uptime: figures.uptime,
+                downtime_s: figures.downtime_ms / 1000,
+                measured_s: figures.measured_ms / 1000,
+                coverage: figures.coverage,
+            });
             day += DAY_MS;
         }
-        out.insert(monitor, PageUptime { days: bars, overall: timeline.uptime(overall).0 });
+        let whole = timeline.uptime(overall);
+        out.insert(
+            monitor,
+            PageUptime {
+                days: bars,
+                overall: whole.uptime,
+                measured_s: whole.measured_ms / 1000,
+                coverage: whole.coverage,
+            },
+        );
     }
     Ok(out)
 }
 
-/// Creation, incidents and maintenance of `monitors` (those of `team`)
-/// within `window`.
+/// The hours of `team`'s monitors with a result that measured something
+/// (not skipped) within `window`, from the team's hourly roll-up.
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct CheckedRow {
+    monitor: String,
+    hours: Vec<u32>,
+}
+
+/// Creation, incidents, maintenance, pauses and checked hours of
+/// `monitors` (those of `team`) within `window`.
 async fn timelines(
     pg: &PgPool,
+    clickhouse: &clickhouse::Client,
     team: Uuid,
     monitors: &[Uuid],
     window: Span,
 ) -> Result<HashMap<Uuid, Timeline>, ApiError> {
     let (from, to) = (at(window.0)?, at(window.1)?);
+    let checked = clickhouse
+        .query(
+            "SELECT toString(monitor_id) AS monitor, groupUniqArray(toUInt32(bucket)) AS hours \
+             FROM team_results_1h WHERE team_id = toUUID(?) AND bucket >= toDateTime(?) \
+               AND bucket < toDateTime(?) AND checks > 0 \
+             GROUP BY monitor_id",
+        )
+        .bind(team.to_string())
+        .bind(window.0.div_euclid(HOUR_MS) * 3600)
+        .bind(window.1.div_euclid(1000) + 1)
+        .fetch_all::<CheckedRow>();
     let rows = sqlx::query(
-        "SELECT id, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms \
+        "SELECT id, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, interval_ms \
          FROM monitors WHERE team_id = $1 AND id = ANY($2)",
     )
     .bind(team)
     .bind(monitors)
-    .fetch_all(pg)
-    .await?;
+    .fetch_all(pg);
+    let (checked, rows) = tokio::try_join!(async { checked.await.map_err(super::clickhouse_error) }, async {
+        rows.await.map_err(ApiError::from)
+    })?;
     let mut out = HashMap::new();
+    let mut intervals = HashMap::new();
     for row in &rows {
-        let timeline = Timeline { created_ms: row.try_get("created_ms")?, incidents: vec![], maintenance: vec![] };
-        out.insert(row.try_get::<Uuid, _>("id")?, timeline);
+        let timeline = Timeline {
+            created_ms: row.try_get("created_ms")?,
+            incidents: vec![],
+            maintenance: vec![],
+            paused: vec![],
+            checked: vec![],
+        };
+        let id = row.try_get::<Uuid, _>("id")?;
+        intervals.insert(id, i64::from(row.try_get::<i32, _>("interval_ms")?));
+        out.insert(id, timeline);
+    }
+    for row in checked {
+        let Ok(id) = row.monitor.parse::<Uuid>() else { continue };
+        let (Some(timeline), Some(interval)) = (out.get_mut(&id), intervals.get(&id)) else { continue };
+        // A check stands for its interval: a monitor checked every 6 hours
+        // is measured between its checks too.
+        let length = HOUR_MS.max(*interval);
+        timeline
+            .checked
+            .extend(row.hours.iter().map(|&hour| (i64::from(hour) * 1000, i64::from(hour) * 1000 + length)));
     }
     let ids: Vec<Uuid> = out.keys().copied().collect();
+    let pauses = sqlx::query(
+        "SELECT monitor_id, (extract(epoch FROM paused_at) * 1000)::bigint AS start_ms, \
+                (extract(epoch FROM coalesce(resumed_at, $3)) * 1000)::bigint AS end_ms \
+         FROM monitor_pauses WHERE monitor_id = ANY($1) AND paused_at < $3 \
+           AND (resumed_at IS NULL OR resumed_at > $2)",
+    )
+    .bind(&ids)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pg)
+    .await?;
+    for row in &pauses {
+        if let Some(timeline) = out.get_mut(&row.try_get::<Uuid, _>("monitor_id")?) {
+            timeline.paused.push((row.try_get("start_ms")?, row.try_get("end_ms")?));
+        }
+    }
     let incidents = sqlx::query(
         "SELECT monitor_id, (extract(epoch FROM started_at) * 1000)::bigint AS start_ms, \
                 (extract(epoch FROM coalesce(resolved_at, $3)) * 1000)::bigint AS end_ms \
@@ -147,31 +270,68 @@ async fn timelines(
     for timeline in out.values_mut() {
         timeline.incidents = merge(std::mem::take(&mut timeline.incidents));
         timeline.maintenance = merge(std::mem::take(&mut timeline.maintenance));
+        timeline.paused = merge(std::mem::take(&mut timeline.paused));
+        timeline.checked = merge(std::mem::take(&mut timeline.checked));
     }
     Ok(out)
 }
 
 impl Timeline {
-    /// Uptime percent over `window` (`None` if nothing was measured) and
-    /// the downtime in ms.
-    fn uptime(&self, window: Span) -> (Option<f64>, i64) {
+    /// The figures of `window`: the time measured in it (checked, after
+    /// creation, not paused, not in maintenance), the confirmed downtime
+    /// within that, and the uptime as a share of it.
+    fn uptime(&self, window: Span) -> Figures {
         let range = (window.0.max(self.created_ms), window.1);
+        let none = |coverage| Figures { uptime: None, downtime_ms: 0, measured_ms: 0, coverage };
         if range.0 >= range.1 {
-            return (None, 0);
+            return none(Coverage::NoData);
         }
-        let measured = range.1 - range.0 - covered(&self.maintenance, range);
+        let left_out = merge(self.paused.iter().chain(&self.maintenance).copied().collect());
+        let measured_spans = subtract(&self.checked, &left_out);
+        let measured = covered(&measured_spans, range);
+        if measured <= 0 {
+            return none(if covered(&self.paused, range) > 0 {
+                Coverage::Paused
+            } else if covered(&self.maintenance, range) > 0 {
+                Coverage::Maintenance
+            } else {
+                Coverage::NoData
+            });
+        }
         let downtime: i64 = self
             .incidents
             .iter()
             .map(|&(s, e)| (s.max(range.0), e.min(range.1)))
             .filter(|(s, e)| s < e)
-            .map(|span| span.1 - span.0 - covered(&self.maintenance, span))
+            .map(|span| covered(&measured_spans, span))
             .sum();
-        if measured <= 0 {
-            return (None, 0);
+        Figures {
+            uptime: Some(100.0 * (measured - downtime) as f64 / measured as f64),
+            downtime_ms: downtime,
+            measured_ms: measured,
+            coverage: Coverage::Measured,
         }
-        (Some(100.0 * (measured - downtime) as f64 / measured as f64), downtime)
     }
+}
+
+/// The parts of the merged spans `spans` that the merged `minus` do not cover.
+fn subtract(spans: &[Span], minus: &[Span]) -> Vec<Span> {
+    let mut out = Vec::with_capacity(spans.len());
+    for &(mut start, end) in spans {
+        for &(s, e) in minus {
+            if e <= start || s >= end {
+                continue;
+            }
+            if s > start {
+                out.push((start, s));
+            }
+            start = start.max(e);
+        }
+        if start < end {
+            out.push((start, end));
+        }
+    }
+    out
 }
 
 /// Sorted, disjoint spans covering what `spans` cover.
@@ -203,11 +363,15 @@ pub struct WindowUptime {
     pub window: String,
     /// Its start (Unix ms); it ends now.
     pub from_ms: UnixMs,
-    /// Time-based uptime percent (the SLA figure); `null` if nothing was
-    /// measured.
+    /// Time-based uptime percent (the SLA figure) of the measured time;
+    /// `null` if nothing was measured.
     pub uptime: Option<f64>,
-    /// Confirmed downtime outside maintenance, in seconds.
+    /// Confirmed downtime within the measured time, in seconds.
     pub downtime_s: i64,
+    /// Seconds measured: checked, not paused, not in maintenance.
+    pub measured_s: i64,
+    /// Whether the window was measured, and if not, why.
+    pub coverage: Coverage,
     /// Check-based counts.
     pub checks: CheckCounts,
 }
@@ -276,18 +440,26 @@ pub async fn uptime(
     let now = OffsetDateTime::now_utc();
     let now_ms = unix_ms(now);
     let window = (now_ms - 90 * DAY_MS, now_ms);
-    let timelines = timelines(&state.pg, caller.team.0, &[id.0], window).await?;
+    let timelines = timelines(&state.pg, &state.clickhouse, caller.team.0, &[id.0], window).await?;
     let timeline = timelines.get(&id.0).ok_or_else(|| ApiError::not_found("monitor"))?;
     let mut windows = Vec::new();
     for (name, length) in [("24h", DAY_MS), ("7d", 7 * DAY_MS), ("30d", 30 * DAY_MS), ("90d", 90 * DAY_MS)] {
         let from_ms = now_ms - length;
-        let (uptime, downtime_ms) = timeline.uptime((from_ms, now_ms));
+        let figures = timeline.uptime((from_ms, now_ms));
         let checks = if length == DAY_MS {
             counts(&state, id.0, "check_results_1m", (from_ms / MINUTE_MS) * 60).await?
         } else {
             counts(&state, id.0, "check_results_1h", (from_ms / HOUR_MS) * 3600).await?
         };
-        windows.push(WindowUptime { window: name.to_owned(), from_ms, uptime, downtime_s: downtime_ms / 1000, checks });
+        windows.push(WindowUptime {
+            window: name.to_owned(),
+            from_ms,
+            uptime: figures.uptime,
+            downtime_s: figures.downtime_ms / 1000,
+            measured_s: figures.measured_ms / 1000,
+            coverage: figures.coverage,
+            checks,
+        });
     }
     Ok(Json(Uptime { monitor_id: id, now_ms, windows }))
 }
@@ -302,15 +474,45 @@ mod tests {
         assert_eq!(covered(&[(1, 4), (5, 10)], (3, 6)), 2);
     }
 
+    fn timeline_of(checked: Vec<Span>, paused: Vec<Span>) -> Timeline {
+        Timeline { created_ms: 100, incidents: vec![(150, 250)], maintenance: vec![(200, 300)], paused, checked }
+    }
+
     #[test]
     fn uptime_leaves_out_maintenance_and_time_before_creation() {
-        let timeline = Timeline { created_ms: 100, incidents: vec![(150, 250)], maintenance: vec![(200, 300)] };
+        let timeline = timeline_of(vec![(0, 2000)], vec![]);
         // Measured: [100, 200) and [300, 1100) = 900; down outside maintenance: [150, 200) = 50.
-        let (uptime, down) = timeline.uptime((0, 1100));
-        assert_eq!(down, 50);
-        assert!((uptime.unwrap() - 100.0 * 850.0 / 900.0).abs() < 1e-12);
+        let figures = timeline.uptime((0, 1100));
+        assert_eq!((figures.downtime_ms, figures.measured_ms, figures.coverage), (50, 900, Coverage::Measured));
+        assert!((figures.uptime.unwrap() - 100.0 * 850.0 / 900.0).abs() < 1e-12);
         // Nothing measured: before creation, or all in maintenance.
-        assert_eq!(timeline.uptime((0, 100)), (None, 0));
-        assert_eq!(timeline.uptime((200, 300)), (None, 0));
+        assert_eq!(timeline.uptime((0, 100)).coverage, Coverage::NoData);
+        assert_eq!(timeline.uptime((0, 100)).uptime, None);
+        assert_eq!(timeline.uptime((200, 300)).coverage, Coverage::Maintenance);
+    }
+
+    #[test]
+    fn unchecked_and_paused_time_is_not_uptime() {
+        // Checked [100, 400) and [600, 700); paused [400, 600).
+        let timeline = timeline_of(vec![(100, 400), (600, 700)], vec![(400, 600)]);
+        let figures = timeline.uptime((0, 1100));
+        // Measured: [100, 200) + [300, 400) + [600, 700) = 300; down [150, 200).
+        assert_eq!((figures.measured_ms, figures.downtime_ms), (300, 50));
+        assert!((figures.uptime.unwrap() - 100.0 * 250.0 / 300.0).abs() < 1e-12);
+        // Paused, or never checked: no uptime at all, and said why.
+        assert_eq!(timeline.uptime((400, 600)).coverage, Coverage::Paused);
+        assert_eq!(timeline.uptime((400, 600)).uptime, None);
+        assert_eq!(timeline.uptime((700, 1100)).coverage, Coverage::NoData);
+        assert_eq!(timeline_of(vec![], vec![]).uptime((0, 1100)).uptime, None);
+    }
+
+    #[test]
+    fn subtracting_spans() {
+        assert_eq!(
+            subtract(&[(0, 10), (20, 30)], &[(2, 4), (8, 22), (25, 26)]),
+            vec![(0, 2), (4, 8), (22, 25), (26, 30)]
+        );
+        assert_eq!(subtract(&[(0, 10)], &[]), vec![(0, 10)]);
+        assert_eq!(subtract(&[(0, 10)], &[(0, 10)]), vec![]);
     }
 }

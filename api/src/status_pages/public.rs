@@ -65,13 +65,18 @@ impl Cache {
 
     /// The public page at `slug`, from the cache or loaded (concurrent
     /// misses of one slug wait for one load). A failed load is not cached.
-    pub async fn page(&self, pg: &PgPool, slug: &str) -> Result<Option<Arc<PublicPage>>, ApiError> {
+    pub async fn page(
+        &self,
+        pg: &PgPool,
+        clickhouse: &clickhouse::Client,
+        slug: &str,
+    ) -> Result<Option<Arc<PublicPage>>, ApiError> {
         if !super::is_valid_slug(slug) {
             return Ok(None);
         }
         self.pages
             .try_get_with(slug.to_owned(), async {
-                Ok::<_, ApiError>(load(pg, slug, OffsetDateTime::now_utc()).await?.map(Arc::new))
+                Ok::<_, ApiError>(load(pg, clickhouse, slug, OffsetDateTime::now_utc()).await?.map(Arc::new))
             })
             .await
             // The cause was logged where it was made (`ApiError::internal`).
@@ -118,9 +123,14 @@ pub struct PublicMonitor {
     pub name: String,
     /// Its current status.
     pub status: MonitorState,
-    /// Uptime over the last [`UPTIME_DAYS`] days (percent); `null` if
+    /// Uptime over the last [`UPTIME_DAYS`] days, in percent of the time
+    /// measured (checked, not paused, not in maintenance); `null` if
     /// nothing was measured.
     pub uptime_90d: Option<f64>,
+    /// The seconds of those days that were measured.
+    pub measured_s_90d: i64,
+    /// Whether they were measured, and if not, why.
+    pub coverage_90d: analytics::Coverage,
     /// One bar per UTC day, oldest first, today last.
     pub days: Vec<PublicDay>,
 }
@@ -130,10 +140,16 @@ pub struct PublicMonitor {
 pub struct PublicDay {
     /// The UTC day, `YYYY-MM-DD`.
     pub date: String,
-    /// Percent (0–100); `null` if nothing was measured that day.
+    /// Percent (0–100) of the measured time; `null` if nothing was
+    /// measured that day.
     pub uptime: Option<f64>,
     /// Seconds of confirmed downtime.
     pub downtime_s: i64,
+    /// Seconds measured: checked, not paused, not in maintenance.
+    pub measured_s: i64,
+    /// Whether the day was measured, and if not, why: a grey bar is
+    /// `no_data`, never up.
+    pub coverage: analytics::Coverage,
 }
 
 /// An incident as the public sees it.
@@ -281,7 +297,12 @@ impl MonitorState {
 impl PublicMonitor {
     /// The 90-day uptime as shown.
     pub fn uptime_text(&self) -> String {
-        self.uptime_90d.map_or_else(|| "no data".to_owned(), |u| format!("{} uptime", percent(u)))
+        match (self.uptime_90d, self.coverage_90d) {
+            (Some(u), _) => format!("{} uptime", percent(u)),
+            (None, analytics::Coverage::Paused) => "paused".to_owned(),
+            (None, analytics::Coverage::Maintenance) => "in maintenance".to_owned(),
+            (None, _) => "no data".to_owned(),
+        }
     }
 }
 
@@ -289,7 +310,11 @@ impl PublicDay {
     /// The bar's CSS class, by uptime.
     pub fn class(&self) -> &'static str {
         match self.uptime {
-            None => "none",
+            None => match self.coverage {
+                analytics::Coverage::Paused => "paused",
+                analytics::Coverage::Maintenance => "maintenance",
+                _ => "none",
+            },
             Some(u) if u >= 99.95 => "ok",
             Some(u) if u >= 99.0 => "minor",
             Some(u) if u >= 95.0 => "partial",
@@ -299,13 +324,21 @@ impl PublicDay {
 
     /// The bar's tooltip.
     pub fn tip(&self) -> String {
-        match self.uptime {
-            None => format!("{}: no data", self.date),
-            Some(u) if self.downtime_s > 0 => {
-                format!("{}: {} uptime, down {}", self.date, percent(u), duration(self.downtime_s))
-            }
-            Some(u) => format!("{}: {} uptime", self.date, percent(u)),
+        let Some(u) = self.uptime else {
+            return match self.coverage {
+                analytics::Coverage::Paused => format!("{}: paused", self.date),
+                analytics::Coverage::Maintenance => format!("{}: maintenance", self.date),
+                _ => format!("{}: no data", self.date),
+            };
+        };
+        let mut tip = format!("{}: {} uptime", self.date, percent(u));
+        if self.downtime_s > 0 {
+            tip += &format!(", down {}", duration(self.downtime_s));
         }
+        if self.measured_s < 86_400 {
+            tip += &format!(" ({} measured)", duration(self.measured_s));
+        }
+        tip
     }
 }
 
@@ -369,7 +402,12 @@ fn unix_ms(at: OffsetDateTime) -> UnixMs {
 
 /// Reads the public page at `slug` as of `now`; `None` if there is no
 /// public page there.
-pub async fn load(pg: &PgPool, slug: &str, now: OffsetDateTime) -> Result<Option<PublicPage>, ApiError> {
+pub async fn load(
+    pg: &PgPool,
+    clickhouse: &clickhouse::Client,
+    slug: &str,
+    now: OffsetDateTime,
+) -> Result<Option<PublicPage>, ApiError> {
     let Some(page) = sqlx::query("SELECT id, team_id, title, description FROM status_pages WHERE slug = $1 AND public")
         .bind(slug)
         .fetch_optional(pg)
@@ -396,7 +434,7 @@ pub async fn load(pg: &PgPool, slug: &str, now: OffsetDateTime) -> Result<Option
     .fetch_all(pg)
     .await?;
     let ids: Vec<Uuid> = entries.iter().map(|row| row.try_get("monitor_id")).collect::<Result<_, _>>()?;
-    let mut uptime = analytics::page_uptime(pg, team, &ids, UPTIME_DAYS, now).await?;
+    let mut uptime = analytics::page_uptime(pg, clickhouse, team, &ids, UPTIME_DAYS, now).await?;
 
     let mut names = HashMap::new();
     let mut top = Vec::new();
@@ -410,10 +448,18 @@ pub async fn load(pg: &PgPool, slug: &str, now: OffsetDateTime) -> Result<Option
             name,
             status: MonitorState::from_row(row.try_get("paused")?, row.try_get::<Option<&str>, _>("status")?),
             uptime_90d: figures.overall,
+            measured_s_90d: figures.measured_s,
+            coverage_90d: figures.coverage,
             days: figures
                 .days
                 .into_iter()
-                .map(|d| PublicDay { date: d.date.to_string(), uptime: d.uptime, downtime_s: d.downtime_s })
+                .map(|d| PublicDay {
+                    date: d.date.to_string(),
+                    uptime: d.uptime,
+                    downtime_s: d.downtime_s,
+                    measured_s: d.measured_s,
+                    coverage: d.coverage,
+                })
                 .collect(),
         };
         match row.try_get::<Option<Uuid>, _>("section_id")? {
@@ -525,7 +571,7 @@ fn cacheable(mut response: Response) -> Response {
 
 /// `GET /status/{slug}`: the page as HTML.
 pub async fn html(Shared(state): Shared<State>, Path(slug): Path<String>) -> Response {
-    match state.status_pages.page(&state.pg, &slug).await {
+    match state.status_pages.page(&state.pg, &state.clickhouse, &slug).await {
         Ok(Some(page)) => match (PageHtml { generated: utc(page.generated_at_ms), page: &page }).render() {
             Ok(body) => cacheable(Html(body).into_response()),
             Err(err) => {
@@ -549,7 +595,11 @@ pub async fn html(Shared(state): Shared<State>, Path(slug): Path<String>) -> Res
 /// `GET /api/v1/public/status/{slug}`: the page as JSON.
 #[utoipa::path(get, path = "/api/v1/public/status/{slug}", tag = "status pages", params(("slug" = String, Path, description = "The page's slug")), responses((status = 200, description = "The public page (only pages marked public)", body = PublicPage)), security(()))]
 pub async fn json(Shared(state): Shared<State>, Id(slug): Id<String>) -> Result<Response, ApiError> {
-    let page = state.status_pages.page(&state.pg, &slug).await?.ok_or_else(|| ApiError::not_found("status page"))?;
+    let page = state
+        .status_pages
+        .page(&state.pg, &state.clickhouse, &slug)
+        .await?
+        .ok_or_else(|| ApiError::not_found("status page"))?;
     Ok(cacheable(Json(&*page).into_response()))
 }
 

@@ -1037,6 +1037,11 @@ export interface components {
         /** @description Outcome of a check. */
         CheckStatus: "up" | "down" | "degraded" | "skipped";
         /**
+         * @description What a span of time was, for uptime.
+         * @enum {string}
+         */
+        Coverage: "measured" | "paused" | "maintenance" | "no_data";
+        /**
          * @description One notification of one channel: the event it announced and how its
          *     delivery went.
          */
@@ -1663,6 +1668,11 @@ export interface components {
         };
         /** @description One day's bar. */
         PublicDay: {
+            /**
+             * @description Whether the day was measured, and if not, why: a grey bar is
+             *     `no_data`, never up.
+             */
+            coverage: components["schemas"]["Coverage"];
             /** @description The UTC day, `YYYY-MM-DD`. */
             date: string;
             /**
@@ -1671,8 +1681,14 @@ export interface components {
              */
             downtime_s: number;
             /**
+             * Format: int64
+             * @description Seconds measured: checked, not paused, not in maintenance.
+             */
+            measured_s: number;
+            /**
              * Format: double
-             * @description Percent (0–100); `null` if nothing was measured that day.
+             * @description Percent (0–100) of the measured time; `null` if nothing was
+             *     measured that day.
              */
             uptime?: number | null;
         };
@@ -1693,15 +1709,23 @@ export interface components {
         };
         /** @description A monitor as the public sees it. */
         PublicMonitor: {
+            /** @description Whether they were measured, and if not, why. */
+            coverage_90d: components["schemas"]["Coverage"];
             /** @description One bar per UTC day, oldest first, today last. */
             days: components["schemas"]["PublicDay"][];
+            /**
+             * Format: int64
+             * @description The seconds of those days that were measured.
+             */
+            measured_s_90d: number;
             /** @description The page's display name for it, or the monitor's name. */
             name: string;
             /** @description Its current status. */
             status: components["schemas"]["MonitorState"];
             /**
              * Format: double
-             * @description Uptime over the last [`UPTIME_DAYS`] days (percent); `null` if
+             * @description Uptime over the last [`UPTIME_DAYS`] days, in percent of the time
+             *     measured (checked, not paused, not in maintenance); `null` if
              *     nothing was measured.
              */
             uptime_90d?: number | null;
@@ -2214,17 +2238,24 @@ export interface components {
         WindowUptime: {
             /** @description Check-based counts. */
             checks: components["schemas"]["CheckCounts"];
+            /** @description Whether the window was measured, and if not, why. */
+            coverage: components["schemas"]["Coverage"];
             /**
              * Format: int64
-             * @description Confirmed downtime outside maintenance, in seconds.
+             * @description Confirmed downtime within the measured time, in seconds.
              */
             downtime_s: number;
             /** @description Its start (Unix ms); it ends now. */
             from_ms: components["schemas"]["i64"];
             /**
+             * Format: int64
+             * @description Seconds measured: checked, not paused, not in maintenance.
+             */
+            measured_s: number;
+            /**
              * Format: double
-             * @description Time-based uptime percent (the SLA figure); `null` if nothing was
-             *     measured.
+             * @description Time-based uptime percent (the SLA figure) of the measured time;
+             *     `null` if nothing was measured.
              */
             uptime?: number | null;
             /** @description `24h`, `7d`, `30d` or `90d`. */
