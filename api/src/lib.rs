@@ -172,6 +172,8 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
     let public = Router::new()
         .route("/api/v1/public/status/{slug}", get(status_pages::public::json))
         .route("/status/{slug}", get(status_pages::public::html))
+        .route("/status/{slug}/badge.svg", get(status_pages::badges::page_badge))
+        .route("/status/{slug}/badge/{monitor}/{badge}", get(status_pages::badges::monitor_badge))
         .route("/api/v1/invitations/preview", post(invitations::preview))
         .route("/api/v1/verify-email", post(accounts::verify_email))
         .route("/invite/{token}", get(invitations::page).post(invitations::page_form))

@@ -819,3 +819,88 @@ async fn pausing_and_resuming_are_kept_as_spans_for_uptime() {
     assert_eq!(uptime["windows"][0]["uptime"], Value::Null, "{uptime}");
     assert_eq!(uptime["windows"][0]["coverage"], "paused", "{uptime}");
 }
+
+/// A badge's answer: status, content type, and the texts of its SVG
+/// (parsed, so it is valid XML), each once.
+async fn badge(app: &App, path: &str) -> (StatusCode, String, Vec<String>) {
+    let (status, content_type, body) = app.raw("GET", path, None, None).await;
+    // To look at them: STATUSHAWK_BADGE_DIR=/tmp/badges.
+    if let Ok(dir) = std::env::var("STATUSHAWK_BADGE_DIR") {
+        let name = path.trim_start_matches("/status/").replace('/', "_");
+        std::fs::write(std::path::Path::new(&dir).join(name), &body).unwrap();
+    }
+    let svg = roxmltree::Document::parse(&body).unwrap_or_else(|err| panic!("{path}: not XML ({err}): {body}"));
+    assert_eq!(svg.root_element().tag_name().name(), "svg", "{body}");
+    let mut texts: Vec<String> = svg
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .filter_map(|node| node.text())
+        .map(str::to_owned)
+        .collect();
+    texts.dedup();
+    texts.sort();
+    texts.dedup();
+    (status, content_type, texts)
+}
+
+#[tokio::test]
+async fn badges_show_the_pages_figures_and_nothing_of_a_private_page() {
+    let app = App::new().await;
+    let owner = seed_shop(&app).await;
+    let (_, page) = app.call("GET", "/api/v1/public/status/shop", None, None).await;
+    let website = &page["monitors"][0];
+    assert_eq!(website["badge"], "website");
+    let percent = |value: f64| format!("{:.2}%", (value * 100.0).floor() / 100.0);
+
+    let (status, content_type, texts) = badge(&app, "/status/shop/badge/website/uptime-90d.svg").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("image/svg+xml"), "{content_type}");
+    assert_eq!(texts, [percent(website["uptime_90d"].as_f64().unwrap()), "uptime 90d".to_owned()]);
+    let (_, _, texts) = badge(&app, "/status/shop/badge/website/uptime-24h.svg").await;
+    assert_eq!(texts, ["100%", "uptime 24h"], "no incident in the last 24 hours");
+    let (_, _, texts) = badge(&app, "/status/shop/badge/website/status.svg").await;
+    assert_eq!(texts, ["Website", "up"]);
+    let (_, _, texts) = badge(&app, "/status/shop/badge/checkout/latency.svg").await;
+    assert_eq!(texts, ["20 ms", "response time"], "the seeded results took 20 ms");
+    let (_, _, texts) = badge(&app, "/status/shop/badge/checkout/status.svg").await;
+    assert_eq!(texts, ["Checkout", "down"]);
+    // Never checked, and paused ten days ago: no made-up figures.
+    let (_, _, texts) = badge(&app, "/status/shop/badge/images/uptime-30d.svg").await;
+    assert_eq!(texts, ["no data", "uptime 30d"]);
+    let (_, _, texts) = badge(&app, "/status/shop/badge/images/status.svg").await;
+    assert_eq!(texts, ["Images", "no data"]);
+    let (_, _, texts) = badge(&app, "/status/shop/badge/e-mail/uptime-7d.svg").await;
+    assert_eq!(texts, ["paused", "uptime 7d"]);
+    let (_, _, texts) = badge(&app, "/status/shop/badge/e-mail/uptime-30d.svg").await;
+    assert_eq!(texts, ["100%", "uptime 30d"], "measured before the pause");
+    let (status, _, texts) = badge(&app, "/status/shop/badge.svg").await;
+    assert_eq!((status, texts), (StatusCode::OK, vec!["partial outage".to_owned(), "status".to_owned()]));
+
+    // A monitor checked today with no confirmed change is up, not "no data".
+    sqlx::query("DELETE FROM monitor_status WHERE monitor_id = (SELECT monitor_id FROM status_page_monitors WHERE display_name = 'Website')")
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    app.state.status_pages.invalidate("shop").await;
+    let (_, _, texts) = badge(&app, "/status/shop/badge/website/status.svg").await;
+    assert_eq!(texts, ["Website", "up"]);
+
+    for missing in [
+        "/status/shop/badge/nobody/status.svg",
+        "/status/shop/badge/website/uptime-1y.svg",
+        "/status/shop/badge/website/status.png",
+        "/status/elsewhere/badge.svg",
+    ] {
+        assert_eq!(badge(&app, missing).await.0, StatusCode::NOT_FOUND, "{missing}");
+    }
+    // Not public: its badges are 404 too.
+    let (_, read) = app.call("GET", "/api/v1/status-pages", Some(&owner), None).await;
+    let id = read[0]["id"].as_str().unwrap();
+    let mut private = page_body(&read[0]);
+    private["public"] = json!(false);
+    let (status, _) = app.call("PUT", &format!("/api/v1/status-pages/{id}"), Some(&owner), Some(private)).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/status/shop/badge.svg", "/status/shop/badge/website/uptime-90d.svg"] {
+        assert_eq!(badge(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+}

@@ -75,6 +75,9 @@ struct Timeline {
     /// Where checks ran: each hour with a result, for an hour or the
     /// monitor's interval if longer.
     checked: Vec<Span>,
+    /// Mean response time of the up and degraded results of the window's
+    /// last 24 hours (by the hour), in ms.
+    latency_24h_ms: Option<u32>,
 }
 
 /// A window's time-based figures.
@@ -99,6 +102,11 @@ pub struct PageUptime {
     pub measured_s: i64,
     /// Whether that window was measured, and if not, why.
     pub coverage: Coverage,
+    /// Over the last 24 hours, 7 days and 30 days; `None` if nothing was
+    /// measured.
+    pub windows: [Option<f64>; 3],
+    /// Mean response time of the last 24 hours' up and degraded results.
+    pub latency_24h_ms: Option<u32>,
 }
 
 /// Daily and overall uptime of the last `days` per monitor of `team` among
@@ -133,6 +141,7 @@ pub async fn page_uptime(
             day += DAY_MS;
         }
         let whole = timeline.uptime(overall);
+        let windows = [DAY_MS, 7 * DAY_MS, 30 * DAY_MS].map(|length| timeline.uptime((now_ms - length, now_ms)).uptime);
         out.insert(
             monitor,
             PageUptime {
@@ -140,6 +149,8 @@ pub async fn page_uptime(
                 overall: whole.uptime,
                 measured_s: whole.measured_ms / 1000,
                 coverage: whole.coverage,
+                windows,
+                latency_24h_ms: timeline.latency_24h_ms,
             },
         );
     }
@@ -152,6 +163,10 @@ pub async fn page_uptime(
 struct CheckedRow {
     monitor: String,
     hours: Vec<u32>,
+    /// Up and degraded results of the last 24 hours of the window,
+    good_24h: u64,
+    /// and the sum of their response times.
+    good_ms_24h: u64,
 }
 
 /// Creation, incidents, maintenance, pauses and checked hours of
@@ -166,11 +181,15 @@ async fn timelines(
     let (from, to) = (at(window.0)?, at(window.1)?);
     let checked = clickhouse
         .query(
-            "SELECT toString(monitor_id) AS monitor, groupUniqArray(toUInt32(bucket)) AS hours \
+            "SELECT toString(monitor_id) AS monitor, groupUniqArray(toUInt32(bucket)) AS hours, \
+                    sumIf(good, bucket >= toDateTime(?)) AS good_24h, \
+                    sumIf(good_ms, bucket >= toDateTime(?)) AS good_ms_24h \
              FROM team_results_1h WHERE team_id = toUUID(?) AND bucket >= toDateTime(?) \
                AND bucket < toDateTime(?) AND checks > 0 \
              GROUP BY monitor_id",
         )
+        .bind((window.1 - DAY_MS).div_euclid(HOUR_MS) * 3600)
+        .bind((window.1 - DAY_MS).div_euclid(HOUR_MS) * 3600)
         .bind(team.to_string())
         .bind(window.0.div_euclid(HOUR_MS) * 3600)
         .bind(window.1.div_euclid(1000) + 1)
@@ -194,6 +213,7 @@ async fn timelines(
             maintenance: vec![],
             paused: vec![],
             checked: vec![],
+            latency_24h_ms: None,
         };
         let id = row.try_get::<Uuid, _>("id")?;
         intervals.insert(id, i64::from(row.try_get::<i32, _>("interval_ms")?));
@@ -205,6 +225,8 @@ async fn timelines(
         // A check stands for its interval: a monitor checked every 6 hours
         // is measured between its checks too.
         let length = HOUR_MS.max(*interval);
+        timeline.latency_24h_ms =
+            (row.good_24h > 0).then(|| u32::try_from(row.good_ms_24h / row.good_24h).unwrap_or(u32::MAX));
         timeline
             .checked
             .extend(row.hours.iter().map(|&hour| (i64::from(hour) * 1000, i64::from(hour) * 1000 + length)));
@@ -475,7 +497,14 @@ mod tests {
     }
 
     fn timeline_of(checked: Vec<Span>, paused: Vec<Span>) -> Timeline {
-        Timeline { created_ms: 100, incidents: vec![(150, 250)], maintenance: vec![(200, 300)], paused, checked }
+        Timeline {
+            created_ms: 100,
+            incidents: vec![(150, 250)],
+            maintenance: vec![(200, 300)],
+            paused,
+            checked,
+            latency_24h_ms: None,
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! (under its old and new slug) in this process; other API processes see
 //! the change when their cache entry expires ([`public::TTL`]).
 
+pub mod badges;
 pub mod public;
 
 use std::collections::{HashMap, HashSet};

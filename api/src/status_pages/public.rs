@@ -121,6 +121,9 @@ pub struct PublicSection {
 pub struct PublicMonitor {
     /// The page's display name for it, or the monitor's name.
     pub name: String,
+    /// Its key in badge addresses: `/status/{slug}/badge/{badge}/...`
+    /// (the name in lowercase, with dashes).
+    pub badge: String,
     /// Its current status.
     pub status: MonitorState,
     /// Uptime over the last [`UPTIME_DAYS`] days, in percent of the time
@@ -131,6 +134,15 @@ pub struct PublicMonitor {
     pub measured_s_90d: i64,
     /// Whether they were measured, and if not, why.
     pub coverage_90d: analytics::Coverage,
+    /// Uptime over the last 24 hours, as `uptime_90d`.
+    pub uptime_24h: Option<f64>,
+    /// Over the last 7 days.
+    pub uptime_7d: Option<f64>,
+    /// Over the last 30 days.
+    pub uptime_30d: Option<f64>,
+    /// Mean response time of the last 24 hours' up and degraded results
+    /// (ms); `null` without any.
+    pub latency_ms_24h: Option<u32>,
     /// One bar per UTC day, oldest first, today last.
     pub days: Vec<PublicDay>,
 }
@@ -261,12 +273,17 @@ impl Overall {
 }
 
 impl MonitorState {
-    fn from_row(paused: bool, status: Option<&str>) -> Self {
+    /// From the monitor's pause flag and the evaluator's confirmed status.
+    /// The evaluator records a status only when it changes from the
+    /// initial `up`, so a monitor without one that was checked in the last
+    /// 24 hours is up; without either it has no data yet.
+    fn from_row(paused: bool, status: Option<&str>, checked_today: bool) -> Self {
         match (paused, status) {
             (true, _) => Self::Paused,
             (false, Some("up")) => Self::Up,
             (false, Some("degraded")) => Self::Degraded,
             (false, Some("down")) => Self::Down,
+            (false, _) if checked_today => Self::Up,
             (false, _) => Self::Unknown,
         }
     }
@@ -362,7 +379,7 @@ impl PublicUpdate {
 }
 
 /// A percentage with two decimals, never rounded up to 100 %.
-fn percent(value: f64) -> String {
+pub(super) fn percent(value: f64) -> String {
     if value >= 100.0 { "100%".to_owned() } else { format!("{:.2}%", (value * 100.0).floor() / 100.0) }
 }
 
@@ -444,12 +461,19 @@ pub async fn load(
         let name: String = row.try_get("name")?;
         names.insert(id, name.clone());
         let figures = uptime.remove(&id).unwrap_or_default();
+        let [uptime_24h, uptime_7d, uptime_30d] = figures.windows;
+        let status = row.try_get::<Option<&str>, _>("status")?;
         let monitor = PublicMonitor {
+            badge: super::badges::key(&name),
             name,
-            status: MonitorState::from_row(row.try_get("paused")?, row.try_get::<Option<&str>, _>("status")?),
+            status: MonitorState::from_row(row.try_get("paused")?, status, uptime_24h.is_some()),
             uptime_90d: figures.overall,
             measured_s_90d: figures.measured_s,
             coverage_90d: figures.coverage,
+            uptime_24h,
+            uptime_7d,
+            uptime_30d,
+            latency_ms_24h: figures.latency_24h_ms,
             days: figures
                 .days
                 .into_iter()
@@ -564,7 +588,7 @@ fn message_html(status: StatusCode, heading: &'static str, text: &'static str) -
     }
 }
 
-fn cacheable(mut response: Response) -> Response {
+pub(super) fn cacheable(mut response: Response) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
     response
 }

@@ -1709,10 +1709,21 @@ export interface components {
         };
         /** @description A monitor as the public sees it. */
         PublicMonitor: {
+            /**
+             * @description Its key in badge addresses: `/status/{slug}/badge/{badge}/...`
+             *     (the name in lowercase, with dashes).
+             */
+            badge: string;
             /** @description Whether they were measured, and if not, why. */
             coverage_90d: components["schemas"]["Coverage"];
             /** @description One bar per UTC day, oldest first, today last. */
             days: components["schemas"]["PublicDay"][];
+            /**
+             * Format: int32
+             * @description Mean response time of the last 24 hours' up and degraded results
+             *     (ms); `null` without any.
+             */
+            latency_ms_24h?: number | null;
             /**
              * Format: int64
              * @description The seconds of those days that were measured.
@@ -1722,6 +1733,21 @@ export interface components {
             name: string;
             /** @description Its current status. */
             status: components["schemas"]["MonitorState"];
+            /**
+             * Format: double
+             * @description Uptime over the last 24 hours, as `uptime_90d`.
+             */
+            uptime_24h?: number | null;
+            /**
+             * Format: double
+             * @description Over the last 30 days.
+             */
+            uptime_30d?: number | null;
+            /**
+             * Format: double
+             * @description Over the last 7 days.
+             */
+            uptime_7d?: number | null;
             /**
              * Format: double
              * @description Uptime over the last [`UPTIME_DAYS`] days, in percent of the time
