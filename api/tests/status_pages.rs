@@ -760,7 +760,12 @@ async fn the_public_page_is_cached_until_it_is_edited() {
 #[tokio::test]
 async fn a_headless_browser_renders_the_page() {
     let app = App::new().await;
-    seed_shop(&app).await;
+    let owner = seed_shop(&app).await;
+    let in_two_days = (time::OffsetDateTime::now_utc().unix_timestamp() / 3600 + 48) * 3_600_000;
+    let window = json!({"title": "Payment provider upgrade", "schedule": {"kind": "one_off",
+        "starts_at_ms": in_two_days, "ends_at_ms": in_two_days + 2 * 3_600_000}});
+    let (status, created) = app.call("POST", "/api/v1/maintenance", Some(&owner), Some(window)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/status/shop", listener.local_addr().unwrap());
     let router = app.router.clone();
@@ -902,5 +907,61 @@ async fn badges_show_the_pages_figures_and_nothing_of_a_private_page() {
     assert_eq!(status, StatusCode::OK);
     for path in ["/status/shop/badge.svg", "/status/shop/badge/website/uptime-90d.svg"] {
         assert_eq!(badge(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn pages_show_running_and_upcoming_maintenance_of_their_monitors() {
+    let app = App::new().await;
+    let owner = seed_shop(&app).await;
+    let elsewhere = app.monitor(&owner, "internal", "https://intra.shop.example/").await;
+    let (_, page) = app.call("GET", "/api/v1/status-pages", Some(&owner), None).await;
+    let checkout = page[0]["sections"][0]["monitors"][0]["monitor_id"].clone();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let (hour, day) = (3_600_000, 86_400_000);
+    let window = |title: &str, monitor: Value, schedule: Value| json!({"title": title, "monitor_id": monitor, "schedule": schedule});
+    let one_off = |from: i64, to: i64| json!({"kind": "one_off", "starts_at_ms": from, "ends_at_ms": to});
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    for body in [
+        window("Database upgrade", checkout.clone(), one_off(now - hour, now + hour)),
+        window("Network work", Value::Null, one_off(now + 2 * day, now + 2 * day + hour)),
+        window("Not on the page", json!(elsewhere), one_off(now + day, now + day + hour)),
+        window("Over", Value::Null, one_off(now - 2 * day, now - day)),
+        window("Too far ahead", Value::Null, one_off(now + 20 * day, now + 20 * day + hour)),
+        window(
+            "Weekly backups",
+            Value::Null,
+            json!({"kind": "weekly", "weekdays": [later.weekday().number_from_monday()], "start_time": "03:00",
+                   "duration_minutes": 30, "timezone": "UTC"}),
+        ),
+    ] {
+        let (status, created) = app.call("POST", "/api/v1/maintenance", Some(&owner), Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+    }
+
+    let (_, page) = app.call("GET", "/api/v1/public/status/shop", None, None).await;
+    let shown = page["maintenance"].as_array().unwrap();
+    let titles: Vec<&str> = shown.iter().map(|m| m["title"].as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 3, "{shown:?}");
+    assert_eq!(titles[0], "Database upgrade", "soonest first");
+    assert!(titles.contains(&"Network work") && titles.contains(&"Weekly backups"), "{titles:?}");
+    assert_eq!(shown[0]["active"], true);
+    assert_eq!(shown[0]["monitors"], json!(["Checkout"]));
+    assert_eq!(
+        (shown[0]["starts_at_ms"].as_i64(), shown[0]["ends_at_ms"].as_i64()),
+        (Some(now - hour), Some(now + hour))
+    );
+    let network = shown.iter().find(|m| m["title"] == "Network work").unwrap();
+    assert_eq!(network["active"], false);
+    assert_eq!(network["monitors"], json!(["Checkout", "E-mail", "Images", "Search", "Website"]), "the whole page");
+    let weekly = shown.iter().find(|m| m["title"] == "Weekly backups").unwrap();
+    assert!(weekly["starts_at_ms"].as_i64().unwrap() > now, "its next occurrence, once");
+
+    let (_, _, html) = app.raw("GET", "/status/shop", None, None).await;
+    for text in ["Scheduled maintenance", "Database upgrade", "in progress", "Network work", "scheduled", "UTC"] {
+        assert!(html.contains(text), "{text:?} missing from the page");
+    }
+    for hidden in ["Not on the page", "Too far ahead", ">Over<"] {
+        assert!(!html.contains(hidden), "{hidden:?} shown");
     }
 }

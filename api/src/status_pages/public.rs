@@ -41,6 +41,8 @@ pub const CAPACITY: u64 = 10_000;
 pub const UPTIME_DAYS: u32 = 90;
 /// Resolved incidents are shown this many days after their end.
 pub const PAST_INCIDENT_DAYS: i64 = 14;
+/// Maintenance is shown while it runs and this many days before.
+pub const UPCOMING_MAINTENANCE_DAYS: i64 = 14;
 /// Incidents shown at most (open and past together, newest first).
 const MAX_INCIDENTS: i64 = 50;
 /// Browsers and proxies may keep a page as long as we do.
@@ -103,8 +105,35 @@ pub struct PublicPage {
     pub active_incidents: Vec<PublicIncident>,
     /// Incidents resolved in the last [`PAST_INCIDENT_DAYS`] days, newest first.
     pub past_incidents: Vec<PublicIncident>,
+    /// Maintenance of the page's monitors running now or starting within
+    /// [`UPCOMING_MAINTENANCE_DAYS`] days, soonest first: each window's
+    /// next occurrence (a weekly one's, once).
+    pub maintenance: Vec<PublicMaintenance>,
     /// When this was put together (Unix ms).
     pub generated_at_ms: UnixMs,
+}
+
+/// Scheduled maintenance as the public sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicMaintenance {
+    /// What it is, as its window is titled.
+    pub title: String,
+    /// Starts (Unix ms).
+    pub starts_at_ms: UnixMs,
+    /// Ends (Unix ms).
+    pub ends_at_ms: UnixMs,
+    /// Whether it is running now.
+    pub active: bool,
+    /// The public names of the page's monitors it covers (all of them for
+    /// a window over the whole team).
+    pub monitors: Vec<String>,
+}
+
+impl PublicMaintenance {
+    /// When, as shown (UTC).
+    pub fn when(&self) -> String {
+        format!("{} – {}", utc(self.starts_at_ms), utc(self.ends_at_ms))
+    }
 }
 
 /// A section of monitors.
@@ -552,6 +581,8 @@ pub async fn load(
         if resolved_at_ms.is_some() { past_incidents.push(incident) } else { active_incidents.push(incident) }
     }
 
+    let maintenance = maintenance(pg, team, &names, now).await?;
+
     Ok(Some(PublicPage {
         slug: slug.to_owned(),
         title: page.try_get("title")?,
@@ -561,8 +592,58 @@ pub async fn load(
         sections,
         active_incidents,
         past_incidents,
+        maintenance,
         generated_at_ms: unix_ms(now),
     }))
+}
+
+/// The next occurrence of each maintenance window over the page's monitors
+/// (`names`: id → public name) that runs now or starts within
+/// [`UPCOMING_MAINTENANCE_DAYS`], soonest first. Occurrences come from
+/// Postgres's `maintenance_occurrences`, as for uptime and the notifier.
+async fn maintenance(
+    pg: &PgPool,
+    team: Uuid,
+    names: &HashMap<Uuid, String>,
+    now: OffsetDateTime,
+) -> Result<Vec<PublicMaintenance>, ApiError> {
+    let ids: Vec<Uuid> = names.keys().copied().collect();
+    let rows = sqlx::query(
+        "SELECT DISTINCT ON (o.window_id) o.monitor_id, o.title, \
+                (extract(epoch FROM o.starts_at) * 1000)::bigint AS start_ms, \
+                (extract(epoch FROM o.ends_at) * 1000)::bigint AS end_ms \
+         FROM maintenance_occurrences($1, $3, $3 + make_interval(days => $4)) o \
+         WHERE o.monitor_id IS NULL OR o.monitor_id = ANY($2) \
+         ORDER BY o.window_id, o.starts_at",
+    )
+    .bind(team)
+    .bind(&ids)
+    .bind(now)
+    .bind(i32::try_from(UPCOMING_MAINTENANCE_DAYS).unwrap_or(14))
+    .fetch_all(pg)
+    .await?;
+    let now_ms = unix_ms(now);
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (starts_at_ms, ends_at_ms): (UnixMs, UnixMs) = (row.try_get("start_ms")?, row.try_get("end_ms")?);
+        let monitors = match row.try_get::<Option<Uuid>, _>("monitor_id")? {
+            Some(id) => names.get(&id).cloned().into_iter().collect(),
+            None => {
+                let mut all: Vec<String> = names.values().cloned().collect();
+                all.sort();
+                all
+            }
+        };
+        out.push(PublicMaintenance {
+            title: row.try_get("title")?,
+            starts_at_ms,
+            ends_at_ms,
+            active: starts_at_ms <= now_ms,
+            monitors,
+        });
+    }
+    out.sort_by_key(|m| (m.starts_at_ms, m.ends_at_ms));
+    Ok(out)
 }
 
 /// The page as HTML.

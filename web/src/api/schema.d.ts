@@ -1707,6 +1707,22 @@ export interface components {
             /** @description Its updates, newest first. */
             updates: components["schemas"]["PublicUpdate"][];
         };
+        /** @description Scheduled maintenance as the public sees it. */
+        PublicMaintenance: {
+            /** @description Whether it is running now. */
+            active: boolean;
+            /** @description Ends (Unix ms). */
+            ends_at_ms: components["schemas"]["i64"];
+            /**
+             * @description The public names of the page's monitors it covers (all of them for
+             *     a window over the whole team).
+             */
+            monitors: string[];
+            /** @description Starts (Unix ms). */
+            starts_at_ms: components["schemas"]["i64"];
+            /** @description What it is, as its window is titled. */
+            title: string;
+        };
         /** @description A monitor as the public sees it. */
         PublicMonitor: {
             /**
@@ -1764,6 +1780,12 @@ export interface components {
             description: string;
             /** @description When this was put together (Unix ms). */
             generated_at_ms: components["schemas"]["i64"];
+            /**
+             * @description Maintenance of the page's monitors running now or starting within
+             *     [`UPCOMING_MAINTENANCE_DAYS`] days, soonest first: each window's
+             *     next occurrence (a weekly one's, once).
+             */
+            maintenance: components["schemas"]["PublicMaintenance"][];
             /** @description Monitors outside any section, in order. */
             monitors: components["schemas"]["PublicMonitor"][];
             /** @description Incidents resolved in the last [`PAST_INCIDENT_DAYS`] days, newest first. */
