@@ -291,6 +291,7 @@ async fn serve(config: &Config, services: Vec<Service>) -> anyhow::Result<()> {
                     secrets,
                     sender: statushawk_notifier::send::Sender::new(guard, Duration::from_secs(n.send_timeout_secs))?,
                     system_mail: statushawk_notifier::system_mail::SystemMailer::from_config(&config.email)?,
+                    public_url: config.api.public_url.clone(),
                 };
                 let settings = statushawk_notifier::Settings {
                     concurrency: n.concurrency,

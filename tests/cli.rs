@@ -33,12 +33,12 @@ async fn migrate_twice_applies_then_says_nothing_to_do() {
     let first = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         first,
-        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api, 0005 heartbeats, 0006 system mail, 0007 invitations, 0008 monitor secrets, 0009 maintenance occurrences, 0010 trace context, 0011 monitor pauses\nclickhouse: applied 0001_check_results, 0002_rollups, 0003_heartbeat_pings, 0004_team_rollups\n"
+        "postgres: applied 0001 init, 0002 evaluator, 0003 notifier, 0004 api, 0005 heartbeats, 0006 system mail, 0007 invitations, 0008 monitor secrets, 0009 maintenance occurrences, 0010 trace context, 0011 monitor pauses, 0012 incident communication\nclickhouse: applied 0001_check_results, 0002_rollups, 0003_heartbeat_pings, 0004_team_rollups\n"
     );
     let second = stdout(&statushawk(&env, &["migrate"], &[]));
     assert_eq!(
         second,
-        "postgres: up to date (11 migrations), nothing to do\nclickhouse: up to date (4 migrations), nothing to do\n"
+        "postgres: up to date (12 migrations), nothing to do\nclickhouse: up to date (4 migrations), nothing to do\n"
     );
 }
 

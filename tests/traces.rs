@@ -154,6 +154,7 @@ async fn one_trace_follows_a_failing_check_from_the_scheduler_to_the_notificatio
             secrets: Some(secrets),
             sender: statushawk_notifier::send::Sender::new(guard, Duration::from_secs(5)).unwrap(),
             system_mail: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
         },
         stop.clone(),
     ));

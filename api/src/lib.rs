@@ -120,6 +120,8 @@ pub struct Shared {
     pub pings: throttle::Throttle<statushawk_schemas::MonitorId>,
     /// Public status pages by slug, for `status_pages::public::TTL`.
     pub status_pages: status_pages::public::Cache,
+    /// Subscriptions asked for on status pages, per client address.
+    pub subscribes: throttle::Throttle<Option<std::net::IpAddr>>,
 }
 
 impl Shared {
@@ -167,6 +169,10 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         ping_tokens: pings::Tokens::new(ping_key),
         pings: throttle::Throttle::new(pings::PINGS_PER_TOKEN, std::time::Duration::from_secs(1)),
         status_pages: status_pages::public::Cache::new(status_pages::public::TTL),
+        subscribes: throttle::Throttle::new(
+            status_pages::subscribers::SUBSCRIBES_PER_CLIENT,
+            std::time::Duration::from_secs(3600),
+        ),
     });
     // Unauthenticated and cached, but limited per client address.
     let public = Router::new()
@@ -174,6 +180,17 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         .route("/status/{slug}", get(status_pages::public::html))
         .route("/status/{slug}/badge.svg", get(status_pages::badges::page_badge))
         .route("/status/{slug}/badge/{monitor}/{badge}", get(status_pages::badges::monitor_badge))
+        .route("/status/{slug}/feed.atom", get(status_pages::feeds::atom_feed))
+        .route("/status/{slug}/feed.rss", get(status_pages::feeds::rss_feed))
+        .route("/status/{slug}/subscribe", post(status_pages::subscribers::subscribe))
+        .route(
+            "/status/{slug}/confirm/{token}",
+            get(status_pages::subscribers::confirm_page).post(status_pages::subscribers::confirm),
+        )
+        .route(
+            "/status/{slug}/unsubscribe/{token}",
+            get(status_pages::subscribers::unsubscribe_page).post(status_pages::subscribers::unsubscribe),
+        )
         .route("/api/v1/invitations/preview", post(invitations::preview))
         .route("/api/v1/verify-email", post(accounts::verify_email))
         .route("/invite/{token}", get(invitations::page).post(invitations::page_form))
@@ -214,10 +231,19 @@ pub fn router_and_state(deps: Deps) -> (Router, State) {
         .route("/incidents", get(incidents::list))
         .route("/incidents/{id}", get(incidents::get))
         .route("/incidents/{id}/updates", post(incidents::add_update))
+        .route("/incidents/{id}/ack", post(incidents::ack))
         .route("/maintenance", get(maintenance::list).post(maintenance::create))
         .route("/maintenance/{id}", get(maintenance::get).put(maintenance::replace).delete(maintenance::delete))
         .route("/status-pages", get(status_pages::list).post(status_pages::create))
         .route("/status-pages/{id}", get(status_pages::get).put(status_pages::replace).delete(status_pages::delete))
+        .route(
+            "/status-pages/{id}/subscribers",
+            get(status_pages::subscribers::list).post(status_pages::subscribers::add),
+        )
+        .route(
+            "/status-pages/{id}/subscribers/{subscriber_id}",
+            axum::routing::delete(status_pages::subscribers::remove),
+        )
         .route("/openapi.json", get(openapi::openapi_json))
         .fallback(|| async { ApiError::not_found("route") });
     let router = Router::new()

@@ -756,7 +756,8 @@ async fn the_public_page_is_cached_until_it_is_edited() {
 
 /// Headless Chromium renders the page served over real TCP. With
 /// `STATUSHAWK_STATUS_PAGE_PNG` set, the screenshot is also copied there
-/// (how `docs/status-page.png` is made).
+/// (how `docs/status-page.png` is made, with
+/// `STATUSHAWK_SCREENSHOT_SIZE=1200,2500` to show the whole page).
 #[tokio::test]
 async fn a_headless_browser_renders_the_page() {
     let app = App::new().await;

@@ -15,6 +15,7 @@ pub mod notification;
 pub mod ntfy;
 pub mod pagerduty;
 pub mod slack;
+pub mod subscribers;
 pub mod teams;
 pub mod telegram;
 pub mod webhook;
@@ -372,7 +373,7 @@ fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, FieldError> {
 /// Checks that `url` is an absolute `https://` (or `http://`) URL without
 /// credentials, naming `field`. Where it may lead is the SSRF guard's
 /// business, at send time.
-pub(crate) fn check_url(field: &str, url: &SecretString) -> Result<url::Url, FieldError> {
+pub fn check_url(field: &str, url: &SecretString) -> Result<url::Url, FieldError> {
     let parsed = url::Url::parse(url.expose_secret()).map_err(|e| FieldError::new(field, format!("not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(FieldError::new(field, format!("scheme {} is not allowed; use https", parsed.scheme())));

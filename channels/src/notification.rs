@@ -37,6 +37,7 @@ impl Notification {
             (false, IncidentEventKind::Opened) => WebhookEventType::IncidentOpened,
             (false, IncidentEventKind::Updated) => WebhookEventType::IncidentUpdated,
             (false, IncidentEventKind::Resolved) => WebhookEventType::IncidentResolved,
+            (false, IncidentEventKind::Acknowledged) => WebhookEventType::IncidentAcknowledged,
         }
     }
 
@@ -44,17 +45,19 @@ impl Notification {
     pub fn tone(&self) -> Tone {
         match (self.reminder, self.event.kind) {
             (true, _) | (false, IncidentEventKind::Opened) => Tone::Down,
-            (false, IncidentEventKind::Updated) => Tone::Changed,
+            (false, IncidentEventKind::Updated | IncidentEventKind::Acknowledged) => Tone::Changed,
             (false, IncidentEventKind::Resolved) => Tone::Resolved,
         }
     }
 
-    /// The state in capitals: `DOWN`, `STILL DOWN`, `UPDATE`, `RESOLVED`.
+    /// The state in capitals: `DOWN`, `STILL DOWN`, `UPDATE`,
+    /// `ACKNOWLEDGED`, `RESOLVED`.
     pub fn state_word(&self) -> &'static str {
         match (self.reminder, self.event.kind) {
             (true, _) => "STILL DOWN",
             (false, IncidentEventKind::Opened) => "DOWN",
             (false, IncidentEventKind::Updated) => "UPDATE",
+            (false, IncidentEventKind::Acknowledged) => "ACKNOWLEDGED",
             (false, IncidentEventKind::Resolved) => "RESOLVED",
         }
     }
@@ -74,10 +77,14 @@ impl Notification {
                 format!("{name} is still down after {} ({regions}).", duration_text(event.at_ms - event.started_at_ms))
             }
             (false, IncidentEventKind::Opened) => format!("{name} is down ({regions})."),
-            (false, IncidentEventKind::Updated) => match &event.message {
-                Some(message) => format!("{name}: {message}"),
-                None => format!("{name} is still down; affected now: {regions}."),
+            (false, IncidentEventKind::Updated) => match (&event.message, &event.update) {
+                (Some(message), Some(update)) => format!("{name} ({}): {message}", update.status.as_str()),
+                (Some(message), None) => format!("{name}: {message}"),
+                (None, _) => format!("{name} is still down; affected now: {regions}."),
             },
+            (false, IncidentEventKind::Acknowledged) => {
+                format!("{name}: the incident was acknowledged by {}.", author(event))
+            }
             (false, IncidentEventKind::Resolved) => format!(
                 "{name} is back up after {}.",
                 duration_text(event.resolved_at_ms.unwrap_or(event.at_ms) - event.started_at_ms)
@@ -101,6 +108,13 @@ impl Notification {
             }
             None => facts.push(("Down for", duration_text(event.at_ms - event.started_at_ms))),
         }
+        if event.update.is_some() {
+            let label = match event.kind {
+                IncidentEventKind::Acknowledged => "Acknowledged by",
+                _ => "Update by",
+            };
+            facts.push((label, author(event)));
+        }
         facts.push(("Incident", event.incident_id.to_string()));
         facts
     }
@@ -114,6 +128,11 @@ impl Notification {
         }
         text
     }
+}
+
+/// Who did what a person's event tells, or `a former member`.
+fn author(event: &IncidentEvent) -> String {
+    event.update.as_ref().and_then(|u| u.author.clone()).unwrap_or_else(|| "a former member".to_owned())
 }
 
 /// The affected regions, or the regions seen down, as `eu-west, us-east`.

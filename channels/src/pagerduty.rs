@@ -1,5 +1,6 @@
 //! PagerDuty: Events API v2; `trigger` when the incident opens or changes,
-//! `resolve` when it ends, deduplicated by the incident id. Reminders are
+//! `acknowledge` when a person acknowledges it, `resolve` when it ends,
+//! deduplicated by the incident id. Reminders are
 //! not sent: PagerDuty escalates by itself.
 //! <https://developer.pagerduty.com/docs/events-api-v2/trigger-events/>.
 
@@ -61,6 +62,11 @@ impl Channel for PagerDuty {
             IncidentEventKind::Resolved => json!({
                 "routing_key": self.routing_key.expose_secret(),
                 "event_action": "resolve",
+                "dedup_key": dedup_key,
+            }),
+            IncidentEventKind::Acknowledged => json!({
+                "routing_key": self.routing_key.expose_secret(),
+                "event_action": "acknowledge",
                 "dedup_key": dedup_key,
             }),
             IncidentEventKind::Opened | IncidentEventKind::Updated => json!({

@@ -90,6 +90,15 @@ impl SecretBox {
         blake3::derive_key(context, &self.key)
     }
 
+    /// The signing secret of a status page subscriber's webhook: derived
+    /// from the key and the subscription's id, so it is stored nowhere;
+    /// the API shows it once, the notifier signs with it.
+    /// `subscriber` is the id's bytes.
+    pub fn subscriber_signing_secret(&self, subscriber: &[u8; 16]) -> String {
+        let key = self.subkey("statushawk 2026 status page subscriber webhook signing");
+        format!("whsec_{}", &blake3::keyed_hash(&key, subscriber).to_hex()[..48])
+    }
+
     /// Encrypts `plaintext` for `owner` (e.g. the channel id's bytes).
     pub fn seal(&self, owner: &[u8], plaintext: &[u8]) -> Result<Sealed, SecretsError> {
         let nonce: [u8; NONCE_LEN] = rand::random();

@@ -93,6 +93,7 @@ async fn work(
     let mut reconciled = tokio::time::Instant::now();
     while !stop.is_cancelled() {
         if reconciled.elapsed() >= shared.settings.reconcile {
+            publish_left(partition, shared, lost).await?;
             reconcile(partition, shared, &monitors, lost).await?;
             reconciled = tokio::time::Instant::now();
         }
@@ -158,6 +159,35 @@ async fn work(
 /// How long a reconcile waits for Postgres before it gives up until the
 /// next period.
 const RECONCILE_WAIT: Duration = Duration::from_secs(2);
+
+/// Outbox rows older than this are taken for left behind by whoever wrote
+/// them (the API, whose own publish failed) and published by the
+/// partition's owner.
+const OUTBOX_LEFT_AFTER: Duration = Duration::from_secs(10);
+
+/// Publishes what others left in the partition's outbox: events of what
+/// people did, which the API writes there and publishes itself, unless it
+/// failed to. One brief try per period, like the reconcile.
+async fn publish_left(partition: u16, shared: &Shared, lost: &CancellationToken) -> Result<(), Abandoned> {
+    let left = tokio::select! {
+        () = lost.cancelled() => return Err(Abandoned),
+        tried = tokio::time::timeout(RECONCILE_WAIT, store::outbox_left(&shared.pg, partition, OUTBOX_LEFT_AFTER)) => {
+            match tried {
+                Ok(Ok(left)) => left,
+                Ok(Err(err)) => {
+                    warn!(partition, error = %err, "Reading the event outbox failed; trying again next period.");
+                    return Ok(());
+                }
+                Err(_) => return Ok(()),
+            }
+        }
+    };
+    if !left.is_empty() {
+        info!(partition, events = left.len(), "Publishing events left in the outbox.");
+        publish_events(shared, &left, lost).await?;
+    }
+    Ok(())
+}
 
 /// Heals a lost `CONFIG` message: compares the version of every monitor
 /// held with Postgres, in one query, and has each one changed or deleted
@@ -578,6 +608,8 @@ fn log_event(event: &Event) {
                 IncidentEventKind::Resolved => info!(
                     monitor_id = %e.monitor_id, name = %e.monitor_name, incident_id = %e.incident_id, "Incident resolved."
                 ),
+                // People's events are the API's, never the state machine's.
+                IncidentEventKind::Acknowledged => {}
             }
         }
         Event::Status(e) => {

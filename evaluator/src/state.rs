@@ -583,6 +583,7 @@ fn incident_event(
         affected_regions: incident.down.iter().cloned().collect(),
         regions: evidence.to_vec(),
         message: None,
+        update: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! batch, in one transaction, with its events in the outbox).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::value::RawValue;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -470,11 +471,18 @@ async fn apply(tx: &mut Transaction<'_, Postgres>, write: &Write) -> sqlx::Resul
 
 /// The events of `partition` still in the outbox, oldest first.
 pub async fn outbox(pg: &PgPool, partition: u16) -> sqlx::Result<Vec<Pending>> {
+    outbox_left(pg, partition, Duration::ZERO).await
+}
+
+/// The events of `partition` in the outbox for longer than `age`, oldest
+/// first.
+pub async fn outbox_left(pg: &PgPool, partition: u16, age: Duration) -> sqlx::Result<Vec<Pending>> {
     let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT id, subject, msg_id, payload::text, traceparent FROM event_outbox \
-         WHERE partition = $1 ORDER BY id LIMIT 10000",
+         WHERE partition = $1 AND created_at <= now() - $2 * interval '1 millisecond' ORDER BY id LIMIT 10000",
     )
     .bind(i16::try_from(partition).unwrap_or(i16::MAX))
+    .bind(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
     .fetch_all(pg)
     .await?;
     Ok(rows

@@ -199,6 +199,41 @@ async fn a_change_whose_config_message_was_lost_takes_effect() {
     responder.stop();
 }
 
+/// An event another writer (the API, for what people do) put in the outbox
+/// and failed to publish is published by the partition's owner at its next
+/// reconcile, under its own id, and taken out.
+#[tokio::test]
+async fn an_event_left_in_the_outbox_by_another_writer_is_published() {
+    let stack = Stack::new(&["a"], 1).await;
+    let responder = Responder::start(&stack, &["a"]);
+    let m = stack.monitor("http://scripted.invalid/", &["a"], 1).await;
+    let evaluator = stack.evaluator("only");
+    stack.due(m, &["a"], slot(1)).await;
+    eventually(WAIT, "the monitor met", || async { stack.stored(Some(m)).await == 1 }).await;
+
+    let subject = format!("events.incident.updated.{m}");
+    let msg_id = format!("e:{m}:updated:{}:u:{}", uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO event_outbox (partition, subject, msg_id, payload, created_at) \
+         VALUES (0, $1, $2, '{\"left\": true}', now() - interval '1 minute')",
+    )
+    .bind(&subject)
+    .bind(&msg_id)
+    .execute(&stack.pg)
+    .await
+    .unwrap();
+    eventually(WAIT, "the event published", || async {
+        stack.events().await.iter().any(|(s, e)| s == &subject && e["left"] == true)
+    })
+    .await;
+    eventually(WAIT, "and taken out", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM event_outbox").fetch_one(&stack.pg).await.unwrap() == 0
+    })
+    .await;
+    evaluator.stop().await;
+    responder.stop();
+}
+
 /// The evaluator dies after committing an incident but before publishing its
 /// event and acking the results; the next one publishes the event from the
 /// outbox and, fed the same results again, changes nothing twice.

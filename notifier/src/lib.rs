@@ -29,6 +29,7 @@ pub mod metrics;
 mod requests;
 pub mod send;
 pub mod store;
+mod subscribers;
 pub mod system_mail;
 pub mod verify;
 
@@ -50,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::send::{Attempt, Sender, Verdict};
-use crate::store::{Link, Next, Plan};
+use crate::store::{Link, Next, Plan, Recipient};
 use statushawk_channels::ChannelSettings;
 use statushawk_channels::notification::Notification;
 
@@ -119,8 +120,11 @@ pub struct Deps {
     /// Sends through the SSRF guard.
     pub sender: Sender,
     /// The deployment's own mail server (`[email]`; `None`: no system
-    /// mail is sent).
+    /// mail is sent, and status page subscribers get no e-mail).
     pub system_mail: Option<system_mail::SystemMailer>,
+    /// Where people reach the API (`api.public_url`), for the links in
+    /// subscribers' messages.
+    pub public_url: String,
 }
 
 struct Shared {
@@ -198,6 +202,7 @@ pub fn test_notification() -> Notification {
         affected_regions: Vec::new(),
         regions: Vec::new(),
         message: None,
+        update: None,
     };
     Notification { event_id: format!("test:{incident}"), event, reminder: false }
 }
@@ -276,16 +281,22 @@ async fn dead_letter(
     }
 }
 
-/// Claims a delivery of `event` for each channel of its monitor.
+/// Claims a delivery of `event` for each channel of its monitor and each
+/// status page subscriber who hears of it.
 async fn plan_event(shared: &Shared, event: &IncidentEvent, event_id: &str, hop: &TraceContext) -> sqlx::Result<()> {
+    if !event.notifies() {
+        debug!(event_id, "An update for status pages only: nobody to tell.");
+        return Ok(());
+    }
+    ::metrics::counter!(crate::metrics::EVENTS_TOTAL, "kind" => event.kind.as_str()).increment(1);
+    let window = store::maintenance(&shared.deps.pg, event.team_id, event.monitor_id, event.at_ms).await?;
+    subscribers::plan_incident(shared, event, event_id, window.as_deref(), hop).await?;
     let notification = Notification { event_id: event_id.to_owned(), event: event.clone(), reminder: false };
     let links = channel_links(shared, event.monitor_id).await?;
     if links.is_empty() {
         debug!(monitor_id = %event.monitor_id, "No channel to notify.");
         return Ok(());
     }
-    ::metrics::counter!(crate::metrics::EVENTS_TOTAL, "kind" => event.kind.as_str()).increment(1);
-    let window = store::maintenance(&shared.deps.pg, event.team_id, event.monitor_id, event.at_ms).await?;
     for link in links.iter().filter(|l| l.enabled) {
         let plan = plan_for(&shared.deps.pg, &notification, link.channel_id, window.as_deref()).await?;
         if store::claim(&shared.deps.pg, &notification, link.channel_id, &plan, Some(hop)).await? {
@@ -458,9 +469,13 @@ impl Slots {
 }
 
 async fn deliver_one(shared: Arc<Shared>, due: store::Due) {
+    let (channel_id, subscriber_id) = match due.recipient {
+        Recipient::Channel(id) => (Some(id.to_string()), None),
+        Recipient::Subscriber(id) => (None, Some(id.to_string())),
+    };
     // A hop of its own in the trace of the event it announces.
     let span = statushawk_nats::hop_span!(
-        "delivery", due.trace.map(|planned| planned.child()), delivery_id = %due.id, channel_id = %due.channel_id,
+        "delivery", due.trace.map(|planned| planned.child()), delivery_id = %due.id, channel_id, subscriber_id,
         team_id = %due.team_id, attempt = due.attempts + 1
     );
     if let Err(err) = tracing::Instrument::instrument(try_deliver(&shared, &due), span).await {
@@ -469,33 +484,84 @@ async fn deliver_one(shared: Arc<Shared>, due: store::Due) {
     }
 }
 
+/// A delivery ready to send: its kind (for metrics and logs), its id for
+/// the logs, and what to send.
+pub(crate) struct Prepared {
+    pub(crate) kind: &'static str,
+    pub(crate) event_id: String,
+    pub(crate) send: Outgoing,
+}
+
+/// What is sent.
+pub(crate) enum Outgoing {
+    /// To a tenant's endpoint, through the guard.
+    Tenant(statushawk_channels::Outgoing),
+    /// Through the deployment's own mail server.
+    SystemMail(system_mail::Letter),
+}
+
 async fn try_deliver(shared: &Shared, due: &store::Due) -> sqlx::Result<()> {
+    let prepared = match due.recipient {
+        Recipient::Channel(channel) => prepare_for_channel(shared, due, channel).await?,
+        Recipient::Subscriber(subscriber) => subscribers::prepare(shared, due, subscriber).await?,
+    };
+    let Some(prepared) = prepared else { return Ok(()) };
+    send_and_record(shared, due, prepared).await
+}
+
+/// Renders a channel's delivery; `None` when it was settled without a
+/// send (the channel deleted, disabled or unusable, or not taking it).
+async fn prepare_for_channel(
+    shared: &Shared,
+    due: &store::Due,
+    channel_id: ChannelId,
+) -> sqlx::Result<Option<Prepared>> {
     let pg = &shared.deps.pg;
     let notification: Notification = match serde_json::from_value(due.payload.clone()) {
         Ok(n) => n,
-        Err(err) => return store::fail_untried(pg, due.id, &format!("stored notification unreadable: {err}")).await,
+        Err(err) => {
+            store::fail_untried(pg, due.id, &format!("stored notification unreadable: {err}")).await?;
+            return Ok(None);
+        }
     };
-    let Some(channel) = store::load_channel(pg, shared.deps.secrets.as_ref(), due.channel_id).await? else {
-        return Ok(()); // Deleted: its deliveries went with it.
+    let Some(channel) = store::load_channel(pg, shared.deps.secrets.as_ref(), channel_id).await? else {
+        return Ok(None); // Deleted: its deliveries went with it.
     };
     let kind = channel.kind.as_str();
     if !channel.enabled {
-        return store::suppress(pg, due.id, "the channel is disabled").await;
+        store::suppress(pg, due.id, "the channel is disabled").await?;
+        return Ok(None);
     }
     let settings = match channel.settings {
         Ok(settings) => settings,
         Err(err) => {
-            warn!(delivery_id = %due.id, channel_id = %due.channel_id, error = %err, "Channel cannot be used.");
+            warn!(delivery_id = %due.id, %channel_id, error = %err, "Channel cannot be used.");
             count(kind, "failed");
-            return store::fail_untried(pg, due.id, &err).await;
+            store::fail_untried(pg, due.id, &err).await?;
+            return Ok(None);
         }
     };
     let Some(outgoing) = settings.channel().render(&notification) else {
-        return store::suppress(pg, due.id, &format!("{kind} channels do not take this notification")).await;
+        store::suppress(pg, due.id, &format!("{kind} channels do not take this notification")).await?;
+        return Ok(None);
     };
+    Ok(Some(Prepared { kind, event_id: notification.event_id, send: Outgoing::Tenant(outgoing) }))
+}
+
+/// Sends a prepared delivery once and records the try.
+async fn send_and_record(shared: &Shared, due: &store::Due, prepared: Prepared) -> sqlx::Result<()> {
+    let pg = &shared.deps.pg;
+    let kind = prepared.kind;
     let started = std::time::Instant::now();
-    let attempt = shared.deps.sender.send(&outgoing).await;
+    let attempt = match &prepared.send {
+        Outgoing::Tenant(outgoing) => shared.deps.sender.send(outgoing).await,
+        Outgoing::SystemMail(letter) => match &shared.deps.system_mail {
+            Some(mailer) => mailer.send(&shared.deps.sender, letter).await,
+            None => Attempt::failed(Verdict::Failed, "this deployment has no mail server ([email])".to_owned()),
+        },
+    };
     ::metrics::histogram!(crate::metrics::SEND_SECONDS, "channel" => kind).record(started.elapsed().as_secs_f64());
+    let event_id = prepared.event_id;
     let tries = due.attempts + 1;
     let next = match attempt.verdict {
         Verdict::Delivered => Next::Delivered,
@@ -516,7 +582,7 @@ async fn try_deliver(shared: &Shared, due: &store::Due) -> sqlx::Result<()> {
     match next {
         Next::Delivered => {
             count(kind, "delivered");
-            info!(delivery_id = %due.id, event_id = notification.event_id, channel = kind, tries, "Notification delivered.");
+            info!(delivery_id = %due.id, event_id, channel = kind, tries, "Notification delivered.");
         }
         Next::RetryAfter(wait) => info!(
             delivery_id = %due.id, channel = kind, tries, wait_ms = wait.as_millis() as u64,
@@ -564,6 +630,11 @@ async fn remind(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Res
             Ok(0) => {}
             Ok(_) => shared.wake.notify_one(),
             Err(err) => warn!(error = %err, "Looking for reminders failed; trying again next tick."),
+        }
+        match subscribers::plan_maintenance(&shared.deps.pg, &shared.deps.public_url).await {
+            Ok(0) => {}
+            Ok(_) => shared.wake.notify_one(),
+            Err(err) => warn!(error = %err, "Looking for maintenance to announce failed; trying again next tick."),
         }
     }
 }

@@ -57,7 +57,7 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    fn failed(verdict: Verdict, error: impl Into<String>) -> Self {
+    pub(crate) fn failed(verdict: Verdict, error: impl Into<String>) -> Self {
         Self { verdict, http_status: None, smtp_reply: None, error: Some(error.into()), retry_after: None }
     }
 }
@@ -150,12 +150,33 @@ impl Sender {
         subject: &str,
         text: &str,
     ) -> Attempt {
-        let email = Message::builder()
-            .from(from.clone())
-            .to(to.clone())
-            .subject(subject)
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(text.to_owned());
+        self.send_system_letter(server, from, to, subject, text, None, &[]).await
+    }
+
+    /// As [`Sender::send_system_mail`], with an HTML alternative and
+    /// further headers (`List-Unsubscribe`, ...).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_system_letter(
+        &self,
+        server: &SmtpServer,
+        from: &Mailbox,
+        to: &Mailbox,
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+        headers: &[(&'static str, String)],
+    ) -> Attempt {
+        let mut builder = Message::builder().from(from.clone()).to(to.clone()).subject(subject);
+        for (name, value) in headers {
+            builder = builder.raw_header(lettre::message::header::HeaderValue::new(
+                lettre::message::header::HeaderName::new_from_ascii_str(name),
+                value.clone(),
+            ));
+        }
+        let email = match html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(text.to_owned(), html.to_owned())),
+            None => builder.header(lettre::message::header::ContentType::TEXT_PLAIN).body(text.to_owned()),
+        };
         let email = match email {
             Ok(email) => email,
             Err(err) => return Attempt::failed(Verdict::Failed, format!("building the message: {err}")),

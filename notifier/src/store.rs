@@ -78,6 +78,24 @@ pub async fn opening_suppressed(pg: &PgPool, incident: IncidentId, channel: Chan
     .await
 }
 
+/// Whether this incident's opening was suppressed for `recipient`.
+pub async fn opening_suppressed_for(pg: &PgPool, incident: IncidentId, recipient: Recipient) -> sqlx::Result<bool> {
+    match recipient {
+        Recipient::Channel(channel) => opening_suppressed(pg, incident, channel).await,
+        Recipient::Subscriber(subscriber) => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM notification_deliveries \
+                 WHERE incident_id = $1 AND subscriber_id = $2 AND status = 'suppressed' \
+                   AND payload ->> 'type' = 'incident.opened')",
+            )
+            .bind(incident.0)
+            .bind(subscriber)
+            .fetch_one(pg)
+            .await
+        }
+    }
+}
+
 /// What to do with a notification for one channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
@@ -85,6 +103,15 @@ pub enum Plan {
     Send,
     /// Record it as suppressed, for this reason.
     Suppress(String),
+}
+
+/// Who a delivery goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// A channel of the team.
+    Channel(ChannelId),
+    /// A subscriber of one of the team's status pages.
+    Subscriber(Uuid),
 }
 
 /// Records the delivery of `notification` to `channel` unless it exists:
@@ -96,23 +123,65 @@ pub async fn claim(
     plan: &Plan,
     trace: Option<&TraceContext>,
 ) -> sqlx::Result<bool> {
+    let payload = serde_json::to_value(notification).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let claim = Claim {
+        event_id: &notification.event_id,
+        incident: Some(notification.event.incident_id),
+        team: notification.event.team_id,
+        recipient: Recipient::Channel(channel),
+        payload,
+    };
+    claim_for(pg, &claim, plan, trace).await
+}
+
+/// A delivery to record: what (`payload`, as the recipient's renderer
+/// reads it), of which event, to whom.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    /// The event's id (with the recipient, the delivery's key).
+    pub event_id: &'a str,
+    /// The incident it is about, if any.
+    pub incident: Option<IncidentId>,
+    /// The team it belongs to (its fair share).
+    pub team: TeamId,
+    /// Who it goes to.
+    pub recipient: Recipient,
+    /// What is sent.
+    pub payload: Value,
+}
+
+/// Records a delivery unless one of the same event to the same recipient
+/// exists: `pending` (due now) or `suppressed`. Returns whether a row was
+/// made.
+pub async fn claim_for(
+    pg: &PgPool,
+    claim: &Claim<'_>,
+    plan: &Plan,
+    trace: Option<&TraceContext>,
+) -> sqlx::Result<bool> {
     let (status, reason) = match plan {
         Plan::Send => ("pending", None),
         Plan::Suppress(reason) => ("suppressed", Some(reason.as_str())),
     };
-    let payload = serde_json::to_value(notification).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let inserted = sqlx::query(
-        "INSERT INTO notification_deliveries (event_id, incident_id, channel_id, status, reason, payload, traceparent) \
-         SELECT $1, i.id, $3, $4::delivery_status, $5, $6, $7 \
+    let (channel, subscriber, conflict) = match claim.recipient {
+        Recipient::Channel(id) => (Some(id.0), None, "(event_id, channel_id)"),
+        Recipient::Subscriber(id) => (None, Some(id), "(event_id, subscriber_id)"),
+    };
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO notification_deliveries \
+             (event_id, incident_id, channel_id, subscriber_id, team_id, status, reason, payload, traceparent) \
+         SELECT $1, i.id, $3, $4, $5, $6::delivery_status, $7, $8, $9 \
          FROM (SELECT $2::uuid AS wanted) w LEFT JOIN incidents i ON i.id = w.wanted \
-         ON CONFLICT (event_id, channel_id) DO NOTHING",
-    )
-    .bind(&notification.event_id)
-    .bind(notification.event.incident_id.0)
-    .bind(channel.0)
+         ON CONFLICT {conflict} DO NOTHING"
+    )))
+    .bind(claim.event_id)
+    .bind(claim.incident.map(|i| i.0))
+    .bind(channel)
+    .bind(subscriber)
+    .bind(claim.team.0)
     .bind(status)
     .bind(reason)
-    .bind(payload)
+    .bind(&claim.payload)
     .bind(trace.map(TraceContext::header))
     .execute(pg)
     .await?;
@@ -124,8 +193,8 @@ pub async fn claim(
 pub struct Due {
     /// The delivery.
     pub id: Uuid,
-    /// Its channel.
-    pub channel_id: ChannelId,
+    /// Who it goes to.
+    pub recipient: Recipient,
     /// The channel's team.
     pub team_id: TeamId,
     /// Tries made so far.
@@ -165,7 +234,7 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
     let rows = sqlx::query(
         "WITH held AS (SELECT * FROM unnest($4::uuid[], $5::bigint[]) AS h (team_id, n)), \
          teams AS ( \
-             SELECT DISTINCT c.team_id FROM notification_deliveries d JOIN channels c ON c.id = d.channel_id \
+             SELECT DISTINCT d.team_id FROM notification_deliveries d \
              WHERE (d.status = 'pending' AND d.next_attempt_at <= now()) \
                 OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')), \
          picked AS ( \
@@ -173,20 +242,21 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
              LEFT JOIN held h ON h.team_id = t.team_id \
              CROSS JOIN LATERAL ( \
                  SELECT d.id, d.next_attempt_at FROM notification_deliveries d \
-                 JOIN channels c ON c.id = d.channel_id \
-                 WHERE c.team_id = t.team_id \
+                 WHERE d.team_id = t.team_id \
                    AND ((d.status = 'pending' AND d.next_attempt_at <= now()) \
                      OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')) \
                    AND NOT EXISTS ( \
                      SELECT 1 FROM notification_deliveries e \
-                     WHERE e.channel_id = d.channel_id AND e.incident_id = d.incident_id \
+                     WHERE e.channel_id IS NOT DISTINCT FROM d.channel_id \
+                       AND e.subscriber_id IS NOT DISTINCT FROM d.subscriber_id \
+                       AND e.incident_id = d.incident_id \
                        AND e.status IN ('pending', 'sending') AND (e.created_at, e.id) < (d.created_at, d.id)) \
                  ORDER BY d.next_attempt_at, d.id \
                  LIMIT greatest(0, $3 - coalesce(h.n, 0)) \
                  FOR UPDATE OF d SKIP LOCKED) x), \
          due AS (SELECT id, team_id FROM picked ORDER BY next_attempt_at, id LIMIT $1) \
          UPDATE notification_deliveries d SET status = 'sending' FROM due WHERE d.id = due.id \
-         RETURNING d.id, d.channel_id, due.team_id, d.attempts, d.payload, d.traceparent",
+         RETURNING d.id, d.channel_id, d.subscriber_id, due.team_id, d.attempts, d.payload, d.traceparent",
     )
     .bind(i64::try_from(room.limit).unwrap_or(i64::MAX))
     .bind(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
@@ -197,9 +267,13 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
     .await?;
     rows.iter()
         .map(|row| {
+            let recipient = match row.try_get::<Option<Uuid>, _>("channel_id")? {
+                Some(channel) => Recipient::Channel(ChannelId(channel)),
+                None => Recipient::Subscriber(row.try_get("subscriber_id")?),
+            };
             Ok(Due {
                 id: row.try_get("id")?,
-                channel_id: ChannelId(row.try_get("channel_id")?),
+                recipient,
                 team_id: TeamId(row.try_get("team_id")?),
                 attempts: u32::try_from(row.try_get::<i32, _>("attempts")?).unwrap_or(0),
                 payload: row.try_get("payload")?,
@@ -353,8 +427,8 @@ pub struct ReminderDue {
     pub notification: Notification,
 }
 
-/// Open incidents × linked channels with reminders, where at least one
-/// period has passed; `n` counts whole periods since the start, so each
+/// Open incidents nobody acknowledged × linked channels with reminders,
+/// where at least one period has passed; `n` counts whole periods since the start, so each
 /// period gives one reminder id whoever computes it.
 pub async fn reminders_due(pg: &PgPool) -> sqlx::Result<Vec<ReminderDue>> {
     let rows = sqlx::query(
@@ -367,7 +441,8 @@ pub async fn reminders_due(pg: &PgPool) -> sqlx::Result<Vec<ReminderDue>> {
          JOIN monitors m ON m.id = i.monitor_id \
          JOIN monitor_channels mc ON mc.monitor_id = i.monitor_id \
          JOIN channels c ON c.id = mc.channel_id \
-         WHERE i.resolved_at IS NULL AND c.enabled AND c.remind_every_minutes IS NOT NULL \
+         WHERE i.resolved_at IS NULL AND i.acknowledged_at IS NULL \
+           AND c.enabled AND c.remind_every_minutes IS NOT NULL \
            AND c.kind <> 'pagerduty' \
            AND now() - i.started_at >= c.remind_every_minutes * interval '1 minute'",
     )
@@ -393,6 +468,7 @@ pub async fn reminders_due(pg: &PgPool) -> sqlx::Result<Vec<ReminderDue>> {
             affected_regions: regions.into_iter().filter_map(|r| statushawk_schemas::Region::new(r).ok()).collect(),
             regions: Vec::new(),
             message: None,
+            update: None,
         };
         due.push(ReminderDue {
             channel_id: ChannelId(row.try_get("channel_id")?),

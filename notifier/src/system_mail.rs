@@ -65,6 +65,44 @@ impl SystemMailer {
     }
 }
 
+/// A message through the deployment's own mail server that is not a row
+/// of `system_mail`: a status page subscriber's, sent from the delivery
+/// log.
+#[derive(Clone, Debug)]
+pub struct Letter {
+    /// The address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain text.
+    pub text: String,
+    /// The HTML alternative.
+    pub html: Option<String>,
+    /// Further headers (`List-Unsubscribe`, ...).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl SystemMailer {
+    /// Sends `letter` once, within `sender`'s deadline.
+    pub async fn send(&self, sender: &Sender, letter: &Letter) -> Attempt {
+        let to = match letter.to.parse::<Mailbox>() {
+            Ok(to) => to,
+            Err(err) => return Attempt::failed(Verdict::Failed, format!("not an address ({err})")),
+        };
+        sender
+            .send_system_letter(
+                &self.server,
+                &self.from,
+                &to,
+                &letter.subject,
+                &letter.text,
+                letter.html.as_deref(),
+                &letter.headers,
+            )
+            .await
+    }
+}
+
 /// A row taken for sending.
 struct Mail {
     id: Uuid,

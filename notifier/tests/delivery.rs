@@ -331,7 +331,8 @@ async fn a_delivery_left_sending_by_a_crashed_notifier_is_resumed() {
     let notification =
         statushawk_channels::notification::Notification { event_id: opened.msg_id(), event: opened, reminder: false };
     sqlx::query(
-        "INSERT INTO notification_deliveries (event_id, channel_id, status, payload) VALUES ($1, $2, 'sending', $3)",
+        "INSERT INTO notification_deliveries (event_id, channel_id, team_id, status, payload) \
+         SELECT $1, id, team_id, 'sending', $3 FROM channels WHERE id = $2",
     )
     .bind(&notification.event_id)
     .bind(channel.0)

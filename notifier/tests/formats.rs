@@ -46,6 +46,7 @@ fn notification(kind: IncidentEventKind) -> Notification {
             region("ap-south", RegionState::Up, CheckStatus::Up),
         ],
         message: None,
+        update: None,
     };
     Notification { event_id: event.msg_id(), event, reminder: false }
 }

@@ -91,21 +91,33 @@ pub enum IncidentEventKind {
     Updated,
     /// Fewer than quorum regions are down: the incident ends.
     Resolved,
+    /// A person acknowledged it: someone is on it, reminders stop.
+    Acknowledged,
 }
 
 impl IncidentEventKind {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [Self::Opened, Self::Updated, Self::Resolved, Self::Acknowledged];
+
     /// The subject token and message-id part of this kind.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Opened => "opened",
             Self::Updated => "updated",
             Self::Resolved => "resolved",
+            Self::Acknowledged => "acknowledged",
         }
     }
 }
 
-/// An incident opened, changed or resolved, on
-/// `events.incident.<opened|updated|resolved>.<monitor_id>`.
+/// An incident opened, changed, acknowledged or resolved, on
+/// `events.incident.<opened|updated|acknowledged|resolved>.<monitor_id>`.
+///
+/// The evaluator numbers its own events of an incident (`seq`: opened is 1,
+/// each change or resolution one more). What people do (an update posted,
+/// an acknowledgement) is published by the API and takes no number of that
+/// sequence: it carries the evaluator's latest `seq` it follows and its
+/// [`PersonUpdate`], whose timeline id makes the event's id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IncidentEvent {
     /// Message format version ([`crate::SCHEMA_VERSION`]).
@@ -139,11 +151,78 @@ pub struct IncidentEvent {
     /// Text of a manual update, for `updated` events posted by a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What a person did, for events the API publishes (an update posted,
+    /// an acknowledgement); absent on the evaluator's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<PersonUpdate>,
 }
 
 impl IncidentEvent {
-    /// The deterministic `Nats-Msg-Id` of this message.
+    /// The deterministic `Nats-Msg-Id` of this message: from the sequence
+    /// for the evaluator's events, from the timeline entry for a person's.
     pub fn msg_id(&self) -> String {
-        msg_id::event(self.monitor_id, self.kind.as_str(), Some(self.incident_id), self.seq)
+        match &self.update {
+            Some(update) => {
+                msg_id::person_event(self.monitor_id, self.kind.as_str(), self.incident_id, update.update_id)
+            }
+            None => msg_id::event(self.monitor_id, self.kind.as_str(), Some(self.incident_id), self.seq),
+        }
     }
+
+    /// Whether channels and status-page subscribers are told of it: every
+    /// event of the evaluator, and a person's unless posted for the status
+    /// page only (`notify: false`).
+    pub fn notifies(&self) -> bool {
+        self.update.as_ref().is_none_or(|u| u.notify)
+    }
+}
+
+/// Where an incident stands, as the people working on it say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    /// Looking into it.
+    Investigating,
+    /// The cause is known.
+    Identified,
+    /// A fix is out; watching.
+    Monitoring,
+    /// Over.
+    Resolved,
+}
+
+impl IncidentStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [Self::Investigating, Self::Identified, Self::Monitoring, Self::Resolved];
+
+    /// Its name, as in JSON and in Postgres's `incident_status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Investigating => "investigating",
+            Self::Identified => "identified",
+            Self::Monitoring => "monitoring",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    /// The status of that name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A person's entry in an incident's timeline, carried by the event the
+/// API publishes for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PersonUpdate {
+    /// The timeline entry (the event's id is made from it).
+    pub update_id: uuid::Uuid,
+    /// The status the person gave.
+    pub status: IncidentStatus,
+    /// Who: the person's e-mail address (absent once they are deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Whether channels and subscribers are told (`false`: shown on the
+    /// status page only).
+    pub notify: bool,
 }

@@ -39,7 +39,10 @@ pub use config::{
 };
 pub use dead_letter::DeadLetter;
 pub use due::{DueCheck, DueCheckRaw};
-pub use event::{IncidentEvent, IncidentEventKind, MonitorStatus, RegionEvidence, RegionState, StatusEvent};
+pub use event::{
+    IncidentEvent, IncidentEventKind, IncidentStatus, MonitorStatus, PersonUpdate, RegionEvidence, RegionState,
+    StatusEvent,
+};
 pub use heartbeat::{HeartbeatPing, PingKind};
 pub use ids::{ChannelId, IdError, IncidentId, MonitorId, Region, RegionError, TeamId};
 pub use partition::{DEFAULT_PARTITIONS, fnv1a64, partition_of};
@@ -47,7 +50,9 @@ pub use result::{AssertionResult, CheckResult, CheckStatus, ErrorKind, Forgery, 
 pub use validate::{
     FieldError, MAX_BODY_LIMIT, MAX_PAYLOAD_BYTES, REFUSED_HEADERS, parse_resolver, validate_headers, validate_host,
 };
-pub use webhook::{WebhookEventType, WebhookPayload};
+pub use webhook::{
+    NoticeIncident, NoticeMaintenance, NoticePage, NoticeType, PageNotice, WebhookEventType, WebhookPayload,
+};
 
 /// Version of the message formats in this crate, carried by every message in
 /// its `schema_version` field.
@@ -85,6 +90,7 @@ pub fn json_schemas() -> Vec<NamedSchema> {
         named::<HeartbeatPing>("heartbeat_ping"),
         named::<ConfigChange>("config_change"),
         named::<WebhookPayload>("webhook_payload"),
+        named::<PageNotice>("page_notice"),
         named::<ChannelRequest>("channel_request"),
         named::<ChannelAnswer>("channel_answer"),
         named::<DeadLetter>("dead_letter"),

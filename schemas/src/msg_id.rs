@@ -25,6 +25,14 @@ pub fn event(monitor_id: MonitorId, kind: &str, incident_id: Option<IncidentId>,
     }
 }
 
+/// Event of something a person did (an incident update, an
+/// acknowledgement): `e:<monitor_id>:<kind>:<incident_id>:u:<update_id>`,
+/// from its timeline entry, so it never takes a number of the evaluator's
+/// sequence.
+pub fn person_event(monitor_id: MonitorId, kind: &str, incident_id: IncidentId, update_id: Uuid) -> String {
+    format!("e:{monitor_id}:{kind}:{incident_id}:u:{update_id}")
+}
+
 /// Heartbeat ping: `h:<monitor_id>:<ping_id>`.
 pub fn heartbeat(monitor_id: MonitorId, ping_id: Uuid) -> String {
     format!("h:{monitor_id}:{ping_id}")
@@ -51,5 +59,11 @@ mod tests {
             "e:0190f5d2-7c1e-7000-8000-000000000001:opened:0190f5d2-7c1e-7000-8000-0000000000aa:1"
         );
         assert_eq!(event(m, "status", None, 9), "e:0190f5d2-7c1e-7000-8000-000000000001:status:-:9");
+        let u: Uuid = "0190f5d2-7c1e-7000-8000-0000000000bb".parse().unwrap();
+        assert_eq!(
+            person_event(m, "updated", i, u),
+            "e:0190f5d2-7c1e-7000-8000-000000000001:updated:0190f5d2-7c1e-7000-8000-0000000000aa:u:\
+             0190f5d2-7c1e-7000-8000-0000000000bb"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! | `checks.urgent.<region>` | [`crate::DueCheck`] (confirmation re-check) |
 //! | `checks.result.<partition>.<region>.<monitor_id>` | [`crate::CheckResult`] |
 //! | `events.status.<monitor_id>` | [`crate::StatusEvent`] |
-//! | `events.incident.<opened\|updated\|resolved>.<monitor_id>` | [`crate::IncidentEvent`] |
+//! | `events.incident.<opened\|updated\|acknowledged\|resolved>.<monitor_id>` | [`crate::IncidentEvent`] |
 //! | `heartbeats.<partition>.<monitor_id>` | [`crate::HeartbeatPing`] |
 //! | `config.monitors.<monitor_id>` / `config.channels.<channel_id>` | [`crate::ConfigChange`] |
 //! | `deadletter.<service>` | [`crate::DeadLetter`] |
@@ -143,6 +143,7 @@ impl FromStr for Subject {
                     "opened" => IncidentEventKind::Opened,
                     "updated" => IncidentEventKind::Updated,
                     "resolved" => IncidentEventKind::Resolved,
+                    "acknowledged" => IncidentEventKind::Acknowledged,
                     other => return Err(fail(&format_args!("unknown incident event {other:?}"))),
                 };
                 Ok(Self::Incident { kind, monitor_id: monitor(m)? })
@@ -236,6 +237,7 @@ mod tests {
             Subject::Incident { kind: IncidentEventKind::Opened, monitor_id: m },
             Subject::Incident { kind: IncidentEventKind::Updated, monitor_id: m },
             Subject::Incident { kind: IncidentEventKind::Resolved, monitor_id: m },
+            Subject::Incident { kind: IncidentEventKind::Acknowledged, monitor_id: m },
             Subject::Heartbeat { partition: 15, monitor_id: m },
             Subject::ConfigMonitor { monitor_id: m },
             Subject::ConfigChannel { channel_id: ChannelId::new() },

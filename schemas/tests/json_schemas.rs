@@ -231,7 +231,8 @@ fn events_round_trip_and_validate() {
             regions: evidence(),
         },
     );
-    for kind in [IncidentEventKind::Opened, IncidentEventKind::Updated, IncidentEventKind::Resolved] {
+    for kind in IncidentEventKind::ALL {
+        let by_a_person = matches!(kind, IncidentEventKind::Acknowledged);
         check(
             "incident_event",
             &IncidentEvent {
@@ -249,6 +250,12 @@ fn events_round_trip_and_validate() {
                 affected_regions: vec![region("eu-west")],
                 regions: evidence(),
                 message: (kind == IncidentEventKind::Updated).then(|| "We are investigating.".into()),
+                update: by_a_person.then(|| PersonUpdate {
+                    update_id: Uuid::now_v7(),
+                    status: IncidentStatus::Investigating,
+                    author: Some("ana@example.com".into()),
+                    notify: true,
+                }),
             },
         );
     }
@@ -362,8 +369,12 @@ fn wire_enums_name_themselves_as_serde_does() {
     for kind in PingKind::ALL {
         assert_eq!(kind.as_str(), serde_name(kind));
     }
-    for kind in [IncidentEventKind::Opened, IncidentEventKind::Updated, IncidentEventKind::Resolved] {
+    for kind in IncidentEventKind::ALL {
         assert_eq!(kind.as_str(), serde_name(kind));
+    }
+    for status in IncidentStatus::ALL {
+        assert_eq!(status.as_str(), serde_name(status));
+        assert_eq!(IncidentStatus::parse(status.as_str()), Some(status));
     }
 }
 

@@ -76,6 +76,18 @@ install_aiosmtpd() {
 	have_aiosmtpd || die "installed aiosmtpd but python3 cannot import it"
 }
 
+# The status page feeds' test parses them with Python's feedparser.
+have_feedparser() {
+	python3 -c 'import feedparser' >/dev/null 2>&1
+}
+
+install_feedparser() {
+	have_feedparser && return 0
+	log "installing feedparser (PyPI), the feeds' test parser"
+	pip_install feedparser
+	have_feedparser || die "installed feedparser but python3 cannot import it"
+}
+
 # The status page's screenshot test (scripts/status-page-screenshot).
 have_chromium() {
 	[[ -x /usr/bin/chromium ]]
@@ -90,6 +102,7 @@ missing_packages() {
 	find_clickhouse || echo "clickhouse-server clickhouse-client (apt)"
 	find_pg_bin >/dev/null || echo "postgresql-$PG_MAJOR (apt)"
 	have_aiosmtpd || echo "aiosmtpd (python3 -m pip install aiosmtpd)"
+	have_feedparser || echo "feedparser (python3 -m pip install feedparser)"
 	have_schemathesis || echo "schemathesis (python3 -m pip install schemathesis)"
 	have_chromium || echo "chromium (apt)"
 }
@@ -113,6 +126,7 @@ cmd_install() {
 		fi
 		install_nats
 		install_aiosmtpd
+		install_feedparser
 		install_schemathesis
 		return 0
 	fi
@@ -127,6 +141,7 @@ cmd_install() {
 	((${#pkgs[@]} == 0)) || apt_install "${pkgs[@]}"
 	install_nats
 	install_aiosmtpd
+	install_feedparser
 	install_schemathesis
 	release_lock 8
 	find_clickhouse || die "clickhouse-server/clickhouse-client still missing after install"

@@ -305,6 +305,10 @@ try {
     await page.getByLabel('Message').fill('Nothing listens on that port: we know why.')
     await page.getByRole('button', { name: 'Post update' }).click()
     await page.getByTestId('incident-update').filter({ hasText: 'we know why' }).waitFor()
+    await page.getByRole('button', { name: 'Acknowledge' }).click()
+    await page.getByTestId('incident-update').filter({ hasText: 'Acknowledged by' }).waitFor()
+    await page.getByText(/acknowledged by .+@/).first().waitFor()
+    assert.equal(await page.getByRole('button', { name: 'Acknowledge' }).count(), 0, 'acknowledged once')
     await page.screenshot({ path: join(shots, 'dashboard-incident.png'), fullPage: true })
   })
 

@@ -11,7 +11,9 @@
 //! the change when their cache entry expires ([`public::TTL`]).
 
 pub mod badges;
+pub mod feeds;
 pub mod public;
+pub mod subscribers;
 
 use std::collections::{HashMap, HashSet};
 

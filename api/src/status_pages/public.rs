@@ -116,6 +116,13 @@ pub struct PublicPage {
 /// Scheduled maintenance as the public sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicMaintenance {
+    /// Its window: never shown, the feeds' entries are named by a digest
+    /// of it.
+    #[serde(skip)]
+    pub id: Uuid,
+    /// When the window was made (Unix ms; for the feeds).
+    #[serde(skip)]
+    pub created_at_ms: UnixMs,
     /// What it is, as its window is titled.
     pub title: String,
     /// Starts (Unix ms).
@@ -196,6 +203,9 @@ pub struct PublicDay {
 /// An incident as the public sees it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicIncident {
+    /// Its id: never shown, the feeds' entries are named by a digest of it.
+    #[serde(skip)]
+    pub id: Uuid,
     /// The affected monitor's public name.
     pub monitor: String,
     /// `investigating`, `identified`, `monitoring` or `resolved`: the latest
@@ -544,7 +554,7 @@ pub async fn load(
     for row in sqlx::query(
         "SELECT incident_id, status::text AS status, source::text AS source, message, \
                 (extract(epoch FROM at) * 1000)::bigint AS at_ms \
-         FROM incident_updates WHERE incident_id = ANY($1) ORDER BY at DESC, id",
+         FROM incident_updates WHERE incident_id = ANY($1) AND kind = 'update' ORDER BY at DESC, id",
     )
     .bind(&incident_ids)
     .fetch_all(pg)
@@ -577,7 +587,7 @@ pub async fn load(
             (None, None) => "investigating".to_owned(),
         };
         let incident =
-            PublicIncident { monitor, status, started_at_ms: row.try_get("started_ms")?, resolved_at_ms, updates };
+            PublicIncident { id, monitor, status, started_at_ms: row.try_get("started_ms")?, resolved_at_ms, updates };
         if resolved_at_ms.is_some() { past_incidents.push(incident) } else { active_incidents.push(incident) }
     }
 
@@ -609,7 +619,8 @@ async fn maintenance(
 ) -> Result<Vec<PublicMaintenance>, ApiError> {
     let ids: Vec<Uuid> = names.keys().copied().collect();
     let rows = sqlx::query(
-        "SELECT DISTINCT ON (o.window_id) o.monitor_id, o.title, \
+        "SELECT DISTINCT ON (o.window_id) o.window_id, o.monitor_id, o.title, \
+                (extract(epoch FROM o.created_at) * 1000)::bigint AS created_ms, \
                 (extract(epoch FROM o.starts_at) * 1000)::bigint AS start_ms, \
                 (extract(epoch FROM o.ends_at) * 1000)::bigint AS end_ms \
          FROM maintenance_occurrences($1, $3, $3 + make_interval(days => $4)) o \
@@ -635,6 +646,8 @@ async fn maintenance(
             }
         };
         out.push(PublicMaintenance {
+            id: row.try_get("window_id")?,
+            created_at_ms: row.try_get("created_ms")?,
             title: row.try_get("title")?,
             starts_at_ms,
             ends_at_ms,

@@ -94,7 +94,16 @@ impl App {
     /// This app with a notifier running beside it, as in a deployment:
     /// channel tests and verifications are its to make. It may send to
     /// loopback (the tests' receivers), nothing else private.
-    pub async fn with_notifier(mut self) -> Self {
+    pub async fn with_notifier(self) -> Self {
+        self.with_notifier_mailing(None).await
+    }
+
+    /// As [`App::with_notifier`], sending the deployment's own mail (and
+    /// subscribers' e-mail) through `mailer`.
+    pub async fn with_notifier_mailing(
+        mut self,
+        mailer: Option<statushawk_notifier::system_mail::SystemMailer>,
+    ) -> Self {
         let loopback = [IpAddr::V4(Ipv4Addr::LOCALHOST)];
         let deps = statushawk_notifier::Deps {
             js: self.js.clone(),
@@ -102,10 +111,15 @@ impl App {
             pg: self.pg.clone(),
             secrets: self.deps.secrets.clone(),
             sender: Sender::new(Guard::new(false).unwrap().with_exceptions(&loopback), NOTIFIER_SEND_TIMEOUT).unwrap(),
-            system_mail: None,
+            system_mail: mailer,
+            public_url: self.deps.public_url.clone(),
         };
         let shutdown = CancellationToken::new();
-        let settings = statushawk_notifier::Settings::default();
+        let settings = statushawk_notifier::Settings {
+            poll: Duration::from_millis(100),
+            reminder_tick: Duration::from_millis(200),
+            ..Default::default()
+        };
         tokio::spawn(statushawk_notifier::run(settings, deps, shutdown.clone()));
         // Answering starts once its subscription is in place: wait for that.
         let subject = self.topology.subject(statushawk_schemas::subject::CHANNEL_REQUESTS);
@@ -124,6 +138,22 @@ impl App {
     }
 
     /// A request; the answer's status, content type and body.
+    /// A form post, as a browser without script sends it; the answer's
+    /// status and body.
+    pub async fn form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     pub async fn raw(
         &self,
         method: &str,

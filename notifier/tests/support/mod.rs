@@ -180,6 +180,7 @@ impl Stack {
             affected_regions: vec![Region::new("eu-west").unwrap()],
             regions: Vec::new(),
             message: None,
+            update: None,
         }
     }
 
@@ -224,6 +225,7 @@ impl Stack {
             secrets: Some(self.secrets.clone()),
             sender,
             system_mail,
+            public_url: "https://status.example".to_owned(),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(statushawk_notifier::run(settings, deps, shutdown.clone()));

@@ -98,6 +98,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/incidents/{id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledges an open incident (members and up): who and when go on the
+         *     incident and into its timeline, reminders stop, and
+         *     `events.incident.acknowledged` tells its channels (PagerDuty gets
+         *     `acknowledge`). Acknowledging it again changes nothing.
+         */
+        post: operations["post_incidents_by_id_ack"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/incidents/{id}/updates": {
         parameters: {
             query?: never;
@@ -107,7 +129,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Adds a person's update to an incident's timeline (members and up). */
+        /**
+         * Adds a person's update to an incident's timeline (members and up) and
+         *     publishes it as `events.incident.updated`.
+         */
         post: operations["post_incidents_by_id_updates"];
         delete?: never;
         options?: never;
@@ -703,6 +728,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/status-pages/{id}/subscribers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The page's subscribers (admins and owners), newest first. */
+        get: operations["get_status_pages_by_id_subscribers"];
+        put?: never;
+        /** Adds a subscriber (admins and owners), confirmed at once. */
+        post: operations["post_status_pages_by_id_subscribers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/status-pages/{id}/subscribers/{subscriber_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Removes a subscriber (admins and owners); nothing more is sent to it. */
+        delete: operations["delete_status_pages_by_id_subscribers_by_subscriber_id"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -817,6 +877,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A subscriber just added, with its webhook's signing secret (shown once). */
+        AddedSubscriber: components["schemas"]["Subscriber"] & {
+            /** @description The key of the `X-StatusHawk-Signature` HMAC of its webhooks. */
+            signing_secret?: string | null;
+        };
         /**
          * @description A condition on an HTTP response. Conditions are data: the prober evaluates
          *     each one and reports it with its actual value.
@@ -1217,6 +1282,9 @@ export interface components {
         };
         /** @description An incident as listed. */
         Incident: {
+            acknowledged_at_ms?: null | components["schemas"]["i64"];
+            /** @description Who acknowledged it (their e-mail address), while they exist. */
+            acknowledged_by?: string | null;
             /** @description Regions confirmed down. */
             affected_regions: string[];
             /** @description Cause, from the confirming results. */
@@ -1599,6 +1667,18 @@ export interface components {
             /** @description The role they get when they accept. */
             role: components["schemas"]["Role"];
         };
+        /**
+         * @description `POST /api/v1/status-pages/{id}/subscribers`: a subscriber an admin
+         *     adds, confirmed at once (the admin vouches for it).
+         */
+        NewSubscriber: {
+            /** @description The e-mail address or the webhook URL (`https://`). */
+            address: string;
+            /** @description `email` or `webhook`. */
+            kind: string;
+            /** @description Only monitors of these sections of the page; absent or empty: all. */
+            section_ids?: string[];
+        };
         /** @description `POST /api/v1/tokens`. */
         NewToken: {
             /**
@@ -1618,6 +1698,12 @@ export interface components {
         NewUpdate: {
             /** @description What to tell, 1 to 10000 characters. */
             message: string;
+            /**
+             * @description Tell the monitor's channels and its status pages' subscribers
+             *     (default); `false` shows it on status pages only.
+             * @default true
+             */
+            notify: boolean;
             /** @description `investigating`, `identified`, `monitoring` or `resolved`. */
             status: string;
         };
@@ -2092,6 +2178,26 @@ export interface components {
              */
             ttfb_ms?: number | null;
         };
+        /** @description A subscriber as admins see it. */
+        Subscriber: {
+            /** @description `visitor` (the public form) or `admin`. */
+            added_by: string;
+            /** @description The e-mail address or the webhook URL. */
+            address: string;
+            /** @description Whether it is confirmed (only confirmed ones are sent anything). */
+            confirmed: boolean;
+            /** @description Made (Unix ms). */
+            created_at_ms: components["schemas"]["i64"];
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /** @description `email` or `webhook`. */
+            kind: string;
+            /** @description Only monitors of these sections; absent: the whole page. */
+            section_ids?: string[] | null;
+        };
         /** @description `POST /api/v1/session/team`. */
         SwitchTeam: {
             /** @description Answer the new session as the web app's cookie (as on `/login`). */
@@ -2238,8 +2344,23 @@ export interface components {
              * @description Who wrote it (user updates).
              */
             author_user_id?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /**
+             * @description `update` (a status and a text) or `acknowledged` (a person took the
+             *     incident on).
+             */
+            kind: string;
             /** @description The text. */
             message: string;
+            /**
+             * @description Whether channels and subscribers were told (`false`: status pages
+             *     only).
+             */
+            notify: boolean;
             /** @description `system` (the evaluator) or `user`. */
             source: string;
             /** @description `investigating`, `identified`, `monitoring` or `resolved`. */
@@ -2564,6 +2685,45 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["IncidentDetail"];
                 };
+            };
+            /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_incidents_by_id_ack: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Incident id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The incident, acknowledged */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentDetail"];
+                };
+            };
+            /** @description It is resolved already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
             default: {
@@ -3977,6 +4137,111 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_status_pages_by_id_subscribers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Status page id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Subscriber"][];
+                };
+            };
+            /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_status_pages_by_id_subscribers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Status page id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewSubscriber"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddedSubscriber"];
+                };
+            };
+            /** @description The page has that subscriber already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error; the status says which (400, 401, 403, 404, 409, 413, 422, 429, 503, ...) */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_status_pages_by_id_subscribers_by_subscriber_id: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Status page id */
+                id: string;
+                /** @description Subscriber id */
+                subscriber_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
             204: {
                 headers: {
                     [name: string]: unknown;

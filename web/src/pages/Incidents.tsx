@@ -71,9 +71,16 @@ export function IncidentDetail() {
   })
   const [status, setStatus] = useState<(typeof STATUSES)[number]>('investigating')
   const [message, setMessage] = useState('')
+  const [notify, setNotify] = useState(true)
+  const ack = useMutation({
+    mutationFn: async () => unwrap(await api.POST('/api/v1/incidents/{id}/ack', { params: { path: { id } } })),
+    onSuccess: async () => {
+      await client.invalidateQueries({ queryKey: ['incident', id] })
+    },
+  })
   const post = useMutation({
     mutationFn: async () =>
-      unwrap(await api.POST('/api/v1/incidents/{id}/updates', { params: { path: { id } }, body: { status, message } })),
+      unwrap(await api.POST('/api/v1/incidents/{id}/updates', { params: { path: { id } }, body: { status, message, notify } })),
     // The answer is the timeline; the incident is read again with it.
     onSuccess: async () => {
       setMessage('')
@@ -104,7 +111,14 @@ export function IncidentDetail() {
         <p className="text-sm text-slate-600">
           {i.cause} · since {when(i.started_at_ms)}
           {i.resolved_at_ms ? `, resolved ${when(i.resolved_at_ms)}` : ''}
+          {i.acknowledged_at_ms ? ` · acknowledged by ${i.acknowledged_by ?? 'a former member'} ${when(i.acknowledged_at_ms)}` : ''}
         </p>
+        {mayEdit(me.role) && !i.resolved_at_ms && !i.acknowledged_at_ms && (
+          <button type="button" className={`${PRIMARY} mt-2`} disabled={ack.isPending} onClick={() => ack.mutate()}>
+            Acknowledge
+          </button>
+        )}
+        <Failure error={ack.error} />
       </div>
       <section>
         <h2 className="mb-2 text-lg font-semibold">Regions</h2>
@@ -161,7 +175,9 @@ export function IncidentDetail() {
         <ol className="space-y-2 border-l-2 border-slate-200 pl-4">
           {i.updates.map((u, index) => (
             <li key={`${u.at_ms}-${index}`} className="text-sm" data-testid="incident-update">
-              <span className="font-medium">{u.status}</span> <span className="text-slate-500">{when(u.at_ms)}</span>
+              <span className="font-medium">{u.kind === 'acknowledged' ? 'acknowledged' : u.status}</span>{' '}
+              <span className="text-slate-500">{when(u.at_ms)}</span>
+              {!u.notify && <span className="ml-1 text-xs text-slate-400">(status pages only)</span>}
               {u.source !== 'evaluator' && <span className="ml-1 text-xs text-slate-400">({u.source})</span>}
               <p className="text-slate-700">{u.message}</p>
             </li>
@@ -188,6 +204,10 @@ export function IncidentDetail() {
               onChange={(e) => setMessage(e.target.value)}
             />
             {fieldError && <span className="mt-1 block text-red-700">{fieldError}</span>}
+          </label>
+          <label className="flex items-center gap-2 text-sm">
+            <input type="checkbox" checked={notify} onChange={(e) => setNotify(e.target.checked)} />
+            <span>Notify the monitor's channels and page subscribers (unticked: shown on public pages only)</span>
           </label>
           <Failure error={fieldError ? null : post.error} />
           <button type="submit" className={PRIMARY} disabled={post.isPending}>
