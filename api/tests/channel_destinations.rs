@@ -9,30 +9,13 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use support::App;
+use support::{App, Got};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// What an HTTP receiver got: path, headers, body.
-type Got = Arc<Mutex<Vec<(String, HeaderMap, String)>>>;
-
-/// A local HTTP server that answers 200 and records every request.
 async fn receiver() -> (String, Got) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let got: Got = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().unwrap().push((uri.path().to_owned(), headers, String::from_utf8_lossy(&body).into_owned()));
-            (StatusCode::OK, "{\"ok\": true}")
-        }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, got)
+    support::receiver(support::always_ok).await
 }
 
 /// Everything a receiver got, as one text (paths, headers, bodies).

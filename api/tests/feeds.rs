@@ -42,15 +42,7 @@ print(json.dumps({
 async fn feeds_parse_and_list_incidents_with_their_updates_and_maintenance() {
     let app = App::new().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
-    let (_, monitor) = app
-        .call(
-            "POST",
-            "/api/v1/monitors",
-            Some(&owner),
-            Some(json!({"name": "checkout-internal", "spec": {"kind": "http", "url": "https://shop.example/"}})),
-        )
-        .await;
-    let monitor_id = monitor["id"].as_str().unwrap().to_owned();
+    let monitor_id = app.monitor(&owner, "checkout-internal", "https://shop.example/").await;
     let page = json!({"slug": "shop", "title": "Shop & Co", "public": true,
         "monitors": [{"monitor_id": monitor_id, "display_name": "Checkout"}]});
     let (status, page) = app.call("POST", "/api/v1/status-pages", Some(&owner), Some(page)).await;

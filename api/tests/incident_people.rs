@@ -7,75 +7,59 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{StatusCode, Uri};
+use axum::http::StatusCode;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use statushawk_nats::async_nats::jetstream::consumer::{self, pull};
 use statushawk_schemas::{IncidentEvent, IncidentEventKind, IncidentStatus};
-use support::App;
+use support::{App, Got};
 
-/// What a receiver got: path and body.
-type Got = Arc<Mutex<Vec<(String, Value)>>>;
+/// PagerDuty's answer to every event.
+fn accepted(_: usize) -> (u16, &'static [(&'static str, &'static str)], &'static str) {
+    (202, &[], r#"{"status":"success"}"#)
+}
 
-/// A local HTTP server that answers 202 (PagerDuty's answer) and keeps
-/// every JSON body.
-async fn receiver() -> (String, Got) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let got: Got = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().fallback(move |uri: Uri, body: String| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().unwrap().push((uri.path().to_owned(), serde_json::from_str(&body).unwrap_or(Value::Null)));
-            (StatusCode::ACCEPTED, r#"{"status":"success"}"#)
-        }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, got)
+/// The JSON bodies `got` holds, with their paths.
+fn bodies(got: &Got) -> Vec<(String, Value)> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .map(|(path, _, body)| (path.clone(), serde_json::from_str(body).unwrap_or(Value::Null)))
+        .collect()
 }
 
 /// Polls until `got` holds `n` bodies (at most 20 s).
 async fn wait_for(got: &Got, n: usize) -> Vec<(String, Value)> {
     for _ in 0..400 {
-        let seen = got.lock().unwrap().clone();
+        let seen = bodies(got);
         if seen.len() >= n {
             return seen;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the receiver got {:?}, not {n} requests", got.lock().unwrap());
+    panic!("the receiver got {:?}, not {n} requests", bodies(got));
 }
 
 /// Polls until `got` holds a body of webhook type `kind` (at most 20 s).
 async fn wait_for_type(got: &Got, kind: &str) -> Value {
     for _ in 0..400 {
-        if let Some((_, body)) = got.lock().unwrap().iter().find(|(_, b)| b["type"] == kind) {
-            return body.clone();
+        if let Some((_, body)) = bodies(got).into_iter().find(|(_, b)| b["type"] == kind) {
+            return body;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the receiver got {:?}, no {kind}", got.lock().unwrap());
+    panic!("the receiver got {:?}, no {kind}", bodies(got));
 }
 
 #[tokio::test]
 async fn updates_and_acknowledgements_are_events_that_reach_channels_and_stop_reminders() {
     let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
-    let (pagerduty, at_pagerduty) = receiver().await;
-    let (hook, at_hook) = receiver().await;
-    let (_, monitor) = app
-        .call(
-            "POST",
-            "/api/v1/monitors",
-            Some(&owner),
-            Some(json!({"name": "Checkout", "spec": {"kind": "http", "url": "https://shop.example/"}})),
-        )
-        .await;
-    let monitor_id = monitor["id"].as_str().unwrap().to_owned();
+    let (pagerduty, at_pagerduty) = support::receiver(accepted).await;
+    let (hook, at_hook) = support::receiver(accepted).await;
+    let monitor_id = app.monitor(&owner, "Checkout", "https://shop.example/").await;
     let (status, channel) = app
         .call(
             "POST",
@@ -221,19 +205,12 @@ async fn an_event_whose_publish_failed_is_published_from_the_outbox() {
     // suite). Here: the row is there until the publish, with the event.
     let app = App::new().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
-    let (_, monitor) = app
-        .call(
-            "POST",
-            "/api/v1/monitors",
-            Some(&owner),
-            Some(json!({"name": "Checkout", "spec": {"kind": "http", "url": "https://shop.example/"}})),
-        )
-        .await;
+    let monitor = app.monitor(&owner, "Checkout", "https://shop.example/").await;
     let incident: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO incidents (team_id, monitor_id, started_at, cause) \
          SELECT team_id, id, now(), 'HTTP 503' FROM monitors WHERE id = $1 RETURNING id",
     )
-    .bind(uuid::Uuid::parse_str(monitor["id"].as_str().unwrap()).unwrap())
+    .bind(monitor)
     .fetch_one(&app.pg)
     .await
     .unwrap();
@@ -245,7 +222,7 @@ async fn an_event_whose_publish_failed_is_published_from_the_outbox() {
     assert_eq!(status, StatusCode::CREATED, "the update is kept whatever NATS does");
     let (subject, msg_id, payload): (String, String, Value) =
         sqlx::query_as("SELECT subject, msg_id, payload FROM event_outbox").fetch_one(&app.pg).await.unwrap();
-    assert_eq!(subject, format!("events.incident.updated.{}", monitor["id"].as_str().unwrap()));
+    assert_eq!(subject, format!("events.incident.updated.{monitor}"));
     let event: IncidentEvent = serde_json::from_value(payload).unwrap();
     assert_eq!(event.msg_id(), msg_id);
     assert_eq!(event.message.as_deref(), Some("Looking."));

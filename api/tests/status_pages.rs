@@ -15,20 +15,6 @@ impl App {
         self.session(email, team).await["token"].as_str().unwrap().to_owned()
     }
 
-    /// A new HTTP monitor of the caller's team; its id.
-    async fn monitor(&self, token: &str, name: &str, url: &str) -> Uuid {
-        let (status, monitor) = self
-            .call(
-                "POST",
-                "/api/v1/monitors",
-                Some(token),
-                Some(json!({"name": name, "spec": {"kind": "http", "url": url}})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{monitor}");
-        monitor["id"].as_str().unwrap().parse().unwrap()
-    }
-
     /// Sets a monitor's current status as the evaluator would.
     async fn set_status(&self, monitor: Uuid, status: &str) {
         sqlx::query(

@@ -9,42 +9,24 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use statushawk_common::config::{EmailConfig, SmtpSecurity};
 use statushawk_nats::Publisher;
 use statushawk_notifier::system_mail::SystemMailer;
 use statushawk_schemas::{IncidentEvent, IncidentEventKind, IncidentId, MonitorId, SCHEMA_VERSION, TeamId, subject};
 use statushawk_testkit::SmtpSink;
-use support::App;
+use support::{App, Got};
 
-/// What the webhook receiver got: headers and body.
-type Got = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+/// Answers the first request 429 with `Retry-After: 1`, every other 200.
+fn slow_at_first(n: usize) -> (u16, &'static [(&'static str, &'static str)], &'static str) {
+    if n == 0 { (429, &[("retry-after", "1")], "slow down") } else { (200, &[], "ok") }
+}
 
-/// A receiver that answers its first request 429 with `Retry-After: 1`
-/// and every other 200.
 async fn receiver() -> (String, Got) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let got: Got = Arc::default();
-    let seen = got.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
-        let seen = seen.clone();
-        async move {
-            let mut seen = seen.lock().unwrap();
-            seen.push((headers, body));
-            if seen.len() == 1 {
-                (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down")
-            } else {
-                (StatusCode::OK, [("retry-after", "0")], "ok")
-            }
-        }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, got)
+    support::receiver(slow_at_first).await
 }
 
 async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
@@ -105,15 +87,7 @@ async fn subscribers_hear_each_incident_step_and_maintenance_once_and_nothing_af
     };
     let app = App::with_system_mail().await.with_notifier_mailing(SystemMailer::from_config(&mail).unwrap()).await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
-    let (_, monitor) = app
-        .call(
-            "POST",
-            "/api/v1/monitors",
-            Some(&owner),
-            Some(json!({"name": "checkout-internal", "spec": {"kind": "http", "url": "https://shop.example/"}})),
-        )
-        .await;
-    let monitor_id = MonitorId(monitor["id"].as_str().unwrap().parse().unwrap());
+    let monitor_id = MonitorId(app.monitor(&owner, "checkout-internal", "https://shop.example/").await);
     let team = TeamId(sqlx::query_scalar("SELECT team_id FROM monitors").fetch_one(&app.pg).await.unwrap());
     let page = json!({"slug": "shop", "title": "Shop Status", "public": true,
         "sections": [{"title": "Payments", "monitors": [{"monitor_id": monitor_id, "display_name": "Checkout"}]}]});
@@ -238,14 +212,14 @@ async fn subscribers_hear_each_incident_step_and_maintenance_once_and_nothing_af
     // The webhook: the same four, signed, once each, after one 429.
     eventually("the webhook's four", || async {
         let got = at_hook.lock().unwrap();
-        got.iter().skip(1).filter(|(_, b)| b.contains("maintenance.scheduled")).count() == 1 && got.len() >= 5
+        got.iter().skip(1).filter(|(_, _, b)| b.contains("maintenance.scheduled")).count() == 1 && got.len() >= 5
     })
     .await;
     let got = at_hook.lock().unwrap().clone();
     assert_eq!(got.len(), 5, "one 429, then four: {got:?}");
     let types: Vec<String> = got[1..]
         .iter()
-        .map(|(headers, body)| {
+        .map(|(_, headers, body)| {
             let signature = headers["x-statushawk-signature"].to_str().unwrap();
             let timestamp = headers["x-statushawk-timestamp"].to_str().unwrap();
             statushawk_channels::webhook::verify(
@@ -268,7 +242,7 @@ async fn subscribers_hear_each_incident_step_and_maintenance_once_and_nothing_af
             notice["type"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert!(got[1..].iter().any(|(_, body)| body == &got[0].1), "the 429'd notice came again");
+    assert!(got[1..].iter().any(|(_, _, body)| body == &got[0].2), "the 429'd notice came again");
     // An incident's notices in order (maintenance is not held behind them).
     let incident_types: Vec<&str> = types.iter().map(String::as_str).filter(|t| t.starts_with("incident.")).collect();
     assert_eq!(incident_types, ["incident.opened", "incident.updated", "incident.resolved"], "{types:?}");
@@ -352,16 +326,8 @@ async fn the_form_refuses_bad_input_and_limits_confirmations_per_address() {
 async fn a_one_off_window_starting_is_told_once_and_windows_made_before_subscribing_are_not() {
     let app = App::new().await.with_notifier().await;
     let owner = app.sign_up("ops@shop.example", "Shop").await;
-    let (_, monitor) = app
-        .call(
-            "POST",
-            "/api/v1/monitors",
-            Some(&owner),
-            Some(json!({"name": "Checkout", "spec": {"kind": "http", "url": "https://shop.example/"}})),
-        )
-        .await;
-    let page = json!({"slug": "shop", "title": "Shop Status", "public": true,
-        "monitors": [{"monitor_id": monitor["id"]}]});
+    let monitor = app.monitor(&owner, "Checkout", "https://shop.example/").await;
+    let page = json!({"slug": "shop", "title": "Shop Status", "public": true, "monitors": [{"monitor_id": monitor}]});
     let (status, page) = app.call("POST", "/api/v1/status-pages", Some(&owner), Some(page)).await;
     assert_eq!(status, StatusCode::CREATED, "{page}");
     // A window made two hours ago (before anyone subscribed) that began a
@@ -386,7 +352,7 @@ async fn a_one_off_window_starting_is_told_once_and_windows_made_before_subscrib
         .await
         .unwrap();
     eventually("the start told (after one 429)", || async {
-        at_hook.lock().unwrap().iter().filter(|(_, b)| b.contains("maintenance.started")).count() >= 2
+        at_hook.lock().unwrap().iter().filter(|(_, _, b)| b.contains("maintenance.started")).count() >= 2
     })
     .await;
     // The notifier looks again every 200 ms: a while later it is still the
@@ -402,7 +368,7 @@ async fn a_one_off_window_starting_is_told_once_and_windows_made_before_subscrib
     assert_eq!(deliveries().await, 1, "one delivery, whatever the number of looks");
     let got = at_hook.lock().unwrap().clone();
     assert_eq!(got.len(), 2, "{got:?}");
-    let notice: Value = serde_json::from_str(&got[1].1).unwrap();
+    let notice: Value = serde_json::from_str(&got[1].2).unwrap();
     assert_eq!(notice["maintenance"]["title"], "Database upgrade");
     assert_eq!(notice["maintenance"]["monitors"], json!(["Checkout"]));
 }

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use statushawk_schemas::UnixMs;
 
 use super::public::{PublicIncident, PublicMaintenance, PublicPage, cacheable};
+use statushawk_channels::notification::escape_html as escape;
+
 use crate::State;
 
 /// One entry, as both formats write it.
@@ -22,20 +24,6 @@ struct Item {
     html: String,
     published_ms: UnixMs,
     updated_ms: UnixMs,
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A stable name for an entry that does not show the id it comes from.

@@ -138,6 +138,20 @@ impl App {
     }
 
     /// A request; the answer's status, content type and body.
+    /// A new HTTP monitor of the caller's team; its id.
+    pub async fn monitor(&self, token: &str, name: &str, url: &str) -> uuid::Uuid {
+        let (status, monitor) = self
+            .call(
+                "POST",
+                "/api/v1/monitors",
+                Some(token),
+                Some(json!({"name": name, "spec": {"kind": "http", "url": url}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{monitor}");
+        monitor["id"].as_str().unwrap().parse().unwrap()
+    }
+
     /// A form post, as a browser without script sends it; the answer's
     /// status and body.
     pub async fn form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
@@ -282,4 +296,43 @@ pub fn result_row(
          '{message}', NULL, 3, NULL, 7, {total_ms}, 200, 512, NULL)",
         slot = ts * 1000,
     )
+}
+
+/// What a [`receiver`] got: path, headers and body of each request.
+pub type Got = std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, String)>>>;
+
+/// How a [`receiver`] answers its n-th request (from 0): status, headers,
+/// body.
+pub type Answer = fn(usize) -> (u16, &'static [(&'static str, &'static str)], &'static str);
+
+/// A local HTTP server that records every request and answers as `answer`
+/// says. Returns its base URL.
+pub async fn receiver(answer: Answer) -> (String, Got) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let got: Got = Got::default();
+    let seen = got.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let mut seen = seen.lock().unwrap();
+                let (status, extra, text) = answer(seen.len());
+                seen.push((uri.path().to_owned(), headers, String::from_utf8_lossy(&body).into_owned()));
+                let mut response =
+                    axum::response::IntoResponse::into_response((StatusCode::from_u16(status).unwrap(), text));
+                for (name, value) in extra {
+                    response.headers_mut().insert(*name, axum::http::HeaderValue::from_static(value));
+                }
+                response
+            }
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, got)
+}
+
+/// Answers every request 200.
+pub fn always_ok(_: usize) -> (u16, &'static [(&'static str, &'static str)], &'static str) {
+    (200, &[], "{\"ok\": true}")
 }
