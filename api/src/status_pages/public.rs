@@ -667,19 +667,39 @@ struct PageHtml<'a> {
     generated: String,
 }
 
-/// A short HTML message page (not found, unavailable).
+/// A short HTML message page: a status page that is not there or failed,
+/// or a step of subscribing to one (with a form that acts, a secret shown
+/// once, a way back).
 #[derive(Template)]
 #[template(path = "status_message.html")]
-struct MessageHtml {
-    heading: &'static str,
-    text: &'static str,
+pub(super) struct MessageHtml {
+    pub(super) heading: String,
+    pub(super) text: String,
+    /// A form posting to this address, with this button.
+    pub(super) action: Option<(String, &'static str)>,
+    /// A secret to show once.
+    pub(super) secret: Option<String>,
+    /// Back to the page.
+    pub(super) back: Option<String>,
+}
+
+impl MessageHtml {
+    /// Just a heading and a text.
+    pub(super) fn said(heading: &str, text: impl Into<String>) -> Self {
+        Self { heading: heading.to_owned(), text: text.into(), action: None, secret: None, back: None }
+    }
+
+    /// The page, never cached (it may carry a one-time secret or a link).
+    pub(super) fn respond(self, status: StatusCode) -> Response {
+        match self.render() {
+            Ok(body) => (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response(),
+            Err(err) => ApiError::internal(err).into_response(),
+        }
+    }
 }
 
 fn message_html(status: StatusCode, heading: &'static str, text: &'static str) -> Response {
-    match (MessageHtml { heading, text }).render() {
-        Ok(body) => (status, Html(body)).into_response(),
-        Err(err) => ApiError::internal(err).into_response(),
-    }
+    MessageHtml::said(heading, text).respond(status)
 }
 
 pub(super) fn cacheable(mut response: Response) -> Response {

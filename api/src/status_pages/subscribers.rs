@@ -16,17 +16,17 @@
 
 use std::time::Instant;
 
-use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State as Shared};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use statushawk_schemas::UnixMs;
 use uuid::Uuid;
 
+use super::public::MessageHtml;
 use crate::State;
 use crate::auth::Caller;
 use crate::client::ClientIp;
@@ -247,30 +247,8 @@ pub async fn remove(
 // The public side: HTML forms that work without script
 // ---------------------------------------------------------------------------
 
-/// A page of the subscription flow.
-#[derive(Template)]
-#[template(path = "subscription.html")]
-struct FlowHtml {
-    heading: String,
-    text: String,
-    /// A form posting to this address, with this button.
-    action: Option<(String, &'static str)>,
-    /// A secret to show once.
-    secret: Option<String>,
-    /// Back to the page.
-    back: Option<String>,
-}
-
-fn flow(status: StatusCode, page: FlowHtml) -> Response {
-    match page.render() {
-        Ok(body) => (status, [(axum::http::header::CACHE_CONTROL, "no-store")], Html(body)).into_response(),
-        Err(err) => ApiError::internal(err).into_response(),
-    }
-}
-
 fn said(status: StatusCode, slug: Option<&str>, heading: &str, text: impl Into<String>) -> Response {
-    let back = slug.map(|s| format!("/status/{s}"));
-    flow(status, FlowHtml { heading: heading.to_owned(), text: text.into(), action: None, secret: None, back })
+    MessageHtml { back: slug.map(|s| format!("/status/{s}")), ..MessageHtml::said(heading, text) }.respond(status)
 }
 
 /// A public page by slug: its id and team.
@@ -375,19 +353,17 @@ async fn try_subscribe(
             return Err(ApiError::conflict("this webhook is subscribed already"));
         };
         let subscriber = subscriber_of(&row)?;
-        return Ok(flow(
-            StatusCode::CREATED,
-            FlowHtml {
-                heading: "Webhook subscribed".to_owned(),
-                text: format!(
-                    "{address} will be sent {title}'s incidents and maintenance, signed in X-StatusHawk-Signature with \
+        return Ok(MessageHtml {
+            heading: "Webhook subscribed".to_owned(),
+            text: format!(
+                "{address} will be sent {title}'s incidents and maintenance, signed in X-StatusHawk-Signature with \
                  this secret. It is shown once: keep it. Each message carries its unsubscribe URL."
-                ),
-                action: None,
-                secret: signing_secret(state, &subscriber),
-                back: Some(format!("/status/{slug}")),
-            },
-        ));
+            ),
+            action: None,
+            secret: signing_secret(state, &subscriber),
+            back: Some(format!("/status/{slug}")),
+        }
+        .respond(StatusCode::CREATED));
     }
     let sent: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM system_mail WHERE purpose = 'subscription' AND to_address = $1 \
@@ -450,16 +426,14 @@ async fn try_subscribe(
 
 /// `GET /status/{slug}/confirm/{token}`: a button that confirms.
 pub async fn confirm_page(Path((slug, token)): Path<(String, String)>) -> Response {
-    flow(
-        StatusCode::OK,
-        FlowHtml {
-            heading: "Confirm your subscription".to_owned(),
-            text: "Press the button to start receiving this page's incidents and maintenance by e-mail.".to_owned(),
-            action: Some((format!("/status/{slug}/confirm/{token}"), "Confirm")),
-            secret: None,
-            back: Some(format!("/status/{slug}")),
-        },
-    )
+    MessageHtml {
+        heading: "Confirm your subscription".to_owned(),
+        text: "Press the button to start receiving this page's incidents and maintenance by e-mail.".to_owned(),
+        action: Some((format!("/status/{slug}/confirm/{token}"), "Confirm")),
+        secret: None,
+        back: Some(format!("/status/{slug}")),
+    }
+    .respond(StatusCode::OK)
 }
 
 /// `POST /status/{slug}/confirm/{token}`: confirms the subscription.
@@ -490,16 +464,14 @@ pub async fn confirm(Shared(state): Shared<State>, Path((slug, token)): Path<(St
 
 /// `GET /status/{slug}/unsubscribe/{token}`: a button that unsubscribes.
 pub async fn unsubscribe_page(Path((slug, token)): Path<(String, String)>) -> Response {
-    flow(
-        StatusCode::OK,
-        FlowHtml {
-            heading: "Unsubscribe".to_owned(),
-            text: "Press the button and nothing more will be sent.".to_owned(),
-            action: Some((format!("/status/{slug}/unsubscribe/{token}"), "Unsubscribe")),
-            secret: None,
-            back: Some(format!("/status/{slug}")),
-        },
-    )
+    MessageHtml {
+        heading: "Unsubscribe".to_owned(),
+        text: "Press the button and nothing more will be sent.".to_owned(),
+        action: Some((format!("/status/{slug}/unsubscribe/{token}"), "Unsubscribe")),
+        secret: None,
+        back: Some(format!("/status/{slug}")),
+    }
+    .respond(StatusCode::OK)
 }
 
 /// `POST /status/{slug}/unsubscribe/{token}`: ends the subscription (the
