@@ -320,6 +320,15 @@ async fn the_form_refuses_bad_input_and_limits_confirmations_per_address() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, list) = app.call("GET", &path, Some(&owner), None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "the unconfirmed visitor is left: {list}");
+    // Never confirmed: forgotten after a week, not before.
+    assert_eq!(statushawk_notifier::subscribers::forget_unconfirmed(&app.pg).await.unwrap(), 0);
+    sqlx::query("UPDATE status_page_subscribers SET created_at = now() - interval '8 days'")
+        .execute(&app.pg)
+        .await
+        .unwrap();
+    assert_eq!(statushawk_notifier::subscribers::forget_unconfirmed(&app.pg).await.unwrap(), 1);
+    let (_, list) = app.call("GET", &path, Some(&owner), None).await;
+    assert_eq!(list, json!([]));
 }
 
 #[tokio::test]

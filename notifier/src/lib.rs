@@ -29,7 +29,7 @@ pub mod metrics;
 mod requests;
 pub mod send;
 pub mod store;
-mod subscribers;
+pub mod subscribers;
 pub mod system_mail;
 pub mod verify;
 
@@ -635,6 +635,9 @@ async fn remind(shared: Arc<Shared>, shutdown: CancellationToken) -> anyhow::Res
             Ok(0) => {}
             Ok(_) => shared.wake.notify_one(),
             Err(err) => warn!(error = %err, "Looking for maintenance to announce failed; trying again next tick."),
+        }
+        if let Err(err) = subscribers::forget_unconfirmed(&shared.deps.pg).await {
+            warn!(error = %err, "Forgetting unconfirmed subscriptions failed; trying again next tick.");
         }
     }
 }

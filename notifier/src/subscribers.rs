@@ -222,6 +222,22 @@ pub(crate) async fn plan_maintenance(pg: &PgPool, public_url: &str) -> sqlx::Res
     Ok(made)
 }
 
+/// How long an e-mail subscription waits for its confirmation before it
+/// is forgotten (its link works for 48 hours).
+pub const UNCONFIRMED_KEPT_DAYS: i32 = 7;
+
+/// Forgets e-mail subscriptions never confirmed within
+/// [`UNCONFIRMED_KEPT_DAYS`]; returns how many.
+pub async fn forget_unconfirmed(pg: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM status_page_subscribers WHERE confirmed_at IS NULL AND created_at < now() - make_interval(days => $1)",
+    )
+    .bind(UNCONFIRMED_KEPT_DAYS)
+    .execute(pg)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Renders a subscriber's delivery; `None` when it was settled without a
 /// send (the subscriber gone, the page no longer public, nothing to send
 /// it with).
