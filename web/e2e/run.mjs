@@ -208,7 +208,7 @@ try {
     assert.equal(await page.getByTestId('channel-row').filter({ hasText: 'E2E Discord' }).count(), 0, 'not saved')
   })
 
-  await maintenanceAndStatusPages({ page, step, assert, stamp })
+  await maintenanceAndStatusPages({ page, step, assert, stamp, shot })
 
   /** The monitor form, from the overview's link to every kind and setting. */
   async function openMonitorForm() {

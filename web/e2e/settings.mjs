@@ -29,7 +29,7 @@ async function localTarget(page, assert) {
   return monitor
 }
 
-export async function maintenanceAndStatusPages({ page, step, assert, stamp }) {
+export async function maintenanceAndStatusPages({ page, step, assert, stamp, shot }) {
   const monitor = await localTarget(page, assert)
   const title = `Upgrade ${stamp}`
   const renamed = `Network move ${stamp}`
@@ -100,10 +100,27 @@ export async function maintenanceAndStatusPages({ page, step, assert, stamp }) {
     await page.getByText(monitor.name, { exact: true }).waitFor()
   })
 
-  await step('deleting the status page asks first, and its address stops working', async () => {
+  await step("the page's subscribers are listed, added and removed by its admins", async () => {
+    await page.getByRole('button', { name: 'Subscribe' }).waitFor()
     await page.goBack()
     await pageRow.getByRole('link', { name: pageTitle }).click()
     await page.getByRole('heading', { name: `Edit ${pageTitle}` }).waitFor()
+    const subscribers = page.getByTestId('subscribers')
+    await subscribers.getByText('Nobody subscribed yet.').waitFor()
+    await subscribers.getByLabel('E-mail address').fill('not an address')
+    await subscribers.getByRole('button', { name: 'Add subscriber' }).click()
+    await subscribers.getByText('not an e-mail address').waitFor()
+    await subscribers.getByLabel('E-mail address').fill('fan@example.com')
+    await subscribers.getByRole('button', { name: 'Add subscriber' }).click()
+    const row = subscribers.getByTestId('subscriber').filter({ hasText: 'fan@example.com' })
+    await row.getByText('confirmed', { exact: true }).waitFor()
+    await shot(page, 'dashboard-subscribers.png')
+    page.once('dialog', (dialog) => dialog.accept())
+    await row.getByRole('button', { name: 'Remove' }).click()
+    await subscribers.getByText('Nobody subscribed yet.').waitFor()
+  })
+
+  await step('deleting the status page asks first, and its address stops working', async () => {
     page.once('dialog', (dialog) => dialog.accept())
     await page.getByRole('button', { name: 'Delete' }).click()
     await page.getByRole('heading', { name: 'Status pages' }).waitFor()

@@ -17,7 +17,8 @@ import {
   type PageInput,
   type RowPart,
 } from '../statusPages'
-import { mayEdit } from '../session'
+import { mayAdminister, mayEdit } from '../session'
+import { Subscribers } from './Subscribers'
 import { Check, Failure, Field, PRIMARY, Section } from '../components/Form'
 
 const LIST_KEY = ['status-pages'] as const
@@ -160,120 +161,123 @@ export function StatusPageForm() {
   const others = monitors.data?.filter((m) => !onPage.has(m.id)) ?? []
 
   return (
-    <form onSubmit={submit} className="max-w-3xl space-y-6" noValidate>
-      <div className="flex items-center gap-3">
-        <h1 className="text-2xl font-semibold">{editing ? `${may ? 'Edit ' : ''}${existing.data?.title ?? ''}` : 'New status page'}</h1>
-        <Link to="/status-pages" className="ml-auto text-sm text-teal-700">
-          {may ? 'Cancel' : 'Back'}
-        </Link>
-      </div>
-      {!may && <p className="rounded bg-slate-100 px-3 py-2 text-sm text-slate-700">Viewers cannot change status pages; you can see this one.</p>}
-      <fieldset disabled={!may} className="space-y-6">
-        <Section title="Page">
-          <Field label="Title" value={form.title} onChange={(title) => setForm((f) => withTitle(f, title))} error={fieldError('title')} placeholder="Acme status" />
-          <div>
-            <Field
-              label="Address"
-              value={form.slug}
-              onChange={(slug) => setForm((f) => ({ ...f, slug, slugTyped: true }))}
-              error={fieldError('slug')}
-              autoComplete="off"
-              placeholder="acme"
-            />
-            <span className="mt-1 block text-xs text-slate-500">
-              The page is at {publicPath(form.slug.trim() || '…')}: lower-case letters, digits and “-”, unique across StatusHawk.
-            </span>
-          </div>
-          <Field label="Description (optional)" value={form.description} onChange={(description) => setForm((f) => ({ ...f, description }))} error={fieldError('description')} multiline />
-          <Check label="Public: anyone can see it, without signing in" checked={form.public} onChange={(on) => setForm((f) => ({ ...f, public: on }))} />
-          {editing && existing.data?.public && (
-            <a href={publicPath(existing.data.slug)} className="inline-block text-sm text-teal-700 hover:underline">
-              Open the public page
-            </a>
-          )}
-        </Section>
-
-        <Section title="Monitors">
-          <p className="text-sm text-slate-600">
-            Shown in this order: those without a section first, then each section in the order it first appears. A public name replaces the monitor’s own on the page.
-          </p>
-          {form.entries.length === 0 && <p className="text-sm text-slate-500">None yet: tick the monitors to show.</p>}
-          {form.entries.length > 0 && (
-            <div className="flex gap-2 text-xs font-medium text-slate-500" aria-hidden="true">
-              <span className="min-w-48 flex-1">On the page</span>
-              <span className="w-44">Public name</span>
-              <span className="w-44">Section</span>
-              <span className="w-[4.25rem]" />
-            </div>
-          )}
-          <ol className="divide-y divide-slate-100" aria-label="On the page">
-            {form.entries.map((entry, index) => {
-              const name = nameOf(entry.monitorId)
-              const problem = rowError(entry.monitorId, 'monitor') ?? rowError(entry.monitorId, 'display_name') ?? rowError(entry.monitorId, 'section')
-              return (
-                <li key={entry.monitorId} className="py-2">
-                  <div className="flex flex-wrap items-center gap-2">
-                    <div className="min-w-48 flex-1">
-                      <Check label={name} checked onChange={() => setEntries((rows) => toggle(rows, entry.monitorId, false))} />
-                    </div>
-                    <RowInput
-                      label={`Public name of ${name}`}
-                      value={entry.displayName}
-                      placeholder={name}
-                      invalid={rowError(entry.monitorId, 'display_name') !== undefined}
-                      onChange={(displayName) => setEntries((rows) => rows.map((r) => (r.monitorId === entry.monitorId ? { ...r, displayName } : r)))}
-                    />
-                    <RowInput
-                      label={`Section of ${name}`}
-                      value={entry.section}
-                      placeholder="no section"
-                      invalid={rowError(entry.monitorId, 'section') !== undefined}
-                      onChange={(section) => setEntries((rows) => rows.map((r) => (r.monitorId === entry.monitorId ? { ...r, section } : r)))}
-                    />
-                    <MoveButton label={`Move ${name} up`} symbol="↑" disabled={index === 0} onClick={() => setEntries((rows) => move(rows, index, -1))} />
-                    <MoveButton label={`Move ${name} down`} symbol="↓" disabled={index === form.entries.length - 1} onClick={() => setEntries((rows) => move(rows, index, 1))} />
-                  </div>
-                  {problem && <p className="mt-1 text-sm text-red-700">{problem}</p>}
-                </li>
-              )
-            })}
-          </ol>
-          {others.length > 0 && (
-            <div>
-              <p className="text-sm font-medium text-slate-700">{form.entries.length ? 'Other monitors' : 'The team’s monitors'}</p>
-              <div className="mt-1 grid max-h-72 gap-1 overflow-y-auto sm:grid-cols-2">
-                {others.map((monitor) => (
-                  <Check key={monitor.id} label={monitor.name} checked={false} onChange={() => setEntries((rows) => toggle(rows, monitor.id, true))} />
-                ))}
-              </div>
-            </div>
-          )}
-          {monitors.data?.length === 0 && <p className="text-sm text-slate-500">The team has no monitors yet.</p>}
-          <Failure error={monitors.error} />
-        </Section>
-      </fieldset>
-
-      {error && !shownAtField && <Failure error={error} />}
-      {shownAtField && <p className="text-sm text-red-700">Check the field marked above.</p>}
-      {may && (
+    <div className="space-y-6">
+      <form onSubmit={submit} className="max-w-3xl space-y-6" noValidate>
         <div className="flex items-center gap-3">
-          <button type="submit" className={PRIMARY} disabled={save.isPending}>
-            {editing ? 'Save' : 'Create status page'}
-          </button>
-          {editing && (
-            <button
-              type="button"
-              className="ml-auto rounded border border-red-300 px-3 py-2 text-sm text-red-700 hover:bg-red-50"
-              disabled={remove.isPending}
-              onClick={() => window.confirm(`Delete the status page ${form.title}? Its address stops working at once.`) && remove.mutate()}
-            >
-              Delete
-            </button>
-          )}
+          <h1 className="text-2xl font-semibold">{editing ? `${may ? 'Edit ' : ''}${existing.data?.title ?? ''}` : 'New status page'}</h1>
+          <Link to="/status-pages" className="ml-auto text-sm text-teal-700">
+            {may ? 'Cancel' : 'Back'}
+          </Link>
         </div>
-      )}
-      <Failure error={remove.error} />
-    </form>
+        {!may && <p className="rounded bg-slate-100 px-3 py-2 text-sm text-slate-700">Viewers cannot change status pages; you can see this one.</p>}
+        <fieldset disabled={!may} className="space-y-6">
+          <Section title="Page">
+            <Field label="Title" value={form.title} onChange={(title) => setForm((f) => withTitle(f, title))} error={fieldError('title')} placeholder="Acme status" />
+            <div>
+              <Field
+                label="Address"
+                value={form.slug}
+                onChange={(slug) => setForm((f) => ({ ...f, slug, slugTyped: true }))}
+                error={fieldError('slug')}
+                autoComplete="off"
+                placeholder="acme"
+              />
+              <span className="mt-1 block text-xs text-slate-500">
+                The page is at {publicPath(form.slug.trim() || '…')}: lower-case letters, digits and “-”, unique across StatusHawk.
+              </span>
+            </div>
+            <Field label="Description (optional)" value={form.description} onChange={(description) => setForm((f) => ({ ...f, description }))} error={fieldError('description')} multiline />
+            <Check label="Public: anyone can see it, without signing in" checked={form.public} onChange={(on) => setForm((f) => ({ ...f, public: on }))} />
+            {editing && existing.data?.public && (
+              <a href={publicPath(existing.data.slug)} className="inline-block text-sm text-teal-700 hover:underline">
+                Open the public page
+              </a>
+            )}
+          </Section>
+
+          <Section title="Monitors">
+            <p className="text-sm text-slate-600">
+              Shown in this order: those without a section first, then each section in the order it first appears. A public name replaces the monitor’s own on the page.
+            </p>
+            {form.entries.length === 0 && <p className="text-sm text-slate-500">None yet: tick the monitors to show.</p>}
+            {form.entries.length > 0 && (
+              <div className="flex gap-2 text-xs font-medium text-slate-500" aria-hidden="true">
+                <span className="min-w-48 flex-1">On the page</span>
+                <span className="w-44">Public name</span>
+                <span className="w-44">Section</span>
+                <span className="w-[4.25rem]" />
+              </div>
+            )}
+            <ol className="divide-y divide-slate-100" aria-label="On the page">
+              {form.entries.map((entry, index) => {
+                const name = nameOf(entry.monitorId)
+                const problem = rowError(entry.monitorId, 'monitor') ?? rowError(entry.monitorId, 'display_name') ?? rowError(entry.monitorId, 'section')
+                return (
+                  <li key={entry.monitorId} className="py-2">
+                    <div className="flex flex-wrap items-center gap-2">
+                      <div className="min-w-48 flex-1">
+                        <Check label={name} checked onChange={() => setEntries((rows) => toggle(rows, entry.monitorId, false))} />
+                      </div>
+                      <RowInput
+                        label={`Public name of ${name}`}
+                        value={entry.displayName}
+                        placeholder={name}
+                        invalid={rowError(entry.monitorId, 'display_name') !== undefined}
+                        onChange={(displayName) => setEntries((rows) => rows.map((r) => (r.monitorId === entry.monitorId ? { ...r, displayName } : r)))}
+                      />
+                      <RowInput
+                        label={`Section of ${name}`}
+                        value={entry.section}
+                        placeholder="no section"
+                        invalid={rowError(entry.monitorId, 'section') !== undefined}
+                        onChange={(section) => setEntries((rows) => rows.map((r) => (r.monitorId === entry.monitorId ? { ...r, section } : r)))}
+                      />
+                      <MoveButton label={`Move ${name} up`} symbol="↑" disabled={index === 0} onClick={() => setEntries((rows) => move(rows, index, -1))} />
+                      <MoveButton label={`Move ${name} down`} symbol="↓" disabled={index === form.entries.length - 1} onClick={() => setEntries((rows) => move(rows, index, 1))} />
+                    </div>
+                    {problem && <p className="mt-1 text-sm text-red-700">{problem}</p>}
+                  </li>
+                )
+              })}
+            </ol>
+            {others.length > 0 && (
+              <div>
+                <p className="text-sm font-medium text-slate-700">{form.entries.length ? 'Other monitors' : 'The team’s monitors'}</p>
+                <div className="mt-1 grid max-h-72 gap-1 overflow-y-auto sm:grid-cols-2">
+                  {others.map((monitor) => (
+                    <Check key={monitor.id} label={monitor.name} checked={false} onChange={() => setEntries((rows) => toggle(rows, monitor.id, true))} />
+                  ))}
+                </div>
+              </div>
+            )}
+            {monitors.data?.length === 0 && <p className="text-sm text-slate-500">The team has no monitors yet.</p>}
+            <Failure error={monitors.error} />
+          </Section>
+        </fieldset>
+
+        {error && !shownAtField && <Failure error={error} />}
+        {shownAtField && <p className="text-sm text-red-700">Check the field marked above.</p>}
+        {may && (
+          <div className="flex items-center gap-3">
+            <button type="submit" className={PRIMARY} disabled={save.isPending}>
+              {editing ? 'Save' : 'Create status page'}
+            </button>
+            {editing && (
+              <button
+                type="button"
+                className="ml-auto rounded border border-red-300 px-3 py-2 text-sm text-red-700 hover:bg-red-50"
+                disabled={remove.isPending}
+                onClick={() => window.confirm(`Delete the status page ${form.title}? Its address stops working at once.`) && remove.mutate()}
+              >
+                Delete
+              </button>
+            )}
+          </div>
+        )}
+        <Failure error={remove.error} />
+      </form>
+      {editing && id !== undefined && mayAdminister(me.role) && <Subscribers pageId={id} />}
+    </div>
   )
 }
 
