@@ -127,18 +127,23 @@ pub async fn page_uptime(
     let timelines = timelines(pg, clickhouse, team, monitors, (overall.0.min(first), now_ms)).await?;
     let mut out = HashMap::new();
     for (monitor, timeline) in timelines {
-        let mut bars = Vec::with_capacity(days as usize);
+        let mut figures = Vec::with_capacity(days as usize);
         let mut day = first;
         while day <= today {
-            let figures = timeline.uptime((day, (day + DAY_MS).min(now_ms)));
+            figures.push((day, timeline.uptime((day, (day + DAY_MS).min(now_ms)))));
+            day += DAY_MS;
+        }
+        let downtime_s = whole_seconds(figures.iter().map(|(_, f)| f.downtime_ms));
+        let measured_s = whole_seconds(figures.iter().map(|(_, f)| f.measured_ms));
+        let mut bars = Vec::with_capacity(figures.len());
+        for (((day, f), downtime_s), measured_s) in figures.into_iter().zip(downtime_s).zip(measured_s) {
             bars.push(DayUptime {
                 date: date_of(day)?,
-                uptime: figures.uptime,
-                downtime_s: figures.downtime_ms / 1000,
-                measured_s: figures.measured_ms / 1000,
-                coverage: figures.coverage,
+                uptime: f.uptime,
+                downtime_s,
+                measured_s,
+                coverage: f.coverage,
             });
-            day += DAY_MS;
         }
         let whole = timeline.uptime(overall);
         let windows = [DAY_MS, 7 * DAY_MS, 30 * DAY_MS].map(|length| timeline.uptime((now_ms - length, now_ms)).uptime);
@@ -486,8 +491,35 @@ pub async fn uptime(
     Ok(Json(Uptime { monitor_id: id, now_ms, windows }))
 }
 
+/// Whole seconds of each of `parts` (milliseconds), rounded once over
+/// their running sum, so the days add up to the rounded total: an outage
+/// split at midnight (or a millisecond short of its length) loses no
+/// second to rounding each day on its own.
+fn whole_seconds(parts: impl Iterator<Item = i64>) -> Vec<i64> {
+    let round = |ms: i64| (ms + 500).div_euclid(1000);
+    let mut sum = 0;
+    parts
+        .map(|ms| {
+            let before = round(sum);
+            sum += ms;
+            round(sum) - before
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn days_add_up_to_the_rounded_total() {
+        // An hour split at midnight, and one a millisecond short.
+        assert_eq!(super::whole_seconds([1_799_500, 1_800_500].into_iter()), [1_800, 1_800]);
+        assert_eq!(super::whole_seconds([3_599_999, 0, 1_800_000].into_iter()), [3_600, 0, 1_800]);
+        let parts = [400, 400, 400, 400, 400];
+        let seconds = super::whole_seconds(parts.into_iter());
+        assert_eq!(seconds.iter().sum::<i64>(), 2, "{seconds:?}");
+        assert!(seconds.iter().all(|s| (0..=1).contains(s)));
+    }
+
     use super::*;
 
     #[test]
