@@ -247,8 +247,7 @@ pub async fn take_due(pg: &PgPool, room: Room<'_>, lease: Duration) -> sqlx::Res
                      OR (d.status = 'sending' AND d.updated_at < now() - $2 * interval '1 millisecond')) \
                    AND NOT EXISTS ( \
                      SELECT 1 FROM notification_deliveries e \
-                     WHERE e.channel_id IS NOT DISTINCT FROM d.channel_id \
-                       AND e.subscriber_id IS NOT DISTINCT FROM d.subscriber_id \
+                     WHERE (e.channel_id = d.channel_id OR e.subscriber_id = d.subscriber_id) \
                        AND e.incident_id = d.incident_id \
                        AND e.status IN ('pending', 'sending') AND (e.created_at, e.id) < (d.created_at, d.id)) \
                  ORDER BY d.next_attempt_at, d.id \
