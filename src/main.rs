@@ -498,7 +498,14 @@ async fn main() -> anyhow::Result<()> {
             let client = statushawk_nats::connect(&config.nats.url, "statushawk-bench")
                 .await
                 .with_context(|| format!("connecting to NATS at {}", config.nats.url))?;
-            let settings = statushawk_scheduler::bench::BenchSettings { monitors, interval, duration, regions };
+            let due_duplicate_window = Duration::from_secs(config.nats.due_duplicate_window_secs);
+            let settings = statushawk_scheduler::bench::BenchSettings {
+                monitors,
+                interval,
+                duration,
+                regions,
+                due_duplicate_window,
+            };
             let report = statushawk_scheduler::bench::run(client, settings).await?;
             println!("{}", serde_json::to_string(&report)?);
         }

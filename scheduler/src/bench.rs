@@ -26,6 +26,8 @@ pub struct BenchSettings {
     pub duration: Option<Duration>,
     /// Regions per monitor.
     pub regions: usize,
+    /// The due-check stream's duplicate window (`nats.due_duplicate_window_secs`).
+    pub due_duplicate_window: Duration,
 }
 
 /// The result, printed as one JSON object.
@@ -37,6 +39,8 @@ pub struct BenchReport {
     pub interval_ms: u64,
     /// Regions per monitor.
     pub regions: usize,
+    /// The due-check stream's duplicate window, s.
+    pub due_duplicate_window_s: f64,
     /// Seconds spent publishing.
     pub duration_s: f64,
     /// Due checks acknowledged by the server (slots after the index was built).
@@ -80,6 +84,7 @@ pub async fn run(client: statushawk_nats::async_nats::Client, settings: BenchSet
     let js = jetstream::new(client);
     let mut topology = Topology::new(&format!("bench{}", std::process::id()))?;
     topology.partitions = 1;
+    topology.due_duplicate_window = settings.due_duplicate_window;
     topology.regions =
         (0..settings.regions.max(1)).map(|i| Region::new(format!("region-{i}"))).collect::<Result<_, _>>()?;
     topology.ensure(&js).await?;
@@ -149,6 +154,7 @@ async fn measure(
         monitors: settings.monitors,
         interval_ms: u64::from(interval_ms),
         regions: topology.regions.len(),
+        due_duplicate_window_s: topology.due_duplicate_window.as_secs_f64(),
         duration_s,
         published: lags.len(),
         publishes_per_sec: lags.len() as f64 / duration_s,
