@@ -380,4 +380,11 @@ async fn a_one_off_window_starting_is_told_once_and_windows_made_before_subscrib
     let notice: Value = serde_json::from_str(&got[1].2).unwrap();
     assert_eq!(notice["maintenance"]["title"], "Database upgrade");
     assert_eq!(notice["maintenance"]["monitors"], json!(["Checkout"]));
+    // Planned once, not every tick: with its deliveries gone, looking
+    // again plans nothing.
+    let notices: i64 = sqlx::query_scalar("SELECT count(*) FROM maintenance_notices").fetch_one(&app.pg).await.unwrap();
+    assert_eq!(notices, 2, "scheduled (nobody to tell: they subscribed after) and started");
+    sqlx::query("DELETE FROM notification_deliveries").execute(&app.pg).await.unwrap();
+    assert_eq!(statushawk_notifier::subscribers::plan_maintenance(&app.pg, "https://status.example").await.unwrap(), 0);
+    assert_eq!(deliveries().await, 0);
 }

@@ -8,6 +8,8 @@
 --   from its id) through event_outbox, written in the same transaction.
 -- * status_page_subscribers: visitors (double opt-in for e-mail) and
 --   subscribers added by admins, per page, optionally to some sections.
+-- * maintenance_notices: which maintenance notices (scheduled, started)
+--   were planned for subscribers, so each is planned once, not every tick.
 -- * notification_deliveries: a delivery goes to a channel or a subscriber;
 --   team_id is kept on the row, so the fair share needs no join.
 
@@ -67,3 +69,13 @@ CREATE INDEX notification_deliveries_subscriber_idx
     ON notification_deliveries (subscriber_id, created_at DESC) WHERE subscriber_id IS NOT NULL;
 
 COMMENT ON COLUMN notification_deliveries.subscriber_id IS 'The status page subscriber it goes to (else channel_id).';
+
+CREATE TABLE maintenance_notices (
+    -- maintenance:<window>:scheduled or maintenance:<window>:<start ms>:started
+    event_id    text        PRIMARY KEY CHECK (char_length(event_id) BETWEEN 1 AND 512),
+    window_id   uuid        NOT NULL REFERENCES maintenance_windows (id) ON DELETE CASCADE,
+    planned_at  timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE maintenance_notices IS
+    'Maintenance notices whose subscriber deliveries were claimed (in the same transaction).';

@@ -138,23 +138,11 @@ impl Sender {
         .await
     }
 
-    /// Sends a plain-text mail through the deployment's own SMTP server
-    /// (`[email]`), within the deadline. That server is the operator's
-    /// configuration, not a tenant's, and is often on this host: it is
-    /// connected to by name, without the SSRF guard.
-    pub async fn send_system_mail(
-        &self,
-        server: &SmtpServer,
-        from: &Mailbox,
-        to: &Mailbox,
-        subject: &str,
-        text: &str,
-    ) -> Attempt {
-        self.send_system_letter(server, from, to, subject, text, None, &[]).await
-    }
-
-    /// As [`Sender::send_system_mail`], with an HTML alternative and
-    /// further headers (`List-Unsubscribe`, ...).
+    /// Sends a mail through the deployment's own SMTP server (`[email]`),
+    /// within the deadline: plain text, with an HTML alternative and
+    /// further headers (`List-Unsubscribe`, ...) when given. That server is
+    /// the operator's configuration, not a tenant's, and is often on this
+    /// host: it is connected to by name, without the SSRF guard.
     #[allow(clippy::too_many_arguments)]
     pub async fn send_system_letter(
         &self,

@@ -154,7 +154,7 @@ pub struct Claim<'a> {
 /// exists: `pending` (due now) or `suppressed`. Returns whether a row was
 /// made.
 pub async fn claim_for(
-    pg: &PgPool,
+    pg: impl sqlx::PgExecutor<'_>,
     claim: &Claim<'_>,
     plan: &Plan,
     trace: Option<&TraceContext>,

@@ -17,7 +17,7 @@ use statushawk_schemas::{
     IncidentEvent, IncidentEventKind, IncidentId, MonitorId, NoticeIncident, NoticeMaintenance, NoticePage, NoticeType,
     PageNotice, SCHEMA_VERSION, TeamId, UnixMs,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use uuid::Uuid;
 
 use crate::store::{self, Claim, Plan, Recipient};
@@ -113,7 +113,7 @@ fn to_value(notice: &PageNotice) -> sqlx::Result<Value> {
 /// confirmed by `confirmed_by` (if given); with the names there of the
 /// monitors concerned.
 async fn audience(
-    pg: &PgPool,
+    pg: impl sqlx::PgExecutor<'_>,
     team: TeamId,
     monitor: Option<MonitorId>,
     confirmed_by: Option<time::OffsetDateTime>,
@@ -151,10 +151,12 @@ async fn audience(
 /// Claims the maintenance notices due now: `maintenance.scheduled` for
 /// windows made in the last day (to subscribers confirmed before), and
 /// `maintenance.started` for one-off windows that began in the last hour
-/// and were made before they began. Each has one id per window (and
-/// start), so this may run any number of times, on any number of
-/// notifiers. Returns how many were made.
-pub(crate) async fn plan_maintenance(pg: &PgPool, public_url: &str) -> sqlx::Result<usize> {
+/// and were made before they began. Each notice (one id per window, and
+/// start) is planned once, marked in `maintenance_notices` with its
+/// deliveries, so this may run every tick on any number of notifiers and
+/// reads only windows with a notice still to plan. Returns how many
+/// deliveries were made.
+pub async fn plan_maintenance(pg: &PgPool, public_url: &str) -> sqlx::Result<usize> {
     let windows = sqlx::query(
         "SELECT w.id, w.team_id, w.monitor_id, w.title, w.kind::text AS kind, w.created_at, \
                 (extract(epoch FROM o.starts_at) * 1000)::bigint AS start_ms, \
@@ -166,8 +168,13 @@ pub(crate) async fn plan_maintenance(pg: &PgPool, public_url: &str) -> sqlx::Res
          CROSS JOIN LATERAL ( \
              SELECT x.starts_at, x.ends_at FROM maintenance_occurrences(w.team_id, now(), now() + interval '60 days') x \
              WHERE x.window_id = w.id ORDER BY x.starts_at LIMIT 1) o \
-         WHERE w.created_at > now() - interval '1 day' \
-            OR (w.kind = 'one_off' AND w.starts_at <= now() AND w.starts_at > now() - interval '1 hour')",
+         WHERE (w.created_at > now() - interval '1 day' \
+                AND NOT EXISTS (SELECT 1 FROM maintenance_notices n \
+                                WHERE n.event_id = 'maintenance:' || w.id || ':scheduled')) \
+            OR (w.kind = 'one_off' AND w.starts_at <= now() AND w.starts_at > now() - interval '1 hour' \
+                AND w.created_at < w.starts_at AND NOT EXISTS (SELECT 1 FROM maintenance_notices n \
+                                WHERE n.event_id = 'maintenance:' || w.id || ':' \
+                                      || ((extract(epoch FROM w.starts_at) * 1000)::bigint) || ':started'))",
     )
     .fetch_all(pg)
     .await?;
@@ -188,7 +195,20 @@ pub(crate) async fn plan_maintenance(pg: &PgPool, public_url: &str) -> sqlx::Res
             due.push((NoticeType::MaintenanceStarted, format!("maintenance:{window}:{start_ms}:started"), start));
         }
         for (kind, event_id, confirmed_by) in due {
-            for a in audience(pg, team, monitor, Some(confirmed_by)).await? {
+            // Each notice is planned once: its mark and its deliveries in
+            // one transaction, so a crash leaves neither or both.
+            let mut tx = pg.begin().await?;
+            let marked = sqlx::query(
+                "INSERT INTO maintenance_notices (event_id, window_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&event_id)
+            .bind(window)
+            .execute(&mut *tx)
+            .await?;
+            if marked.rows_affected() == 0 {
+                continue;
+            }
+            for a in audience(&mut *tx, team, monitor, Some(confirmed_by)).await? {
                 let notice = PageNotice {
                     schema_version: SCHEMA_VERSION,
                     notice_type: kind,
@@ -212,11 +232,12 @@ pub(crate) async fn plan_maintenance(pg: &PgPool, public_url: &str) -> sqlx::Res
                     recipient: Recipient::Subscriber(a.subscriber),
                     payload: to_value(&notice)?,
                 };
-                if store::claim_for(pg, &claim, &Plan::Send, None).await? {
+                if store::claim_for(&mut *tx, &claim, &Plan::Send, None).await? {
                     debug!(event_id, subscriber_id = %a.subscriber, "Maintenance notice planned.");
                     made += 1;
                 }
             }
+            tx.commit().await?;
         }
     }
     Ok(made)
@@ -272,11 +293,7 @@ pub(crate) async fn prepare(shared: &Shared, due: &store::Due, subscriber: Uuid)
     let kind: String = row.try_get("kind")?;
     let event_id = notice.event_id.clone();
     if kind == "email" {
-        if shared.deps.system_mail.is_none() {
-            warn!(delivery_id = %due.id, "A subscriber's e-mail cannot be sent: no [email] server.");
-            store::fail_untried(pg, due.id, "this deployment has no mail server ([email])").await?;
-            return Ok(None);
-        }
+        // Without an [email] server the send fails, saying so.
         let mail = statushawk_channels::subscribers::email(&notice);
         let letter = Letter {
             to: address,

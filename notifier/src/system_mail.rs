@@ -180,7 +180,9 @@ async fn take_due(pg: &PgPool, lease: Duration) -> sqlx::Result<Vec<Mail>> {
 
 async fn send_one(pg: &PgPool, sender: &Sender, mailer: &SystemMailer, settings: &Settings, mail: Mail) {
     let attempt = match mail.to.parse::<Mailbox>() {
-        Ok(to) => sender.send_system_mail(&mailer.server, &mailer.from, &to, &mail.subject, &mail.body).await,
+        Ok(to) => {
+            sender.send_system_letter(&mailer.server, &mailer.from, &to, &mail.subject, &mail.body, None, &[]).await
+        }
         Err(err) => Attempt {
             verdict: Verdict::Failed,
             http_status: None,
