@@ -133,6 +133,33 @@ enum Bench {
         #[arg(long, default_value = "web/dist")]
         web_dir: PathBuf,
     },
+    /// The whole pipeline: N HTTP monitors on local targets, every service
+    /// running (as `statushawk all`, or one process each), the configured
+    /// NATS, Postgres and ClickHouse (private databases and prefix, dropped
+    /// afterwards). Reports checks/s, exact (monitor, slot) accounting, lag
+    /// slot → row, detection of targets that go down and up, and CPU per
+    /// check and memory of every process.
+    Pipeline {
+        /// HTTP monitors.
+        #[arg(long, default_value_t = 20_000)]
+        monitors: usize,
+        /// Their check interval.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// The measured window (after one interval of warm-up).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Monitors whose targets are down for the window's middle third.
+        #[arg(long, default_value_t = 100)]
+        failing: usize,
+        /// One OS process per service (scheduler, prober, evaluator,
+        /// notifier, api) instead of one `statushawk all`.
+        #[arg(long)]
+        processes: bool,
+        /// Directory for the services' logs (default: a new one under /tmp).
+        #[arg(long)]
+        logs: Option<PathBuf>,
+    },
     /// The scheduler's loop and publisher: publish lag and memory.
     Scheduler {
         /// Monitors in the index.
@@ -507,6 +534,29 @@ async fn main() -> anyhow::Result<()> {
                 due_duplicate_window,
             };
             let report = statushawk_scheduler::bench::run(client, settings).await?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Command::Bench { what: Bench::Pipeline { monitors, interval, duration, failing, processes, logs } } => {
+            use secrecy::ExposeSecret as _;
+            let servers = statushawk_bench::scratch::Servers {
+                nats_url: config.nats.url.clone(),
+                postgres_url: config.database.url.expose_secret().to_owned(),
+                clickhouse_url: config.clickhouse.url.clone(),
+                clickhouse_user: config.clickhouse.user.clone(),
+                clickhouse_password: config.clickhouse.password.expose_secret().to_owned(),
+            };
+            let logs =
+                logs.unwrap_or_else(|| std::env::temp_dir().join(format!("statushawk-bench-{}", std::process::id())));
+            let settings = statushawk_bench::Settings {
+                monitors,
+                interval,
+                duration,
+                failing,
+                processes,
+                exe: std::env::current_exe()?,
+                logs,
+            };
+            let report = statushawk_bench::run(servers, settings).await?;
             println!("{}", serde_json::to_string(&report)?);
         }
         Command::Bench { what: Bench::Heartbeat { pings, tokens, concurrency } } => {
