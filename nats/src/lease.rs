@@ -96,13 +96,41 @@ impl Leases {
         }
     }
 
+    /// Takes `key` back if it still names `holder`: a lease this holder lost
+    /// because it could not renew (NATS was away) and could not release.
+    /// Nobody else can have held it since, or the key would name them.
+    /// `None` if the key names another holder, or is gone.
+    async fn try_reclaim(&self, key: &str, holder: &str) -> Result<Option<Lease>, LeaseError> {
+        let started = Instant::now();
+        let Some(entry) = self.kv.entry(key).await.map_err(|e| request_error(key, e))? else { return Ok(None) };
+        if entry.operation != kv::Operation::Put || entry.value != holder.as_bytes() {
+            return Ok(None);
+        }
+        match self.kv.update(key, Bytes::from(holder.to_owned()), entry.revision).await {
+            Ok(revision) => {
+                info!(lease = key, holder, revision, "Lease taken back after losing it.");
+                Ok(Some(Lease::start(self.clone(), key, holder, revision, started)))
+            }
+            Err(err) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(err) => Err(request_error(key, err)),
+        }
+    }
+
     /// Waits until `key` can be taken for `holder`, retrying through
-    /// transient errors; `None` when `cancel` fires first.
+    /// transient errors; `None` when `cancel` fires first. A key that still
+    /// names `holder` is taken back at once (see `try_reclaim`), so a
+    /// leader cut off from NATS leads again as soon as NATS is back instead
+    /// of after the TTL: call this only while `holder` holds no live
+    /// [`Lease`] on `key`.
     pub async fn acquire(&self, key: &str, holder: &str, cancel: &CancellationToken) -> Option<Lease> {
         // Poll often enough that an expired lease is taken over promptly.
         let poll = (self.ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
         loop {
-            match self.try_acquire(key, holder).await {
+            let attempt = match self.try_acquire(key, holder).await {
+                Ok(None) => self.try_reclaim(key, holder).await,
+                other => other,
+            };
+            match attempt {
                 Ok(Some(lease)) => return Some(lease),
                 Ok(None) => debug!(lease = key, "Lease held elsewhere; waiting."),
                 Err(err) => warn!(lease = key, error = %err, "Lease acquisition failed; retrying."),

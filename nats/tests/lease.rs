@@ -121,3 +121,33 @@ async fn a_holder_whose_key_was_taken_learns_it_at_its_next_renewal() {
     held.release().await.unwrap();
     assert_eq!(a.holder("evaluator.0").await.unwrap().as_deref(), Some("intruder"));
 }
+
+/// A leader cut off from NATS loses its lease and cannot release it; when
+/// NATS is back it takes its own key back at once instead of waiting out
+/// the TTL, while another contender still cannot take it.
+#[tokio::test]
+async fn a_holder_cut_off_takes_its_own_key_back_when_nats_returns() {
+    let env = TestEnv::new().await;
+    let nats_addr = env.services.nats_url.trim_start_matches("nats://").to_owned();
+    let proxy = TcpProxy::start(&nats_addr).await;
+    let a = leases(&env, client_via(&proxy).await).await;
+    let b = leases(&env, env.nats().await).await;
+
+    let held = a.try_acquire("scheduler", "a").await.unwrap().unwrap();
+    let lost = held.lost();
+    proxy.cut();
+    tokio::time::timeout(TTL, lost.cancelled()).await.expect("the holder is told within the TTL");
+    drop(held); // cut off, it could not release
+    assert_eq!(b.holder("scheduler").await.unwrap().as_deref(), Some("a"), "the key outlives the cut");
+
+    // NATS is back for the holder (a new connection, as after a restart).
+    let back = leases(&env, env.nats().await).await;
+    let asked = Instant::now();
+    let lease = back.acquire("scheduler", "a", &CancellationToken::new()).await.expect("taken back");
+    assert!(asked.elapsed() < TTL / 2, "taken back at once, not after the TTL: {:?}", asked.elapsed());
+    assert!(lease.is_held());
+    assert!(b.try_acquire("scheduler", "b").await.unwrap().is_none(), "nobody else holds it meanwhile");
+    tokio::time::sleep(TTL * 2).await;
+    assert!(lease.is_held(), "renewed as any lease");
+    assert_eq!(b.holder("scheduler").await.unwrap().as_deref(), Some("a"));
+}
