@@ -133,9 +133,8 @@ async fn measure(
         updates,
         None::<(fn() -> AbortOnDrop<()>, Duration)>,
         publisher,
-        usize::MAX,
         stop.clone(),
-        Some(lags.clone()),
+        crate::Loop { max_backlog: usize::MAX, lags: Some(lags.clone()), resume: None },
     ));
     let duration = settings.duration.unwrap_or(settings.interval);
     let mut peak = rss_mib();

@@ -24,12 +24,12 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use statushawk_nats::async_nats::jetstream;
 use statushawk_nats::{Lease, Leases, Publisher, Topology};
-use statushawk_schemas::{DueCheckRaw, Region, SCHEMA_VERSION, msg_id, subject};
+use statushawk_schemas::{DueCheckRaw, Region, SCHEMA_VERSION, UnixMs, msg_id, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::index::Index;
+use crate::index::{Index, Monitor};
 use crate::publish::{LagLog, Outgoing, Queue};
 use crate::source::Update;
 
@@ -139,16 +139,51 @@ async fn lead(settings: &Settings, deps: &Deps, lease: &Lease, shutdown: &Cancel
         }
     });
     let publisher = Publisher::new(deps.js.clone(), deps.topology.clone());
+    let resume = Resume { from_ms: now_ms() - catch_up(&deps.topology) };
     schedule(
         Index::new(),
         updates,
         Some((reconcile, settings.reconcile_every)),
         publisher,
-        settings.max_backlog,
         stop,
-        None,
+        Loop { max_backlog: settings.max_backlog, lags: None, resume: Some(resume) },
     )
     .await
+}
+
+/// How far back a new leader publishes slots the one before may have
+/// missed: half the due-check stream's duplicate window, so that a slot the
+/// old leader did publish is re-published inside the window and dropped by
+/// the stream as a duplicate (ids are the same, see [`slot`]).
+pub fn catch_up(topology: &Topology) -> i64 {
+    i64::try_from(topology.due_duplicate_window.as_millis() / 2).unwrap_or(i64::MAX)
+}
+
+/// Where a new leader starts: monitors of its first reconcile pass are armed
+/// at their first slot after `from_ms` whose deadline has not passed, never
+/// before the configuration they run with (`version_ms`). A take-over or a
+/// NATS restart shorter than that loses no check.
+#[derive(Clone, Copy, Debug)]
+struct Resume {
+    from_ms: UnixMs,
+}
+
+impl Resume {
+    /// When `monitor`'s first slot may be.
+    fn arm_from(self, monitor: &Monitor, now: UnixMs) -> UnixMs {
+        let within_deadline = now - i64::from(monitor.interval_ms) + 1;
+        self.from_ms.max(within_deadline).max(monitor.version_ms).min(now)
+    }
+}
+
+/// How the scheduling loop publishes and starts.
+struct Loop {
+    /// Due checks waiting for the publisher at most.
+    max_backlog: usize,
+    /// Where the benchmark records publish lags.
+    lags: Option<Arc<LagLog>>,
+    /// Where a new leader starts ([`Resume`]); `None`: at the next slots.
+    resume: Option<Resume>,
 }
 
 /// The scheduling loop: fires due monitors, applies updates, starts
@@ -158,10 +193,10 @@ async fn schedule<R: FnMut() -> AbortOnDrop<()>>(
     mut updates: mpsc::Receiver<Update>,
     reconcile: Option<(R, Duration)>,
     publisher: Publisher,
-    max_backlog: usize,
     stop: CancellationToken,
-    lags: Option<Arc<LagLog>>,
+    options: Loop,
 ) -> anyhow::Result<()> {
+    let Loop { max_backlog, lags, mut resume } = options;
     let (queue, publishing) = publish::start(publisher, stop.clone(), max_backlog, lags);
     let (mut start_reconcile, reconcile_every) = match reconcile {
         Some((start, every)) => (Some(start), every),
@@ -191,10 +226,11 @@ async fn schedule<R: FnMut() -> AbortOnDrop<()>>(
                 let mut next = Some(update);
                 let mut applied = 0;
                 while let Some(update) = next.take() {
-                    match apply(&mut index, update, &mut epoch) {
+                    match apply(&mut index, update, &mut epoch, resume) {
                         Ok(Some(removed)) => {
                             info!(removed, monitors = index.len(), "Reconciled with Postgres.");
                             reconciling = None;
+                            resume = None;
                         }
                         Ok(None) => {}
                         Err(err) => result = Err(err),
@@ -227,12 +263,18 @@ async fn schedule<R: FnMut() -> AbortOnDrop<()>>(
 }
 
 /// Applies one update; returns `Some(removed)` when a reconcile pass ends.
-fn apply(index: &mut Index, update: Update, epoch: &mut Option<u32>) -> anyhow::Result<Option<usize>> {
+fn apply(
+    index: &mut Index,
+    update: Update,
+    epoch: &mut Option<u32>,
+    resume: Option<Resume>,
+) -> anyhow::Result<Option<usize>> {
     let now = now_ms();
     match update {
         Update::ReconcileStart => *epoch = Some(index.begin_reconcile()),
         Update::Row(monitor) | Update::Upsert(monitor) => {
-            index.upsert(monitor, now)?;
+            let from = resume.map_or(now, |resume| resume.arm_from(&monitor, now));
+            index.upsert(monitor, from)?;
         }
         Update::Remove { id, version_ms } => {
             index.remove(id, version_ms);
