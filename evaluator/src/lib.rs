@@ -57,7 +57,8 @@ pub struct Settings {
     pub instance: String,
     /// Results fetched per batch per partition.
     pub batch_max: usize,
-    /// How long a fetch waits for a batch to fill.
+    /// How long a fetch waits for results when there are none (it returns
+    /// with what there is, never waiting for a batch to fill).
     pub batch_wait: Duration,
     /// ClickHouse batching.
     pub sink: SinkSettings,

@@ -7,9 +7,10 @@
 //! from the result's region) are loaded from Postgres with their remembered
 //! state, against its monitor's team and regions; a forged result is
 //! terminated, counted and logged, and goes no further. Then the rest: rows
-//! into ClickHouse; the state machine's changes committed to Postgres with
-//! their events in the outbox; re-checks and events published. Only then is
-//! the batch acked. While a step waits for a store, the batch's messages get
+//! into ClickHouse and, at the same time, the state machine's changes
+//! committed to Postgres with their events in the outbox, re-checks and
+//! events published (so an outage is paged without waiting for ClickHouse).
+//! Only when both are done is the batch acked. While a step waits for a store, the batch's messages get
 //! progress acks, so they are not redelivered behind our back.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use statushawk_common::db::Failure;
 use statushawk_nats::async_nats::jetstream::consumer::PullConsumer;
 use statushawk_nats::{Delivery, TraceContext, evaluator_consumer};
-use statushawk_schemas::{CheckResult, Forgery, IncidentEventKind, MonitorId, now_ms, partition_of, subject};
+use statushawk_schemas::{CheckResult, Forgery, IncidentEventKind, MonitorId, UnixMs, now_ms, partition_of, subject};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -369,14 +370,32 @@ async fn process(
         metrics::histogram!(crate::metrics::LAG_SECONDS).record((now - r.started_at_ms).max(0) as f64 / 1000.0);
     }
 
-    // 1. Every genuine result into ClickHouse.
+    // 1. Every genuine result into ClickHouse, while the state machines
+    // decide: paging does not wait for the analytics store (nor for its
+    // batching), and the batch is acked only when both are done.
     let rows: Vec<ResultRow> = results.iter().map(|r| ResultRow::from(*r)).collect();
     let maybe_stored = deliveries.iter().any(|d| d.delivered() > 1);
-    tokio::select! {
-        () = lost.cancelled() => return Err(Abandoned),
-        written = shared.sink.write(rows, maybe_stored) => written.map_err(|_| Abandoned)?,
-    }
+    let write = async {
+        tokio::select! {
+            () = lost.cancelled() => Err(Abandoned),
+            written = shared.sink.write(rows, maybe_stored) => written.map_err(|_| Abandoned),
+        }
+    };
+    let (written, decided) = tokio::join!(write, decide(partition, shared, monitors, deliveries, now, lost));
+    written?;
+    decided
+}
 
+/// Steps 2 and 3 of a batch: the state machines, their changes committed,
+/// re-checks and events published.
+async fn decide(
+    partition: u16,
+    shared: &Shared,
+    monitors: &mut HashMap<MonitorId, Entry>,
+    deliveries: &[Delivery<CheckResult>],
+    now: UnixMs,
+    lost: &CancellationToken,
+) -> Result<HashMap<MonitorId, Poison>, Abandoned> {
     // 2. The state machines.
     let mut changes = Changes::default();
     let mut traces = Traces::new();

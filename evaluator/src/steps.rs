@@ -42,7 +42,11 @@ pub(crate) async fn fetch<T: serde::de::DeserializeOwned>(
     max: usize,
     wait: Duration,
 ) -> Result<Vec<Delivery<T>>, statushawk_nats::async_nats::Error> {
-    let mut messages = consumer.batch().max_messages(max).expires(wait).messages().await?;
+    // `fetch` (no_wait) with an expiry: what is there now, at once, or the
+    // first results to come within `wait`; never a wait for a full batch,
+    // which at a partition's usual rate was the whole `wait` every time
+    // (nats/tests/pull.rs).
+    let mut messages = consumer.fetch().max_messages(max).expires(wait).messages().await?;
     let mut deliveries = Vec::new();
     while let Some(message) = messages.next().await {
         match message {

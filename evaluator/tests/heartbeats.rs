@@ -136,6 +136,8 @@ async fn silence_past_period_and_grace_opens_an_incident_and_a_ping_resolves_it(
     ping(&stack, m, PingKind::Success, None).await;
     eventually(WAIT, "resolved", || async { incidents(&stack, m).await.iter().all(|(_, resolved)| *resolved) }).await;
     assert_eq!(stack.incident_events(m).await, ["opened", "resolved"]);
+    // Rows are written while the state machine decides: they may land after the incident.
+    eventually(WAIT, "the silence and the ping stored", || async { stack.stored(Some(m)).await == 7 }).await;
     let statuses: Vec<String> =
         stack.stored_rows(m).await.into_iter().map(|(region, _, status)| format!("{region} {status}")).collect();
     assert_eq!(statuses[5..], ["heartbeat down".to_owned(), "heartbeat up".to_owned()]);
