@@ -73,8 +73,10 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
         drop(first);
         let want = slots.available_permits().clamp(1, 512);
         // Urgent re-checks first, without waiting; then scheduled ones,
-        // long-polling only when there was nothing urgent. Each message is
-        // started as soon as it arrives.
+        // long-polling only when there was nothing urgent, and briefly: a
+        // re-check published meanwhile waits for this poll to end, and it
+        // is what confirms an outage. Each message is started as soon as
+        // it arrives.
         let start = |message: jetstream::Message| {
             let worker = worker.clone();
             let slots = slots.clone();
@@ -88,7 +90,7 @@ pub async fn run(settings: Settings, deps: Deps, shutdown: CancellationToken) ->
         };
         let urgent_taken = pull(&urgent, want, None, &start).await;
         if urgent_taken < want {
-            let wait = (urgent_taken == 0).then_some(Duration::from_millis(500));
+            let wait = (urgent_taken == 0).then_some(Duration::from_millis(100));
             pull(&scheduled, want - urgent_taken, wait, &start).await;
         }
     }
