@@ -130,7 +130,7 @@ pub async fn until(fleet: &mut Fleet, at: UnixMs) -> anyhow::Result<()> {
 
 async fn measure(scratch: &Scratch, settings: &Settings) -> anyhow::Result<Report> {
     let interval_ms = u32::try_from(settings.interval.as_millis())?;
-    let targets = Targets::start(8, settings.failing).await?;
+    let targets = Targets::start(8, targets::Behaviour { failing: settings.failing, slow_every: 0 }).await?;
     let receiver = Receiver::start().await?;
     let mut fleet = Fleet::new(&settings.exe, scratch.env(), &settings.logs)?;
     fleet.once(&["migrate"]).context("migrating the benchmark's databases")?;

@@ -15,6 +15,8 @@ usage: scripts/services install
        scripts/services stop DIR
        scripts/services purge DIR     (stop, then delete DIR and its data)
        scripts/services env DIR
+       scripts/services kill DIR nats|clickhouse|postgres     (fault injection)
+       scripts/services revive DIR nats|clickhouse|postgres   (back on its ports)
        scripts/services which nats-server   (path of the nats-server in use)
 EOF
 	exit 2

@@ -228,3 +228,50 @@ cmd_env() { # dir
 	[[ -f $1/env ]] || die "no env file in $1 (run: scripts/services start $1)"
 	cat "$1/env"
 }
+
+# ------------------------------------------------------------ kill, revive ---
+# For fault injection: one server dies (SIGKILL; Postgres an immediate stop,
+# its crash-like shutdown) and later comes back on the same ports and data.
+
+cmd_kill() { # dir service
+	local dir=$1 service=$2 pid
+	load_state "$dir"
+	case $service in
+	nats | clickhouse)
+		local file=$dir/$service.pid pattern=$service
+		[[ $service == nats ]] && pattern=nats-server
+		pidfile_alive "$file" "$pattern" || die "$service is not running in $dir"
+		pid=$(<"$file")
+		kill -KILL "$pid"
+		wait_for 15 bash -c "! kill -0 $pid 2>/dev/null" || die "$service ($pid) survived SIGKILL"
+		;;
+	postgres) stop_pg immediate ;;
+	*) usage ;;
+	esac
+	log "killed $service in $dir"
+}
+
+cmd_revive() { # dir service
+	local dir=$1 service=$2
+	load_state "$dir"
+	PATH="$(dirname "$(find_nats)"):$PATH"
+	case $service in
+	nats)
+		start_nats "$dir" "$(find_nats)"
+		wait_service "nats-server (127.0.0.1:$NATS_PORT)" "$dir/nats.pid" nats-server nats_ready "$dir/nats.log"
+		;;
+	clickhouse)
+		rm -f "$dir/clickhouse/data/status" # 18.16 leaves it behind after a KILL
+		start_clickhouse "$dir"
+		wait_service "clickhouse-server (127.0.0.1:$CH_HTTP_PORT)" "$dir/clickhouse.pid" clickhouse \
+			clickhouse_ready "$dir/clickhouse.err.log" "$dir/clickhouse.log" "$dir/clickhouse.stdout.log"
+		;;
+	postgres)
+		PG_BIN=$(find_pg_bin)
+		start_pg
+		wait_for "$TIMEOUT" pg_ready || { show_logs "$PG_BASE/postgres.log"; die "postgres not ready"; }
+		;;
+	*) usage ;;
+	esac
+	log "revived $service in $dir"
+}
