@@ -44,4 +44,13 @@ async fn the_pipeline_benchmark_accounts_for_every_slot_flip_and_process() {
         ["api", "bench", "clickhouse", "evaluator-1", "nats", "notifier", "postgres", "prober-1", "scheduler-1"]
     );
     assert!(report.processes["prober-1"].cpu_us_per_check > 0.0, "{:?}", report.processes);
+    // Each process counted once: together they used no more than the machine did.
+    let cores = std::thread::available_parallelism().unwrap().get() as f64;
+    let used: f64 = report.processes.values().map(|p| p.cores).sum();
+    assert!(
+        used <= report.machine_busy * cores + 0.05,
+        "{used} cores of {}: {:?}",
+        report.machine_busy,
+        report.processes
+    );
 }

@@ -285,20 +285,26 @@ pub struct Usage {
     pub rss_bytes: u64,
 }
 
-/// The usage of `pid` and its live children (Postgres' backends, say).
-pub fn usage(pid: i32) -> Usage {
+/// The usage of `pid`, and with `children` of its live children too
+/// (Postgres' backends; not this process's, which are the services).
+pub fn usage(pid: i32, children: bool) -> Usage {
     let ticks = procfs::ticks_per_second() as f64;
     let page = procfs::page_size();
     let mut usage = Usage::default();
     let own = procfs::process::Process::new(pid).and_then(|p| p.stat());
     let Ok(own) = own else { return usage };
+    usage.cpu_secs = (own.utime + own.stime) as f64 / ticks;
+    usage.rss_bytes = own.rss * page;
+    if !children {
+        return usage;
+    }
+    // Children that ended were reaped into cutime/cstime; live ones count apart.
     let children: Vec<procfs::process::Stat> = procfs::process::all_processes()
         .map(|all| all.filter_map(|p| p.ok()?.stat().ok()).filter(|s| s.ppid == pid).collect())
         .unwrap_or_default();
-    usage.cpu_secs = (own.utime + own.stime) as f64 / ticks
-        + (own.cutime.max(0) + own.cstime.max(0)) as f64 / ticks
+    usage.cpu_secs += (own.cutime.max(0) + own.cstime.max(0)) as f64 / ticks
         + children.iter().map(|s| (s.utime + s.stime) as f64 / ticks).sum::<f64>();
-    usage.rss_bytes = (own.rss + children.iter().map(|s| s.rss).sum::<u64>()) * page;
+    usage.rss_bytes += children.iter().map(|s| s.rss).sum::<u64>() * page;
     usage
 }
 

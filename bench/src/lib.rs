@@ -167,7 +167,10 @@ async fn measure(scratch: &Scratch, settings: &Settings) -> anyhow::Result<Repor
     };
     until(&mut fleet, window.start).await?;
     let pids = ours(&fleet);
-    let before: Vec<_> = pids.iter().map(|(name, pid)| (name.clone(), fleet::usage(*pid))).collect();
+    let sample = |pids: &[(String, i32)]| -> Vec<(String, fleet::Usage)> {
+        pids.iter().map(|(name, pid)| (name.clone(), fleet::usage(*pid, name == "postgres"))).collect()
+    };
+    let before = sample(&pids);
     let machine_before = fleet::machine();
     let (mut down_at, mut up_at) = (window.end, window.end);
     if settings.failing > 0 {
@@ -177,7 +180,7 @@ async fn measure(scratch: &Scratch, settings: &Settings) -> anyhow::Result<Repor
         up_at = targets.set_down(false);
     }
     until(&mut fleet, window.end).await?;
-    let after: Vec<_> = pids.iter().map(|(name, pid)| (name.clone(), fleet::usage(*pid))).collect();
+    let after = sample(&pids);
     let machine_after = fleet::machine();
 
     // The window's last checks are due by its end plus an interval (their
