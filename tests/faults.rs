@@ -136,6 +136,11 @@ fn take_over_gap(crashed_at: UnixMs, leading_at: UnixMs) -> Range<UnixMs> {
     crashed_at - 1_000..end.max(crashed_at - 1_000)
 }
 
+/// Resolution notifications received since `since`.
+fn resolutions(receiver: &Receiver, since: UnixMs) -> usize {
+    receiver.received().iter().filter(|r| r.at_ms >= since && r.event_type == "incident.resolved").count()
+}
+
 async fn wait_for_leader(fleet: &Fleet, not: Option<&str>) -> (String, UnixMs) {
     let deadline = now_ms() + 60_000;
     loop {
@@ -227,9 +232,16 @@ async fn no_check_is_lost_or_doubled_and_every_incident_told_once_when_any_part_
         // Down for two more checks of each failing monitor once the pipeline
         // is whole again, so each has its incident whatever the fault held up.
         until(&mut fleet, now_ms() + 2 * i64::from(INTERVAL_MS)).await.unwrap();
-        targets.set_down(false);
-        // Resolution confirmed and told before the next phase.
-        until(&mut fleet, now_ms() + 2 * i64::from(INTERVAL_MS)).await.unwrap();
+        let up_at = targets.set_down(false);
+        // Every outage of the phase resolved and told before the next phase
+        // (polled, however long a loaded machine takes), then an interval
+        // for anything told twice to show.
+        let deadline = now_ms() + 120_000;
+        while resolutions(&receiver, phase_start) < FAILING {
+            assert!(now_ms() < deadline, "{fault}: the outages were not all resolved and told within 120 s");
+            until(&mut fleet, now_ms() + 250).await.unwrap();
+        }
+        until(&mut fleet, now_ms().max(up_at + 2 * i64::from(INTERVAL_MS))).await.unwrap();
         outcomes.push(Outcome { fault, phase: phase_start..now_ms(), struck_at, caught_up_at, gaps });
     }
 
