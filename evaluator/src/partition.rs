@@ -353,6 +353,15 @@ async fn set_aside(
     good
 }
 
+/// A result this long after its slot may have been written before without
+/// the message saying so: a nats-server killed and started again can lose
+/// its last acks (the result comes again as a first delivery) and its last
+/// duplicate ids (a check run twice publishes its result twice). Such
+/// results are looked up in ClickHouse before they are written
+/// (`faults::no_check_is_lost_or_doubled_…`, NATS restart: 21 rows doubled
+/// without this).
+const MAYBE_SEEN_AFTER_MS: i64 = 10_000;
+
 /// Side effects of genuine results; their monitors are loaded ([`screen`]).
 /// Returns the monitors whose changes Postgres refuses for good: their
 /// results are to be set aside, the rest of the batch went through.
@@ -374,7 +383,7 @@ async fn process(
     // decide: paging does not wait for the analytics store (nor for its
     // batching), and the batch is acked only when both are done.
     let rows: Vec<ResultRow> = results.iter().map(|r| ResultRow::from(*r)).collect();
-    let maybe_stored = deliveries.iter().any(|d| d.delivered() > 1);
+    let maybe_stored = deliveries.iter().any(|d| d.delivered() > 1 || now - d.payload().slot_ms > MAYBE_SEEN_AFTER_MS);
     let write = async {
         tokio::select! {
             () = lost.cancelled() => Err(Abandoned),

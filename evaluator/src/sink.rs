@@ -237,7 +237,10 @@ async fn insert(client: &clickhouse::Client, jobs: &[Job], failed_before: bool) 
 async fn stored_keys(client: &clickhouse::Client, rows: &[&ResultRow]) -> clickhouse::error::Result<HashSet<Key>> {
     let mut stored = HashSet::new();
     for chunk in rows.chunks(2_000) {
-        let (Some(first), Some(last)) = (chunk.iter().map(|r| r.ts).min(), chunk.iter().map(|r| r.ts).max()) else {
+        // From the earliest slot: a check run twice has a later start (ts)
+        // the second time, never one before its slot.
+        let first = chunk.iter().map(|r| seconds(r.slot_ms).min(r.ts)).min();
+        let (Some(first), Some(last)) = (first, chunk.iter().map(|r| r.ts).max()) else {
             continue;
         };
         let monitors: HashSet<Uuid> = chunk.iter().map(|r| r.monitor_id).collect();

@@ -521,3 +521,38 @@ async fn a_replayed_open_of_a_resolved_incident_and_outage_changes_nothing() {
     assert_eq!(stack.incidents(monitor).await, [(incident.0, true)], "one incident, still resolved");
     assert!(stack.open_outages(monitor).await.is_empty(), "the outage stays resolved");
 }
+
+/// A nats-server killed and started again can lose its last acks and
+/// duplicate ids: a result then comes again as a first delivery, or a check
+/// run twice publishes its result again under a stream that no longer knows
+/// the id (here: the same result under another id, run a second later).
+/// A result that old is looked up in ClickHouse first: one row.
+#[tokio::test]
+async fn an_old_result_that_comes_again_as_a_new_message_is_stored_once() {
+    let stack = Stack::new(&["local"], 1).await;
+    let m = stack.monitor("http://scripted.invalid/", &["local"], 1).await;
+    let evaluator = stack.evaluator("only");
+    let due = statushawk_schemas::DueCheck {
+        schema_version: statushawk_schemas::SCHEMA_VERSION,
+        monitor_id: m,
+        team_id: stack.team,
+        region: region("local"),
+        slot_ms: slot(0) - 60_000,
+        deadline_ms: slot(0) - 50_000,
+        attempt: 0,
+        spec: serde_json::from_str("{\"kind\":\"http\",\"url\":\"http://scripted.invalid/\"}").unwrap(),
+        timeout_ms: 1_000,
+    };
+    let first = result_for(&due, Up);
+    let publisher = statushawk_nats::Publisher::new(stack.js.clone(), stack.topology.clone());
+    let subject = statushawk_schemas::subject::check_result(m, &due.region, stack.topology.partitions);
+    publisher.publish(&subject, &first.msg_id(), &first).await.unwrap();
+    eventually(WAIT, "the first copy stored", || async { stack.stored(Some(m)).await == 1 }).await;
+
+    let again = statushawk_schemas::CheckResult { started_at_ms: first.started_at_ms + 1_000, ..first.clone() };
+    publisher.publish(&subject, &format!("{}:again", first.msg_id()), &again).await.unwrap();
+    eventually(WAIT, "the second copy handled", || async { stack.published_results().await == 2 }).await;
+    settled(&stack).await;
+    assert_eq!(stack.stored(Some(m)).await, 1, "{:?}", stack.stored_rows(m).await);
+    evaluator.stop().await;
+}
