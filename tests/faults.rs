@@ -10,7 +10,9 @@
 //! Afterwards every (monitor, slot) of the run has exactly one row in
 //! ClickHouse, except inside the scheduler's documented take-over gap
 //! (where a slot may have none, never two); each flipped monitor has one
-//! incident per fault, opened and resolved, and one notification of each;
+//! incident per fault, opened and resolved, and one notification of each
+//! (a copy under the same event id only while Postgres is down, where a
+//! send may go unrecorded);
 //! and every process is still the one started (or restarted after its own
 //! kill, as a supervisor would): none was restarted for another's fault.
 //!
@@ -269,7 +271,12 @@ async fn no_check_is_lost_or_doubled_and_every_incident_told_once_when_any_part_
         let mut per_monitor: HashMap<uuid::Uuid, usize> = HashMap::new();
         opened.iter().for_each(|i| *per_monitor.entry(i.monitor_id).or_default() += 1);
         let notes: Vec<_> = received.iter().filter(|r| outcome.phase.contains(&r.at_ms)).collect();
-        let count = |kind: &str| notes.iter().filter(|r| r.event_type == kind).count();
+        // Distinct notifications (by event id, equal on every retry) of each kind.
+        let count = |kind: &str| {
+            let distinct: std::collections::HashSet<&str> =
+                notes.iter().filter(|r| r.event_type == kind).map(|r| r.event_id.as_str()).collect();
+            distinct.len()
+        };
         let mut ids: HashMap<&str, usize> = HashMap::new();
         notes.iter().for_each(|r| *ids.entry(&r.event_id).or_default() += 1);
         let twice = ids.values().filter(|n| **n > 1).count();
@@ -295,7 +302,14 @@ async fn no_check_is_lost_or_doubled_and_every_incident_told_once_when_any_part_
         if per_monitor.len() != flipped || per_monitor.values().any(|n| *n != 1) || resolved != flipped {
             failures.push(format!("{}: incidents {per_monitor:?}, {resolved} resolved", outcome.fault));
         }
-        if (count("incident.opened"), count("incident.resolved"), twice) != (flipped, flipped, 0) {
+        // A copy is allowed only while Postgres is down: a notification sent
+        // just before it went can have its sending not recorded, and is sent
+        // again, under the same event id (at least once, as webhooks
+        // promise; receivers drop the copy by that id).
+        let copies_allowed = outcome.fault.starts_with("Postgres");
+        if (count("incident.opened"), count("incident.resolved")) != (flipped, flipped)
+            || (twice > 0 && !copies_allowed)
+        {
             failures.push(format!("{}: notifications {notes:?}", outcome.fault));
         }
     }
